@@ -1,0 +1,62 @@
+"""The one place where every config key is declared, with its default.
+
+Each area of the package declares its own section (`vivit/models/config.py`, `vivit/data/config.py`,
+`vivit/checkpoints/config.py`, `vivit/train/config.py`); this module assembles them and rejects keys
+that no section declares, so a typo'd key fails loudly instead of silently doing nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterator
+
+import ml_collections
+
+from vivit.checkpoints.config import init_from_defaults
+from vivit.data.config import data_defaults
+from vivit.models.config import model_defaults
+from vivit.train.config import train_defaults
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Returns a locked config holding every known key at its default value.
+
+    Config files start from this and override what they need; assigning a key that does not
+    exist raises at once because the config is locked.
+    """
+    config = ml_collections.ConfigDict()
+    config.experiment_name = ""
+    config.update(model_defaults())
+    config.update(data_defaults())
+    config.init_from = init_from_defaults()
+    config.update(train_defaults())
+    config.lock()
+    return config
+
+
+def _flat_keys(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    items = tree.items() if isinstance(tree, (dict, ml_collections.ConfigDict)) else []
+    for key, value in items:
+        yield f"{prefix}{key}", value
+
+
+def _check_section(config: Any, defaults: Any, prefix: str) -> None:
+    for path, value in _flat_keys(config, prefix):
+        key = path[len(prefix):]
+        if key not in defaults:
+            known = [f"{prefix}{k}" for k in defaults.keys()]
+            close = difflib.get_close_matches(path, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"Unknown config key '{path}'.{hint}")
+        default = defaults[key]
+        # Sections declared as ConfigDicts are checked key by key; a section declared as None
+        # (free-form, e.g. optimizer_configs) accepts anything.
+        if isinstance(default, ml_collections.ConfigDict) and isinstance(
+            value, (dict, ml_collections.ConfigDict)
+        ):
+            _check_section(value, default, f"{path}.")
+
+
+def validate_keys(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first key of `config` that no section declares."""
+    _check_section(config, default_config(), "")
