@@ -1,0 +1,112 @@
+"""Parameter and FLOP counts of a configured model, for one clip, without allocating weights.
+
+    python -m vivit.flops --config=configs/k400_fe.py
+    python -m vivit.flops --config=configs/k400_fe.py --table2   # the paper's Table 2 variants
+
+FLOPs come from XLA's cost analysis of the compiled forward pass (batch 1) and count a
+multiply-add as one FLOP, as the ViViT paper and Scenic do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from absl import app, flags
+from ml_collections import config_flags
+
+from vivit.models import build_model
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+_TABLE2 = flags.DEFINE_bool(
+    "table2", False, "Print the five model variants of the paper's Table 2 built on --config."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCost:
+    """Size and per-clip compute of a model."""
+
+    parameters: int
+    gflops: float  # one multiply-add counts as one FLOP
+
+    def __str__(self) -> str:
+        return f"parameters: {self.parameters / 1e6:.1f} M\nGFLOPs per clip: {self.gflops:.1f}"
+
+
+def clip_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int, int, int]:
+    """[1, time, height, width, 3] for one clip of the configured dataset."""
+    data = config.dataset_configs
+    return (1, int(data.num_frames), int(data.crop_size), int(data.crop_size), 3)
+
+
+def count(config: ml_collections.ConfigDict) -> ModelCost:
+    """Parameters (from `jax.eval_shape`, nothing allocated) and GFLOPs of one forward pass."""
+    model = build_model(config)
+    video = jax.ShapeDtypeStruct(clip_shape(config), jnp.float32)
+    variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), video)
+    parameters = sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(variables))
+    forward = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    cost = forward.lower(variables, video).compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):  # Older jax returns one dict per device.
+        cost = cost[0]
+    # XLA counts a multiply and an add as two FLOPs.
+    return ModelCost(parameters=parameters, gflops=float(cost["flops"]) / 2 / 1e9)
+
+
+# Table 2 rows: name -> (attention_config.type, spatial_only_baseline). Models 3 and 4 have no
+# class token, so they pool with 'gap'.
+TABLE2_VARIANTS = {
+    "Model 1: Spatio-temporal": ("spacetime", False),
+    "Model 2: Fact. encoder": ("factorized_encoder", False),
+    "Model 3: Fact. self-attention": ("factorized_self_attention_block", False),
+    "Model 4: Fact. dot product": ("factorized_dot_product_attention", False),
+    "Model 2: Ave. pool baseline": ("factorized_encoder", True),
+}
+
+
+def load_config(path: str) -> ml_collections.ConfigDict:
+    """Runs `get_config()` of a config file (for scripts and tests that do not parse flags)."""
+    spec = importlib.util.spec_from_file_location("vivit_config_file", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"Cannot load config file {path}.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]]:
+    """The cost of each Table 2 variant, built from `config` with only the attention type changed."""
+    rows = []
+    for name, (attention_type, baseline) in TABLE2_VARIANTS.items():
+        variant = ml_collections.ConfigDict(config.to_dict())
+        variant.model.attention_config.type = attention_type
+        variant.model.attention_config.spatial_only_baseline = baseline
+        if attention_type in ("factorized_self_attention_block", "factorized_dot_product_attention"):
+            variant.model.classifier = "gap"
+        rows.append((name, count(variant)))
+    return rows
+
+
+def format_table(rows: list[tuple[str, ModelCost]]) -> str:
+    lines = ["| Model | Params (M) | GFLOPs |", "|---|---|---|"]
+    lines += [f"| {name} | {c.parameters / 1e6:.2f} | {c.gflops:.1f} |" for name, c in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    if _CONFIG.value is None:
+        raise app.UsageError("--config=configs/<file>.py is required.")
+    if _TABLE2.value:
+        print(format_table(table2_rows(_CONFIG.value)))
+    else:
+        print(count(_CONFIG.value))
+
+
+if __name__ == "__main__":
+    app.run(main)
