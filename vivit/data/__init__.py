@@ -1,7 +1,8 @@
 """The video input pipeline: `get_dataset(config, split)` -> per-process batches.
 
-Sources (`dataset_name`): `synthetic_motion` (generated locally) and `video_tfrecord_dataset`
-(DMVR / MediaSequence TFRecords, as Scenic reads them). Mixup and label smoothing, which run on
+Sources (`dataset_name`): `synthetic_motion` (generated locally), `video_tfrecord_dataset`
+(DMVR / MediaSequence TFRecords, as Scenic reads them) and `tfds` (TFDS video datasets prepared as
+ArrayRecord). Mixup and label smoothing, which run on
 device in the train step, live in `vivit.data.mixup`.
 """
 
@@ -95,9 +96,13 @@ def get_dataset(
         source = source.shard(np.arange(process_index, num_examples, process_count))
     elif name == "video_tfrecord_dataset":
         source, num_examples = _tfrecord_source(config, split, process_index, process_count)
+    elif name == "tfds":
+        from vivit.data.tfds_source import open_tfds_split
+
+        source, num_examples = open_tfds_split(config, split, process_index, process_count)
     else:
         raise ValueError(
-            f"Unknown dataset_name {name!r}; expected synthetic_motion or video_tfrecord_dataset."
+            f"Unknown dataset_name {name!r}; expected synthetic_motion, video_tfrecord_dataset or tfds."
         )
     if len(source) == 0:
         raise ValueError(f"Split {split!r} of {name} has no examples for process {process_index}.")

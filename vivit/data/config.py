@@ -53,6 +53,24 @@ def _synthetic_defaults() -> ml_collections.ConfigDict:
     )
 
 
+def _tfds_defaults() -> ml_collections.ConfigDict:
+    """Which TFDS dataset (prepared as ArrayRecord) and which of its features to read."""
+    return ml_collections.ConfigDict(
+        {
+            # TFDS name, e.g. 'ucf101/ucf101_1_256'; its data_dir (None: TFDS's default).
+            "name": None,
+            "data_dir": None,
+            # Features holding the frames ([time, height, width, 3] uint8) and the class index.
+            "video_key": "video",
+            "label_key": "label",
+            # TFDS split read for each of our splits.
+            "splits": ml_collections.ConfigDict(
+                {"train": "train", "validation": "validation", "test": "test"}
+            ),
+        }
+    )
+
+
 def data_defaults() -> ml_collections.ConfigDict:
     """Top-level data keys and the `dataset_configs` section, at their defaults."""
     dataset_configs = ml_collections.ConfigDict()
@@ -93,9 +111,10 @@ def data_defaults() -> ml_collections.ConfigDict:
     dataset_configs.num_parallel_reads = 2
     dataset_configs.augmentation_params = _augmentation_defaults()
     dataset_configs.synthetic = _synthetic_defaults()
+    dataset_configs.tfds = _tfds_defaults()
     return ml_collections.ConfigDict(
         {
-            # synthetic_motion | video_tfrecord_dataset
+            # synthetic_motion | video_tfrecord_dataset | tfds
             "dataset_name": "synthetic_motion",
             "data_dtype_str": "float32",
             "dataset_configs": dataset_configs,
