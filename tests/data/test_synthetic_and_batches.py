@@ -145,3 +145,15 @@ def test_crop_larger_than_resize_is_named(tiny_config):
     tiny_config.dataset_configs.crop_size = 32
     with pytest.raises(ValueError, match="dataset_configs.crop_size"):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_multihead_labels_are_refused_clearly(tiny_config):
+    tiny_config.model_name = "vivit_multihead_classification"
+    with pytest.raises(NotImplementedError, match="class_splits"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_examples_per_subset_mismatch_is_logged(tiny_config, caplog):
+    tiny_config.dataset_configs.examples_per_subset.validation = 99
+    get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    assert "examples_per_subset.validation is 99" in caplog.text
