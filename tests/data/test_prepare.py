@@ -109,3 +109,19 @@ def test_other_annotations_do_not_touch_existing_output(video_folder):
     with pytest.raises(SystemExit, match="other annotations"):
         _run(video_folder)
     assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+
+
+def test_array_record_output_reads_like_tfrecord(video_folder, tiny_config):
+    assert _run(video_folder, "--format=array_record", "--verify") == 0
+    out = video_folder[2]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "array_record"
+    assert manifest["splits"]["validation"]["table"] == "validation.array_record@1"
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.num_classes, dc.keep_key = str(out), 2, True
+    dc.tables.validation = manifest["splits"]["validation"]["table"]
+    (batch,) = get_dataset(tiny_config, "validation", process_index=0, process_count=1).batches()
+    assert batch["batch_mask"].sum() == 2
+    assert dict(zip(batch["key"][:2], batch["label"][:2])) == {"v3": 0, "v4": 1}
+    assert batch["inputs"].shape == (4, 4, 16, 16, 3)

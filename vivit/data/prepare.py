@@ -3,7 +3,8 @@
     python -m vivit.data.prepare --videos=DIR --annotations=FILE --out=DIR [--verify]
 
 Writes `<split>.tfrecord-0000i-of-0000N` (read with `dataset_configs.tables.<split> =
-'<split>.tfrecord@N'`), `label_map.txt` (line i = class i) and `manifest.json` (videos and frames
+'<split>.tfrecord@N'`; `--format=array_record` writes the same records to ArrayRecord files
+`<split>.array_record-...`), `label_map.txt` (line i = class i) and `manifest.json` (videos and frames
 per split, every skipped video with its reason). Each shard is written under a temporary name
 and renamed when complete, with a per-shard summary `<shard>.json` renamed just before it, so a
 killed run leaves only whole shards; running again converts only the missing ones. `--verify`
@@ -35,8 +36,35 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(temporary, path)
 
 
-def shard_name(split: str, index: int, count: int) -> str:
-    return f"{split}.tfrecord-{index:05d}-of-{count:05d}"
+def shard_name(split: str, index: int, count: int, file_format: str = "tfrecord") -> str:
+    return f"{split}.{file_format}-{index:05d}-of-{count:05d}"
+
+
+class _ArrayRecordWriter:
+    """ArrayRecord writer with TFRecordWriter's context-manager interface."""
+
+    def __init__(self, path: str):
+        from array_record.python import array_record_module
+
+        # group_size:1 makes every record individually addressable without reading neighbours.
+        self._writer = array_record_module.ArrayRecordWriter(path, "group_size:1")
+
+    def __enter__(self):
+        return self
+
+    def write(self, record: bytes) -> None:
+        self._writer.write(record)
+
+    def __exit__(self, *exc_info):
+        self._writer.close()
+
+
+def _open_writer(path: str, file_format: str):
+    if file_format == "array_record":
+        return _ArrayRecordWriter(path)
+    import tensorflow as tf
+
+    return tf.io.TFRecordWriter(path)
 
 
 def _sequence_example(jpegs: list[bytes], label_index: int, label: str, media_id: str):
@@ -57,13 +85,11 @@ def convert_shard(
     entries: list[Entry], label_index: dict[str, int], out_path: str, options: dict[str, Any]
 ) -> dict[str, Any]:
     """Writes one shard (temporary name, then rename) and returns its summary."""
-    import tensorflow as tf
-
     from vivit.data.video_decode import decode_to_jpegs
 
     summary = {"shard": os.path.basename(out_path), "videos": 0, "frames": 0, "skipped": []}
     temporary = f"{out_path}.tmp-{os.getpid()}"
-    with tf.io.TFRecordWriter(temporary) as writer:
+    with _open_writer(temporary, options["format"]) as writer:
         for entry in entries:
             try:
                 jpegs = decode_to_jpegs(
@@ -126,7 +152,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     label_index = {label: i for i, label in enumerate(labels)}
     plan = plan_shards(entries, args.videos_per_shard)
     options = {"min_resize": args.min_resize, "jpeg_quality": args.jpeg_quality,
-               "min_frames": args.min_frames}
+               "min_frames": args.min_frames, "format": args.format}
     fingerprint = hashlib.sha256(
         json.dumps([[vars(e) for e in entries], options, args.videos_per_shard]).encode()
     ).hexdigest()
@@ -140,7 +166,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     jobs = []
     for split, shards in plan.items():
         for index, shard in enumerate(shards):
-            path = os.path.join(args.out, shard_name(split, index, len(shards)))
+            path = os.path.join(args.out, shard_name(split, index, len(shards), args.format))
             if not os.path.exists(path):
                 jobs.append((shard, path))
     from tqdm import tqdm
@@ -150,18 +176,18 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc="shards", disable=args.quiet):
             future.result()
-    manifest = _manifest(args.out, plan)
+    manifest = _manifest(args.out, plan, args.format)
     _write_atomically(os.path.join(args.out, MANIFEST), json.dumps(manifest, indent=1))
     return manifest
 
 
-def _manifest(out: str, plan: dict[str, list[list[Entry]]]) -> dict[str, Any]:
-    manifest: dict[str, Any] = {"splits": {}, "skipped": []}
+def _manifest(out: str, plan: dict[str, list[list[Entry]]], file_format: str) -> dict[str, Any]:
+    manifest: dict[str, Any] = {"format": file_format, "splits": {}, "skipped": []}
     for split, shards in plan.items():
         counts = {"videos": 0, "frames": 0, "shards": len(shards),
-                  "table": f"{split}.tfrecord@{len(shards)}", "files": {}}
+                  "table": f"{split}.{file_format}@{len(shards)}", "files": {}}
         for index in range(len(shards)):
-            name = shard_name(split, index, len(shards))
+            name = shard_name(split, index, len(shards), file_format)
             with open(os.path.join(out, f"{name}.json")) as f:
                 summary = json.load(f)
             counts["videos"] += summary["videos"]
@@ -174,7 +200,7 @@ def _manifest(out: str, plan: dict[str, list[list[Entry]]]) -> dict[str, Any]:
 
 def verify(out: str) -> list[str]:
     """Differences between the shards on disk and the manifest (empty list: all agree)."""
-    from vivit.data.tfrecord_source import index_records, _parse
+    from vivit.data.tfrecord_source import _parse, read_record, record_locations
 
     with open(os.path.join(out, MANIFEST)) as f:
         manifest = json.load(f)
@@ -186,12 +212,15 @@ def verify(out: str) -> list[str]:
                 problems.append(f"{path}: missing")
                 continue
             videos = frames = 0
-            with open(path, "rb") as f:
-                for offset, length in index_records(path):
-                    f.seek(offset)
-                    example = _parse(f.read(length))
-                    frames += len(example.feature_lists.feature_list["image/encoded"].feature)
-                    videos += 1
+            try:
+                locations = record_locations(path)
+            except Exception as error:  # a damaged file is a finding, not a crash
+                problems.append(f"{path}: unreadable: {error}")
+                continue
+            for number, (offset, length) in enumerate(locations):
+                example = _parse(read_record(path, number, offset, length))
+                frames += len(example.feature_lists.feature_list["image/encoded"].feature)
+                videos += 1
             if (videos, frames) != (expected["videos"], expected["frames"]):
                 problems.append(
                     f"{path}: {videos} videos / {frames} frames on disk, manifest says "
@@ -212,6 +241,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--min_frames", type=int, default=1,
                         help="videos with fewer decoded frames are skipped")
     parser.add_argument("--jpeg_quality", type=int, default=90)
+    parser.add_argument("--format", choices=("tfrecord", "array_record"), default="tfrecord",
+                        help="tfrecord (what Scenic reads) or array_record (random access)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--verify", action="store_true",
                         help="after converting (or alone, without --videos), recount the output")

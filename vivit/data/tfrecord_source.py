@@ -1,5 +1,8 @@
 """DMVR / MediaSequence TFRecords (what Scenic's `video_tfrecord_dataset` reads), random access.
 
+The same records stored in ArrayRecord files (`*.array_record*`, as `prepare --format=array_record`
+writes them) are read the same way, through ArrayRecord's own random access.
+
 Each record is a `tf.train.SequenceExample`: JPEG frames in the feature list `image/encoded`, the
 label in the context feature `clip/label/index` (int64; several values = multi-label), optional
 `clip/label/string` and `clip/media_id`. Files are indexed once by reading only the record
@@ -13,6 +16,7 @@ import glob
 import os
 import re
 import struct
+import threading
 
 import ml_collections
 import numpy as np
@@ -69,6 +73,41 @@ def index_records(path: str) -> list[tuple[int, int]]:
             position += 12 + length + 4
             f.seek(position)
     return offsets
+
+
+def is_array_record(path: str) -> bool:
+    return ".array_record" in os.path.basename(path)
+
+
+def record_locations(path: str) -> list[tuple[int, int]]:
+    """(offset, length) of every record; ArrayRecord files give (-1, -1) (read by number)."""
+    if is_array_record(path):
+        from array_record.python import array_record_module
+
+        reader = array_record_module.ArrayRecordReader(path)
+        try:
+            return [(-1, -1)] * reader.num_records()
+        finally:
+            reader.close()
+    return index_records(path)
+
+
+_READERS: dict[str, object] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def read_record(path: str, number: int, offset: int, length: int) -> bytes:
+    """Bytes of one record, by offset (TFRecord) or by record number (ArrayRecord)."""
+    if not is_array_record(path):
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+    from array_record.python import array_record_module
+
+    with _READERS_LOCK:
+        if path not in _READERS:
+            _READERS[path] = array_record_module.ArrayRecordReader(path)
+        return _READERS[path].read([number])[0]
 
 
 def _parse(payload: bytes):
@@ -133,9 +172,7 @@ class DMVRSource:
     def __getitem__(self, position: int) -> VideoRecord:
         path, number, offset, length = self._records[position]
         where = f"{path} (record {number})"
-        with open(path, "rb") as f:
-            f.seek(offset)
-            example = _parse(f.read(length))
+        example = _parse(read_record(path, number, offset, length))
         feature_lists = example.feature_lists.feature_list
         if FRAMES_KEY not in feature_lists or not feature_lists[FRAMES_KEY].feature:
             raise ValueError(
@@ -186,7 +223,7 @@ def open_dmvr_split(
     if dc.num_classes is None:
         raise ValueError("dataset_configs.num_classes must be set for video_tfrecord_dataset.")
     paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
-    per_file = {path: index_records(path) for path in paths}
+    per_file = {path: record_locations(path) for path in paths}
     num_examples = sum(len(v) for v in per_file.values())
 
     def records_of(files):
