@@ -5,12 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vivit.data import get_dataset, preprocess, randaugment, sampling, transforms
+from vivit.data import preprocess, randaugment, sampling, transforms
+from vivit.data.mixup import mixup
 from vivit.data.source import VideoRecord
 
 
 def _static_record(frames=10, size=24):
-    """A video whose frames are all the same image (so any per-frame difference is the augment's)."""
+    """A video whose frames are all one image (any per-frame difference is the augmentation's)."""
     image = np.random.default_rng(0).integers(0, 256, (size, size + 8, 3), dtype=np.uint8)
     return VideoRecord(
         num_frames=frames, label=3, key="static",
@@ -85,7 +86,9 @@ def test_flip_off_never_mirrors_and_on_does(tiny_config):
 
 def test_scale_jitter_range():
     rng = np.random.default_rng(0)
-    sizes = [transforms.scale_jitter_shorter_side(rng, 256, 224, 0.9, 1.33, 1.0) for _ in range(200)]
+    sizes = [
+        transforms.scale_jitter_shorter_side(rng, 256, 224, 0.9, 1.33, 1.0) for _ in range(200)
+    ]
     assert 230 <= min(sizes) < 240 and 330 < max(sizes) <= 341
     assert transforms.scale_jitter_shorter_side(rng, 256, 224, 0.9, 1.33, 0.0) == 256
 
@@ -110,8 +113,8 @@ def test_three_crops_cover_left_centre_right():
 def test_mixup_weights_sum_to_one_and_pair_reversed():
     inputs = jnp.arange(4 * 2, dtype=jnp.float32).reshape(4, 2)
     labels = jax.nn.one_hot(jnp.array([0, 1, 2, 3]), 5)
-    mixed_x, mixed_y, weight = jax.jit(lambda r, x, y: __import__(
-        "vivit.data.mixup", fromlist=["mixup"]).mixup(r, x, y, 0.3))(jax.random.key(0), inputs, labels)
+    mix = jax.jit(lambda rng, x, y: mixup(rng, x, y, 0.3))
+    mixed_x, mixed_y, weight = mix(jax.random.key(0), inputs, labels)
     assert 0.0 < float(weight) < 1.0
     np.testing.assert_allclose(mixed_y.sum(-1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(mixed_y[0, 0], weight, rtol=1e-6)
@@ -120,8 +123,6 @@ def test_mixup_weights_sum_to_one_and_pair_reversed():
 
 
 def test_mixup_weight_is_beta_distributed():
-    from vivit.data.mixup import mixup
-
     keys = jax.random.split(jax.random.key(1), 400)
     weights = jax.vmap(lambda k: mixup(k, jnp.zeros((2, 1)), jnp.zeros((2, 3)), 0.3)[2])(keys)
     # Beta(0.3, 0.3): mean 1/2, mostly near 0 or 1.

@@ -67,10 +67,12 @@ def test_missing_base_dir_is_named(tiny_config, dmvr_dir):
 
 def test_table_matching_nothing_is_named(tiny_config, dmvr_dir):
     tiny_config.dataset_configs.tables.validation = "val_*.tfrecord"
-    with pytest.raises(FileNotFoundError, match=r"dataset_configs.tables.validation='val_\*"):
+    expected = r"dataset_configs.tables.validation='val_\*"
+    with pytest.raises(FileNotFoundError, match=expected):
         get_dataset(tiny_config, "validation", process_index=0, process_count=1)
     tiny_config.dataset_configs.tables.train = "train.tfrecord@4"
-    with pytest.raises(FileNotFoundError, match="4 of 4 shards missing.*train.tfrecord-00000-of-00004"):
+    expected = "4 of 4 shards missing.*train.tfrecord-00000-of-00004"
+    with pytest.raises(FileNotFoundError, match=expected):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
 
 
@@ -88,7 +90,8 @@ def test_record_without_frames_names_file_and_key(tiny_config, tmp_path, dmvr_wr
 def test_label_outside_num_classes_names_file_and_key(tiny_config, dmvr_dir):
     tiny_config.dataset_configs.num_classes = 4  # validation labels are 4, 0, 1, 2, 3
     ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
-    with pytest.raises(ValueError, match=r"validation.tfrecord \(record 0\).*'clip/label/index' = 4"):
+    expected = r"validation.tfrecord \(record 0\).*'clip/label/index' = 4"
+    with pytest.raises(ValueError, match=expected):
         list(ds.batches())
 
 

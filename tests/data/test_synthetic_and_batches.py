@@ -74,7 +74,8 @@ def test_validation_single_padded_pass(tiny_config):
 
 def test_eval_batch_count_equal_across_processes(tiny_config):
     counts = [
-        len(list(get_dataset(tiny_config, "validation", process_index=p, process_count=2).batches()))
+        len(list(get_dataset(tiny_config, "validation", process_index=p,
+                             process_count=2).batches()))
         for p in range(2)
     ]
     assert counts[0] == counts[1] == 4  # shares of 7 and 6, batches of 2

@@ -106,7 +106,8 @@ def get_dataset(
         source, num_examples = open_tfds_split(config, split, process_index, process_count)
     else:
         raise ValueError(
-            f"Unknown dataset_name {name!r}; expected synthetic_motion, video_tfrecord_dataset or tfds."
+            f"Unknown dataset_name {name!r}; expected synthetic_motion, "
+            "video_tfrecord_dataset or tfds."
         )
     expected = config.dataset_configs.examples_per_subset.get(split)
     if expected is not None and int(expected) != num_examples:

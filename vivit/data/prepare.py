@@ -3,8 +3,8 @@
     python -m vivit.data.prepare --videos=DIR --annotations=FILE --out=DIR [--verify]
 
 Writes `<split>.tfrecord-0000i-of-0000N` (read with `dataset_configs.tables.<split> =
-'<split>.tfrecord@N'`; `--format=array_record` writes the same records to ArrayRecord files
-`<split>.array_record-...`), `label_map.txt` (line i = class i) and `manifest.json` (videos and frames
+'<split>.tfrecord@N'`; `--format=array_record` writes the same records to ArrayRecord files),
+`label_map.txt` (line i = class i) and `manifest.json` (videos and frames
 per split, every skipped video with its reason). Each shard is written under a temporary name
 and renamed when complete, with a per-shard summary `<shard>.json` renamed just before it, so a
 killed run leaves only whole shards; running again converts only the missing ones. `--verify`

@@ -2,7 +2,8 @@
 
 train: random clip, (scale-jittered) shorter-side resize, random crop, optional flip, then
 RandAugment or colour jitter, then random erasing. validation: middle clip, centre crop.
-test: num_test_clips evenly spaced clips x (3 spatial crops or 1 centre crop) -> [views, T, H, W, 3].
+test: num_test_clips evenly spaced clips x (3 spatial crops or 1 centre crop), giving
+[views, T, H, W, 3].
 """
 
 from __future__ import annotations
