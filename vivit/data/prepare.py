@@ -18,6 +18,7 @@ import concurrent.futures
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import sys
 from typing import Any
@@ -171,7 +172,10 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
                 jobs.append((shard, path))
     from tqdm import tqdm
 
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.workers)) as pool:
+    # forkserver: workers start from a clean process, never from a fork of a multithreaded
+    # parent (JAX, TensorFlow), which can deadlock.
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(max(1, args.workers), mp_context=context) as pool:
         futures = [pool.submit(convert_shard, s, label_index, p, options) for s, p in jobs]
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc="shards", disable=args.quiet):
