@@ -42,8 +42,9 @@ def write_dmvr_tfrecord(path, videos, *, frames_key="image/encoded"):
         for frames, label, name in videos:
             example = tf.train.SequenceExample()
             context = example.context.feature
-            context["clip/label/index"].int64_list.value.append(label)
-            context["clip/label/string"].bytes_list.value.append(f"class{label}".encode())
+            labels = label if isinstance(label, list) else [label]
+            context["clip/label/index"].int64_list.value.extend(labels)
+            context["clip/label/string"].bytes_list.value.append(f"class{labels[0]}".encode())
             context["clip/media_id"].bytes_list.value.append(name.encode())
             feature_list = example.feature_lists.feature_list[frames_key]
             for frame in frames:

@@ -101,3 +101,20 @@ def test_label_offset(tiny_config, dmvr_dir):
     assert ds.source[2].label == 0  # stored label 1
     with pytest.raises(ValueError, match="label_offset 1"):
         ds.source[1]  # stored label 0 -> -1
+
+
+def test_multi_label_records_give_multi_hot(tiny_config, tmp_path, dmvr_writer):
+    frames = np.zeros((5, 16, 16, 3), np.uint8)
+    dmvr_writer(tmp_path / "ml.tfrecord", [(frames, [0, 3], "a"), (frames, 2, "b")])
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    tiny_config.model_name = "vivit_multilabel_classification"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "ml.tfrecord", 4
+    (batch,) = get_dataset(tiny_config, "validation", process_index=0, process_count=1).batches()
+    assert batch["label"].dtype == np.float32
+    np.testing.assert_array_equal(batch["label"][:2], [[1, 0, 0, 1], [0, 0, 1, 0]])
+    # A single-label model refuses a record with two labels, naming the record.
+    tiny_config.model_name = "vivit_classification"
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    with pytest.raises(ValueError, match=r"ml.tfrecord \(record 0\).*2 values"):
+        next(ds.batches())
