@@ -11,13 +11,14 @@ from vivit.data import get_dataset
 from vivit.data import prepare as prepare_tool
 
 
-def _write_mp4(path, num_frames, height=24, width=40, seed=0):
+def _write_mp4(path, num_frames, height=24, width=40, seed=0, codec="mpeg4"):
+    """Writes a 10 fps video with PyAV (mp4 with mpeg4, or webm with codec='libvpx')."""
     rng = np.random.default_rng(seed)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=10)
+        stream = container.add_stream(codec, rate=10)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for t in range(num_frames):
-            image = np.full((height, width, 3), 20 + 10 * t, np.uint8)
+            image = np.full((height, width, 3), (20 + 10 * t) % 256, np.uint8)
             image[rng.integers(height), :] = 255
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
@@ -31,8 +32,10 @@ def video_folder(tmp_path):
     videos.mkdir()
     rows = ["path,label,split"]
     for i in range(5):
-        _write_mp4(videos / f"v{i}.mp4", 12, seed=i)
-        rows.append(f"v{i}.mp4,{'jump' if i % 2 else 'run'},{'train' if i < 3 else 'validation'}")
+        # One webm among the mp4s.
+        name, codec = (f"v{i}.webm", "libvpx") if i == 4 else (f"v{i}.mp4", "mpeg4")
+        _write_mp4(videos / name, 12, seed=i, codec=codec)
+        rows.append(f"{name},{'jump' if i % 2 else 'run'},{'train' if i < 3 else 'validation'}")
     _write_mp4(videos / "short.mp4", 3)
     rows.append("short.mp4,run,train")
     (videos / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(300))
@@ -125,3 +128,21 @@ def test_array_record_output_reads_like_tfrecord(video_folder, tiny_config):
     assert batch["batch_mask"].sum() == 2
     assert dict(zip(batch["key"][:2], batch["label"][:2])) == {"v3": 0, "v4": 1}
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
+
+
+def test_decode_trims_to_the_annotated_segment(tmp_path):
+    from vivit.data.video_decode import decode_to_jpegs
+
+    _write_mp4(tmp_path / "long.mp4", 30, height=20, width=30)  # 3 s at 10 fps
+    assert len(decode_to_jpegs(str(tmp_path / "long.mp4"), min_resize=10)) == 30
+    trimmed = decode_to_jpegs(str(tmp_path / "long.mp4"), min_resize=10,
+                              start_seconds=1.0, end_seconds=2.0)
+    assert len(trimmed) == 10
+    # A file shorter than the segment end is taken as already trimmed: all its frames.
+    whole = decode_to_jpegs(str(tmp_path / "long.mp4"), min_resize=10,
+                            start_seconds=10.0, end_seconds=20.0)
+    assert len(whole) == 30
+    from PIL import Image
+    import io
+
+    assert Image.open(io.BytesIO(trimmed[0])).size == (15, 10)  # shorter side 10
