@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import itertools
 from typing import Iterator
 
 import numpy as np
@@ -83,39 +84,53 @@ class VideoDataset:
             return preprocess.validation_clip(record, self.settings), record
         return preprocess.test_views(record, self.settings), record
 
-    def _batch(self, pool, positions: np.ndarray, step: int, valid: int) -> dict[str, np.ndarray]:
-        futures = [
-            pool.submit(self._example, int(p), step, slot) for slot, p in enumerate(positions)
-        ]
+    def _submit(self, pool, positions: np.ndarray, step: int) -> list:
+        return [pool.submit(self._example, int(p), step, slot) for slot, p in enumerate(positions)]
+
+    def _collect(self, futures: list, valid: int) -> dict[str, np.ndarray]:
         results = [f.result() for f in futures]
         inputs = np.stack([clip for clip, _ in results])
         labels = np.stack([np.asarray(record.label) for _, record in results])
-        mask = np.zeros(len(positions), np.float32)
+        mask = np.zeros(len(results), np.float32)
         mask[:valid] = 1.0
+        # int32 class indices, or float32 multi-hot rows for multi-label data.
+        labels = labels.astype(np.int32 if labels.dtype.kind in "iu" else np.float32)
         batch = {"inputs": inputs, "label": labels, "batch_mask": mask}
-        if labels.dtype.kind in "iu":
-            batch["label"] = labels.astype(np.int32)
-        else:
-            batch["label"] = labels.astype(np.float32)
         if self._keep_key:
             batch["key"] = np.asarray([record.key for _, record in results])
         return batch
 
+    def _eval_positions(self, index: int) -> tuple[np.ndarray, int]:
+        size, local = self.meta.batch_size, len(self.source)
+        valid = int(np.clip(local - index * size, 0, size))
+        # Padding repeats a real example (masked out), so shapes stay fixed.
+        positions = np.minimum(np.arange(index * size, (index + 1) * size), local - 1)
+        return positions, valid
+
     def batches(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
-        """Train: endless batches from `start_step`. Eval: one padded pass (start_step ignored)."""
+        """Train: endless batches from `start_step`. Eval: one padded pass (start_step ignored).
+
+        The next batch is read on the thread pool while the caller uses the current one.
+        """
         with concurrent.futures.ThreadPoolExecutor(self._num_threads) as pool:
             if self.split == "train":
-                step = start_step
-                while True:
-                    yield self._batch(pool, self.train_positions(step), step, self.meta.batch_size)
-                    step += 1
+                def submit(step):
+                    return self._submit(pool, self.train_positions(step), step)
+
+                size = self.meta.batch_size
+                pending = submit(start_step)
+                for step in itertools.count(start_step + 1):
+                    following = submit(step)
+                    yield self._collect(pending, size)
+                    pending = following
             else:
-                size, local = self.meta.batch_size, len(self.source)
+                if self.num_batches == 0:
+                    return
+                queued = []
                 for index in range(self.num_batches):
-                    positions = np.arange(index * size, (index + 1) * size)
-                    valid = int(np.clip(local - index * size, 0, size))
-                    # Padding repeats a real example (masked out), so shapes stay fixed.
-                    positions = np.minimum(positions, max(local - 1, 0))
-                    if local == 0:
-                        raise ValueError(f"Process {self._process_index} has no examples.")
-                    yield self._batch(pool, positions, 0, valid)
+                    positions, valid = self._eval_positions(index)
+                    queued.append((self._submit(pool, positions, 0), valid))
+                    if len(queued) == 2:
+                        yield self._collect(*queued.pop(0))
+                while queued:
+                    yield self._collect(*queued.pop(0))
