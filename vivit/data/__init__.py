@@ -1,0 +1,145 @@
+"""The video input pipeline: `get_dataset(config, split)` -> per-process batches.
+
+Sources (`dataset_name`): `synthetic_motion` (generated locally), `video_tfrecord_dataset`
+(DMVR / MediaSequence TFRecords, as Scenic reads them) and `tfds` (TFDS video datasets prepared as
+ArrayRecord). Mixup and label smoothing, which run on
+device in the train step, live in `vivit.data.mixup`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import ml_collections
+import numpy as np
+
+from vivit.data import preprocess
+from vivit.data.dataset import DatasetMeta, VideoDataset
+from vivit.data.source import VideoSource
+
+SPLITS = ("train", "validation", "test")
+
+__all__ = ["get_dataset", "VideoDataset", "DatasetMeta", "SPLITS"]
+
+
+def _synthetic_source(config: ml_collections.ConfigDict, split: str) -> VideoSource:
+    from vivit.data.synthetic import SyntheticMotionSource
+
+    dc = config.dataset_configs
+    if dc.num_classes is None:
+        raise ValueError("dataset_configs.num_classes must be set for synthetic_motion.")
+    return SyntheticMotionSource(
+        split=split,
+        num_examples=int(dc.synthetic[f"num_{split}_examples"]),
+        num_classes=int(dc.num_classes),
+        video_frames=int(dc.synthetic.video_frames),
+        resolution=int(dc.synthetic.resolution),
+        seed=int(dc.synthetic.seed),
+    )
+
+
+def _tfrecord_source(
+    config: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
+) -> tuple[VideoSource, int]:
+    from vivit.data.tfrecord_source import open_dmvr_split
+
+    return open_dmvr_split(config, split, process_index, process_count)
+
+
+def _num_classes(config: ml_collections.ConfigDict) -> int:
+    dc = config.dataset_configs
+    if config.get("model_name") == "vivit_multihead_classification":
+        # The record layout of per-head labels (Epic Kitchens verb/noun) is not read yet.
+        raise NotImplementedError(
+            "model_name='vivit_multihead_classification': the data pipeline does not read "
+            "per-head labels (dataset_configs.class_splits) yet."
+        )
+    if dc.num_classes is None:
+        raise ValueError(f"dataset_configs.num_classes must be set for {config.dataset_name}.")
+    return int(dc.num_classes)
+
+
+def get_dataset(
+    config: ml_collections.ConfigDict,
+    split: str,
+    *,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> VideoDataset:
+    """The `split` of `config.dataset_name`, as this process's share of every global batch.
+
+    process_index / process_count default to jax.process_index() / jax.process_count().
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index = jax.process_index() if process_index is None else process_index
+        process_count = jax.process_count() if process_count is None else process_count
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index {process_index} not in [0, {process_count}).")
+
+    global_batch = config.batch_size
+    if split != "train" and config.get("eval_batch_size"):
+        global_batch = config.eval_batch_size
+    if global_batch % process_count:
+        raise ValueError(
+            f"Batch size {global_batch} is not divisible by process_count {process_count}."
+        )
+    batch_size = global_batch // process_count
+
+    settings = preprocess.ClipSettings.from_config(config.dataset_configs)
+    num_classes = _num_classes(config)
+    name = config.dataset_name
+    if name == "synthetic_motion":
+        source = _synthetic_source(config, split)
+        num_examples = len(source)
+        # Example-level sharding: process p reads examples p, p + P, p + 2P, ...
+        source = source.shard(np.arange(process_index, num_examples, process_count))
+    elif name == "video_tfrecord_dataset":
+        source, num_examples = _tfrecord_source(config, split, process_index, process_count)
+    elif name == "tfds":
+        from vivit.data.tfds_source import open_tfds_split
+
+        source, num_examples = open_tfds_split(config, split, process_index, process_count)
+    else:
+        raise ValueError(
+            f"Unknown dataset_name {name!r}; expected synthetic_motion, "
+            "video_tfrecord_dataset or tfds."
+        )
+    expected = config.dataset_configs.examples_per_subset.get(split)
+    if expected is not None and int(expected) != num_examples:
+        logging.warning(
+            "dataset_configs.examples_per_subset.%s is %s but %s split %r holds %d examples; "
+            "using %d.", split, expected, name, split, num_examples, num_examples,
+        )
+    if len(source) == 0:
+        raise ValueError(f"Split {split!r} of {name} has no examples for process {process_index}.")
+
+    num_batches = None
+    if split != "train":
+        # Every process runs the same number of batches: the largest share, padded.
+        num_batches = math.ceil(math.ceil(num_examples / process_count) / batch_size)
+    crop = settings.crop_size
+    meta = DatasetMeta(
+        num_classes=num_classes,
+        num_examples=num_examples,
+        num_local_examples=len(source),
+        label_names=source.label_names,
+        clip_shape=(settings.num_frames, crop, crop, 3),
+        views=settings.views if split == "test" else 1,
+        batch_size=batch_size,
+    )
+    return VideoDataset(
+        source=source,
+        split=split,
+        settings=settings,
+        meta=meta,
+        seed=int(config.rng_seed),
+        process_index=process_index,
+        num_batches=num_batches,
+        keep_key=bool(config.dataset_configs.keep_key),
+        num_threads=int(config.dataset_configs.num_parallel_reads),
+    )

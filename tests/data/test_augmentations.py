@@ -1,0 +1,139 @@
+"""Augmentations do what they promise: one transform per clip, flip switch, ranges, mixup."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vivit.data import preprocess, randaugment, sampling, transforms
+from vivit.data.mixup import mixup
+from vivit.data.source import VideoRecord
+
+
+def _static_record(frames=10, size=24):
+    """A video whose frames are all one image (any per-frame difference is the augmentation's)."""
+    image = np.random.default_rng(0).integers(0, 256, (size, size + 8, 3), dtype=np.uint8)
+    return VideoRecord(
+        num_frames=frames, label=3, key="static",
+        read_frames=lambda idx: np.repeat(image[None], len(idx), axis=0),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(randaugment.OPS))
+def test_each_randaugment_op_is_the_same_on_every_frame(name):
+    clip = np.repeat(_static_record().read_frames([0])[:1], 3, axis=0)
+    out = randaugment.OPS[name](clip, 15.0, -1.0)
+    assert out.shape == clip.shape and out.dtype == np.uint8
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+
+
+def test_full_train_augmentation_is_temporally_consistent(tiny_config):
+    aug = tiny_config.dataset_configs.augmentation_params
+    aug.do_jitter_scale = True
+    aug.do_rand_augment = True
+    aug.random_erasing_prob = 1.0
+    tiny_config.dataset_configs.random_flip = True
+    settings = preprocess.ClipSettings.from_config(tiny_config.dataset_configs)
+    for seed in range(8):
+        clip = preprocess.train_clip(_static_record(), settings, np.random.default_rng(seed))
+        assert clip.shape == (4, 16, 16, 3)
+        assert -1.0 <= clip.min() and clip.max() <= 1.0
+        for t in range(1, 4):
+            np.testing.assert_array_equal(clip[0], clip[t])
+
+
+def test_colour_jitter_is_temporally_consistent_and_in_range():
+    clip = transforms.to_float(np.repeat(_static_record().read_frames([0]), 4, axis=0))
+    for seed in range(5):
+        out = transforms.colour_jitter(np.random.default_rng(seed), clip, 1.0, 0.0)
+        assert 0.0 <= out.min() and out.max() <= 1.0
+        np.testing.assert_allclose(out[0], out[3])
+        assert not np.allclose(out, clip)
+    grey = transforms.colour_jitter(np.random.default_rng(0), clip, 0.0, 1.0)
+    np.testing.assert_allclose(grey[..., 0], grey[..., 2])
+
+
+def test_random_erasing_same_box_in_every_frame():
+    clip = np.zeros((3, 20, 20, 3), np.float32)
+    out = transforms.random_erasing(np.random.default_rng(1), clip, 1.0)
+    changed = out != 0
+    assert changed.any()
+    np.testing.assert_array_equal(changed[0], changed[2])
+    assert transforms.random_erasing(np.random.default_rng(1), clip, 0.0) is clip
+
+
+def test_flip_off_never_mirrors_and_on_does(tiny_config):
+    settings_off = preprocess.ClipSettings.from_config(tiny_config.dataset_configs)
+    tiny_config.dataset_configs.random_flip = True
+    settings_on = preprocess.ClipSettings.from_config(tiny_config.dataset_configs)
+    record = _static_record(size=16)
+    image = transforms.to_float(record.read_frames([0])[0]) * 2 - 1  # [16, 24, 3]
+    crops = [image[:, left : left + 16] for left in range(9)]
+
+    def mirrored(frame):
+        as_is = any(np.allclose(frame, c) for c in crops)
+        flipped = any(np.allclose(frame[:, ::-1], c) for c in crops)
+        assert as_is != flipped  # the frame is exactly one of the two
+        return flipped
+
+    off = [mirrored(preprocess.train_clip(record, settings_off, np.random.default_rng(s))[0])
+           for s in range(20)]
+    on = [mirrored(preprocess.train_clip(record, settings_on, np.random.default_rng(s))[0])
+          for s in range(20)]
+    assert not any(off)
+    assert 3 <= sum(on) <= 17
+
+
+def test_scale_jitter_range():
+    rng = np.random.default_rng(0)
+    sizes = [
+        transforms.scale_jitter_shorter_side(rng, 256, 224, 0.9, 1.33, 1.0) for _ in range(200)
+    ]
+    assert 230 <= min(sizes) < 240 and 330 < max(sizes) <= 341
+    assert transforms.scale_jitter_shorter_side(rng, 256, 224, 0.9, 1.33, 0.0) == 256
+
+
+def test_sampling_train_middle_test_and_short_videos():
+    rng = np.random.default_rng(0)
+    starts = {int(sampling.random_clip(rng, 20, 4, 2)[0]) for _ in range(200)}
+    assert starts == set(range(0, 14))  # last start 20 - 7
+    np.testing.assert_array_equal(sampling.middle_clip(20, 4, 2), [6, 8, 10, 12])
+    clips = sampling.evenly_spaced_clips(20, 4, 2, 3)
+    np.testing.assert_array_equal(clips[:, 0], [0, 6, 13])
+    # A 5-frame video is shorter than a 7-frame clip: indices loop.
+    np.testing.assert_array_equal(sampling.middle_clip(5, 4, 2), [0, 2, 4, 1])
+
+
+def test_three_crops_cover_left_centre_right():
+    clip = np.arange(10 * 16, dtype=np.uint8).reshape(1, 10, 16, 1).repeat(3, -1)
+    crops = transforms.three_crops(clip, 10)
+    assert [c[0, 0, 0, 0] for c in crops] == [0, 3, 6]
+
+
+def test_mixup_weights_sum_to_one_and_pair_reversed():
+    inputs = jnp.arange(4 * 2, dtype=jnp.float32).reshape(4, 2)
+    labels = jax.nn.one_hot(jnp.array([0, 1, 2, 3]), 5)
+    mix = jax.jit(lambda rng, x, y: mixup(rng, x, y, 0.3))
+    mixed_x, mixed_y, weight = mix(jax.random.key(0), inputs, labels)
+    assert 0.0 < float(weight) < 1.0
+    np.testing.assert_allclose(mixed_y.sum(-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(mixed_y[0, 0], weight, rtol=1e-6)
+    np.testing.assert_allclose(mixed_y[0, 3], 1 - weight, rtol=1e-6)
+    np.testing.assert_allclose(mixed_x[0], weight * inputs[0] + (1 - weight) * inputs[3], rtol=1e-5)
+
+
+def test_mixup_weight_is_beta_distributed():
+    keys = jax.random.split(jax.random.key(1), 400)
+    weights = jax.vmap(lambda k: mixup(k, jnp.zeros((2, 1)), jnp.zeros((2, 3)), 0.3)[2])(keys)
+    # Beta(0.3, 0.3): mean 1/2, mostly near 0 or 1.
+    assert abs(float(weights.mean()) - 0.5) < 0.06
+    assert float(((weights < 0.1) | (weights > 0.9)).mean()) > 0.5
+
+
+def test_label_smoothing_values():
+    from vivit.data.mixup import one_hot, smooth_labels
+
+    smoothed = smooth_labels(one_hot(jnp.array([2]), 4), 0.2)
+    np.testing.assert_allclose(smoothed, [[0.05, 0.05, 0.85, 0.05]], rtol=1e-6)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        smooth_labels(smoothed, 1.0)

@@ -1,0 +1,120 @@
+"""DMVR / MediaSequence TFRecords written by TensorFlow, read through every split."""
+
+import numpy as np
+import pytest
+
+from vivit.data import get_dataset
+from vivit.data.tfrecord_source import index_records
+
+
+def test_record_index_agrees_with_tensorflow(dmvr_dir):
+    import tensorflow as tf
+
+    path = dmvr_dir[0] / "validation.tfrecord"
+    ours = [open(path, "rb").read()[o : o + n] for o, n in index_records(str(path))]
+    theirs = [r.numpy() for r in tf.data.TFRecordDataset(str(path))]
+    assert ours == theirs
+
+
+def test_train_validation_test_shapes_labels_and_views(dmvr_dir, tiny_config):
+    _, videos = dmvr_dir
+    train = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    assert train.meta.num_examples == 9
+    batch = next(train.batches())
+    assert batch["inputs"].shape == (4, 4, 16, 16, 3)
+    assert -1 <= batch["inputs"].min() and batch["inputs"].max() <= 1
+    for key, label in zip(batch["key"], batch["label"]):
+        assert videos[key][1] == label
+
+    validation = list(get_dataset(tiny_config, "validation", process_index=0,
+                                  process_count=1).batches())
+    keys = np.concatenate([b["key"] for b in validation])[:5]
+    labels = np.concatenate([b["label"] for b in validation])[:5]
+    assert [videos[k][1] for k in keys] == list(labels)
+    assert np.concatenate([b["batch_mask"] for b in validation]).sum() == 5
+
+    tiny_config.dataset_configs.num_test_clips = 4
+    tiny_config.dataset_configs.do_three_spatial_crops = True
+    test = get_dataset(tiny_config, "test", process_index=0, process_count=1)
+    batch = next(test.batches())
+    assert batch["inputs"].shape == (4, 12, 4, 16, 16, 3)
+    # Frame brightness grows with the frame number: the 4 clips start at different frames.
+    clip_means = batch["inputs"][0].reshape(4, 3, -1).mean(axis=(1, 2))
+    assert np.all(np.diff(clip_means) > 0.05)
+    # And the three spatial crops of one clip are different pixels.
+    crops = batch["inputs"][0, :3].reshape(3, -1)
+    assert not np.array_equal(crops[0], crops[1]) and not np.array_equal(crops[1], crops[2])
+
+
+def test_train_files_are_split_between_processes(dmvr_dir, tiny_config):
+    tiny_config.batch_size = 3
+    shares = []
+    for process in range(3):
+        ds = get_dataset(tiny_config, "train", process_index=process, process_count=3)
+        shares.append({ds.source[i].key for i in range(len(ds.source))})
+        assert len(shares[-1]) == 3
+    assert set().union(*shares) == {f"vid{i}" for i in range(9)}
+
+
+def test_missing_base_dir_is_named(tiny_config, dmvr_dir):
+    tiny_config.dataset_configs.base_dir = None
+    with pytest.raises(ValueError, match="dataset_configs.base_dir"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    tiny_config.dataset_configs.base_dir = str(dmvr_dir[0] / "nope")
+    with pytest.raises(FileNotFoundError, match="nope"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_table_matching_nothing_is_named(tiny_config, dmvr_dir):
+    tiny_config.dataset_configs.tables.validation = "val_*.tfrecord"
+    expected = r"dataset_configs.tables.validation='val_\*"
+    with pytest.raises(FileNotFoundError, match=expected):
+        get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    tiny_config.dataset_configs.tables.train = "train.tfrecord@4"
+    expected = "4 of 4 shards missing.*train.tfrecord-00000-of-00004"
+    with pytest.raises(FileNotFoundError, match=expected):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_record_without_frames_names_file_and_key(tiny_config, tmp_path, dmvr_writer):
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    dmvr_writer(tmp_path / "bad.tfrecord", [(frames, 1, "x")], frames_key="image/jpeg")
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "bad.tfrecord", 5
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    with pytest.raises(ValueError, match=r"bad.tfrecord \(record 0\).*'image/encoded'"):
+        next(ds.batches())
+
+
+def test_label_outside_num_classes_names_file_and_key(tiny_config, dmvr_dir):
+    tiny_config.dataset_configs.num_classes = 4  # validation labels are 4, 0, 1, 2, 3
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    expected = r"validation.tfrecord \(record 0\).*'clip/label/index' = 4"
+    with pytest.raises(ValueError, match=expected):
+        list(ds.batches())
+
+
+def test_label_offset(tiny_config, dmvr_dir):
+    tiny_config.dataset_configs.label_offset = 1
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    assert ds.source[2].label == 0  # stored label 1
+    with pytest.raises(ValueError, match="label_offset 1"):
+        ds.source[1]  # stored label 0 -> -1
+
+
+def test_multi_label_records_give_multi_hot(tiny_config, tmp_path, dmvr_writer):
+    frames = np.zeros((5, 16, 16, 3), np.uint8)
+    dmvr_writer(tmp_path / "ml.tfrecord", [(frames, [0, 3], "a"), (frames, 2, "b")])
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    tiny_config.model_name = "vivit_multilabel_classification"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "ml.tfrecord", 4
+    (batch,) = get_dataset(tiny_config, "validation", process_index=0, process_count=1).batches()
+    assert batch["label"].dtype == np.float32
+    np.testing.assert_array_equal(batch["label"][:2], [[1, 0, 0, 1], [0, 0, 1, 0]])
+    # A single-label model refuses a record with two labels, naming the record.
+    tiny_config.model_name = "vivit_classification"
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    with pytest.raises(ValueError, match=r"ml.tfrecord \(record 0\).*2 values"):
+        next(ds.batches())

@@ -1,0 +1,148 @@
+"""The prepare tool on real mp4 files written by PyAV: corrupt and short videos, resume, verify."""
+
+import json
+import os
+
+import av
+import numpy as np
+import pytest
+
+from vivit.data import get_dataset
+from vivit.data import prepare as prepare_tool
+
+
+def _write_mp4(path, num_frames, height=24, width=40, seed=0, codec="mpeg4"):
+    """Writes a 10 fps video with PyAV (mp4 with mpeg4, or webm with codec='libvpx')."""
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for t in range(num_frames):
+            image = np.full((height, width, 3), (20 + 10 * t) % 256, np.uint8)
+            image[rng.integers(height), :] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.fixture
+def video_folder(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    rows = ["path,label,split"]
+    for i in range(5):
+        # One webm among the mp4s.
+        name, codec = (f"v{i}.webm", "libvpx") if i == 4 else (f"v{i}.mp4", "mpeg4")
+        _write_mp4(videos / name, 12, seed=i, codec=codec)
+        rows.append(f"{name},{'jump' if i % 2 else 'run'},{'train' if i < 3 else 'validation'}")
+    _write_mp4(videos / "short.mp4", 3)
+    rows.append("short.mp4,run,train")
+    (videos / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(300))
+    rows.append("corrupt.mp4,jump,train")
+    annotations = tmp_path / "labels.csv"
+    annotations.write_text("\n".join(rows) + "\n")
+    return videos, annotations, tmp_path / "out"
+
+
+def _run(video_folder, *extra):
+    videos, annotations, out = video_folder
+    return prepare_tool.main([f"--videos={videos}", f"--annotations={annotations}",
+                              f"--out={out}", "--min_resize=16", "--videos_per_shard=2",
+                              "--workers=1", "--quiet", *extra])
+
+
+def test_converts_reports_corrupt_and_verifies(video_folder, tiny_config):
+    assert _run(video_folder, "--verify") == 0
+    out = video_folder[2]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["videos"] == 4  # v0 v1 v2 short
+    assert manifest["splits"]["validation"]["videos"] == 2
+    assert manifest["splits"]["train"]["frames"] == 3 * 12 + 3
+    assert [s["video"].endswith("corrupt.mp4") for s in manifest["skipped"]] == [True]
+    assert "cannot decode" in manifest["skipped"][0]["reason"]
+    assert (out / "label_map.txt").read_text() == "jump\nrun\n"
+
+    # The output is what video_tfrecord_dataset reads, short video (3 frames) included.
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.num_classes, dc.keep_key = str(out), 2, True
+    dc.tables.train = manifest["splits"]["train"]["table"]
+    dc.tables.validation = manifest["splits"]["validation"]["table"]
+    train = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    batch = next(train.batches())
+    assert batch["inputs"].shape == (4, 4, 16, 16, 3)
+    assert sorted(batch["key"]) == ["short", "v0", "v1", "v2"]
+    labels = dict(zip(batch["key"], batch["label"]))
+    assert labels == {"short": 1, "v0": 1, "v1": 0, "v2": 1}
+    assert train.meta.label_names == ["jump", "run"]
+
+
+def test_rerun_after_kill_keeps_whole_shards(video_folder):
+    assert _run(video_folder) == 0
+    out = video_folder[2]
+    kept = out / "train.tfrecord-00000-of-00003"
+    redo = out / "train.tfrecord-00001-of-00003"
+    kept_bytes, redo_bytes = kept.read_bytes(), redo.read_bytes()
+    kept_mtime = kept.stat().st_mtime_ns
+    # A killed run: one shard never renamed, a partial temporary file left behind.
+    redo.unlink()
+    (out / "train.tfrecord-00001-of-00003.tmp-999").write_bytes(redo_bytes[:50])
+    assert _run(video_folder, "--verify") == 0
+    assert kept.stat().st_mtime_ns == kept_mtime and kept.read_bytes() == kept_bytes
+    assert redo.read_bytes() == redo_bytes
+    assert not [name for name in os.listdir(out) if ".tmp-" in name]
+
+
+def test_verify_detects_a_truncated_shard(video_folder, capsys):
+    assert _run(video_folder) == 0
+    shard = video_folder[2] / "validation.tfrecord-00000-of-00001"
+    data = shard.read_bytes()
+    first_length = int.from_bytes(data[:8], "little")
+    shard.write_bytes(data[: 16 + first_length])  # keep only the first record
+    assert prepare_tool.main([f"--out={video_folder[2]}", "--verify"]) == 1
+    assert "validation.tfrecord-00000-of-00001: 1 videos" in capsys.readouterr().out
+
+
+def test_other_annotations_do_not_touch_existing_output(video_folder):
+    assert _run(video_folder) == 0
+    videos, annotations, out = video_folder
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    annotations.write_text("path,label\nv0.mp4,swim\n")
+    with pytest.raises(SystemExit, match="other annotations"):
+        _run(video_folder)
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+
+
+def test_array_record_output_reads_like_tfrecord(video_folder, tiny_config):
+    assert _run(video_folder, "--format=array_record", "--verify") == 0
+    out = video_folder[2]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "array_record"
+    assert manifest["splits"]["validation"]["table"] == "validation.array_record@1"
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.num_classes, dc.keep_key = str(out), 2, True
+    dc.tables.validation = manifest["splits"]["validation"]["table"]
+    (batch,) = get_dataset(tiny_config, "validation", process_index=0, process_count=1).batches()
+    assert batch["batch_mask"].sum() == 2
+    assert dict(zip(batch["key"][:2], batch["label"][:2])) == {"v3": 0, "v4": 1}
+    assert batch["inputs"].shape == (4, 4, 16, 16, 3)
+
+
+def test_decode_trims_to_the_annotated_segment(tmp_path):
+    from vivit.data.video_decode import decode_to_jpegs
+
+    _write_mp4(tmp_path / "long.mp4", 30, height=20, width=30)  # 3 s at 10 fps
+    assert len(decode_to_jpegs(str(tmp_path / "long.mp4"), min_resize=10)) == 30
+    trimmed = decode_to_jpegs(str(tmp_path / "long.mp4"), min_resize=10,
+                              start_seconds=1.0, end_seconds=2.0)
+    assert len(trimmed) == 10
+    # A file shorter than the segment end is taken as already trimmed: all its frames.
+    whole = decode_to_jpegs(str(tmp_path / "long.mp4"), min_resize=10,
+                            start_seconds=10.0, end_seconds=20.0)
+    assert len(whole) == 30
+    from PIL import Image
+    import io
+
+    assert Image.open(io.BytesIO(trimmed[0])).size == (15, 10)  # shorter side 10

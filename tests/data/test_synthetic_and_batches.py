@@ -1,0 +1,160 @@
+"""synthetic_motion through get_dataset: shapes, ranges, labels, determinism, resume, padding."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from vivit.data import get_dataset
+from vivit.data.synthetic import SyntheticMotionSource
+
+
+def _take(iterator, n):
+    return list(itertools.islice(iterator, n))
+
+
+def test_train_batches_shape_range_and_labels(tiny_config):
+    ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    batch = next(ds.batches())
+    assert batch["inputs"].shape == (4, 4, 16, 16, 3)
+    assert batch["inputs"].dtype == np.float32
+    assert -1.0 <= batch["inputs"].min() and batch["inputs"].max() <= 1.0
+    assert batch["inputs"].min() < -0.3 and batch["inputs"].max() > 0.3
+    assert batch["label"].dtype == np.int32
+    assert set(batch["label"]) <= set(range(10))
+    np.testing.assert_array_equal(batch["batch_mask"], np.ones(4, np.float32))
+    assert ds.meta.num_classes == 10 and ds.meta.num_examples == 40
+    assert ds.meta.clip_shape == (4, 16, 16, 3)
+
+
+def test_resume_reads_exactly_the_same_batches(tiny_config):
+    ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    straight = _take(ds.batches(), 14)  # crosses three epochs of 40 examples / 4
+    resumed = _take(ds.batches(start_step=9), 5)
+    for a, b in zip(straight[9:], resumed):
+        np.testing.assert_array_equal(a["inputs"], b["inputs"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+    # Different steps differ, and a different seed gives a different stream.
+    assert not np.array_equal(straight[0]["inputs"], straight[1]["inputs"])
+    tiny_config.rng_seed = 1
+    other = next(get_dataset(tiny_config, "train", process_index=0, process_count=1).batches())
+    assert not np.array_equal(other["inputs"], straight[0]["inputs"])
+
+
+def test_every_example_once_per_epoch(tiny_config):
+    ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    first_epoch = np.concatenate([ds.train_positions(step) for step in range(10)])
+    assert sorted(first_epoch) == list(range(40))
+
+
+def test_processes_read_disjoint_shares_and_half_batches(tiny_config):
+    shares = []
+    for process in range(2):
+        ds = get_dataset(tiny_config, "train", process_index=process, process_count=2)
+        assert ds.meta.batch_size == 2 and ds.meta.num_local_examples == 20
+        shares.append({ds.source[i].key for i in range(len(ds.source))})
+        assert next(ds.batches())["inputs"].shape[0] == 2
+    assert not shares[0] & shares[1]
+    assert len(shares[0] | shares[1]) == 40
+
+
+def test_validation_single_padded_pass(tiny_config):
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    batches = list(ds.batches())
+    assert len(batches) == 4  # 13 examples, batches of 4
+    masks = np.concatenate([b["batch_mask"] for b in batches])
+    assert masks.sum() == 13 and masks[-3:].sum() == 0
+    # Deterministic: a second pass is identical.
+    again = list(ds.batches())
+    np.testing.assert_array_equal(batches[0]["inputs"], again[0]["inputs"])
+    # Labels are the sources' labels, in order.
+    expected = [ds.source[i].label for i in range(13)]
+    assert list(np.concatenate([b["label"] for b in batches])[:13]) == expected
+
+
+def test_eval_batch_count_equal_across_processes(tiny_config):
+    counts = [
+        len(list(get_dataset(tiny_config, "validation", process_index=p,
+                             process_count=2).batches()))
+        for p in range(2)
+    ]
+    assert counts[0] == counts[1] == 4  # shares of 7 and 6, batches of 2
+
+
+def test_test_views_are_different_clips(tiny_config):
+    tiny_config.dataset_configs.num_test_clips = 3
+    tiny_config.dataset_configs.do_three_spatial_crops = True
+    tiny_config.dataset_configs.min_resize = 20
+    tiny_config.dataset_configs.keep_key = True
+    ds = get_dataset(tiny_config, "test", process_index=0, process_count=1)
+    batch = next(ds.batches())
+    assert batch["inputs"].shape == (4, 9, 4, 16, 16, 3)
+    assert ds.meta.views == 9
+    views = batch["inputs"][0].reshape(9, -1)
+    for i, j in itertools.combinations(range(9), 2):
+        assert not np.array_equal(views[i], views[j]), (i, j)
+    assert batch["key"][0].startswith("synthetic_motion/")
+
+
+def test_single_frame_does_not_reveal_class():
+    """Frame statistics a static model could use have the same distribution in every class."""
+    source = SyntheticMotionSource(
+        split="train", num_examples=400, num_classes=10, video_frames=8, resolution=16, seed=0
+    )
+    foreground = np.zeros(10)
+    for i in range(len(source)):
+        record = source[i]
+        frame = record.read_frames([3])[0].astype(np.float32)
+        foreground[record.label] += (frame.max(-1) >= 140).mean()
+    foreground /= 40
+    # Shape area per class: equal within sampling noise.
+    assert foreground.max() - foreground.min() < 0.25 * foreground.mean()
+
+
+def test_motion_tells_the_class():
+    """Translation classes: frame t is frame 0 shifted (on a torus) by speed * t the right way."""
+    source = SyntheticMotionSource(
+        split="train", num_examples=10, num_classes=10, video_frames=8, resolution=32, seed=0
+    )
+
+    def best_shift(record):
+        first, later = record.read_frames([0, 4]).astype(np.float32)
+        errors = {
+            (dy, dx): np.abs(np.roll(first, (dy, dx), axis=(0, 1)) - later).mean()
+            for dy in range(-8, 9) for dx in range(-8, 9)
+        }
+        return min(errors, key=errors.get)
+
+    # 4 frames at 0.035 * 32 px (slow) or 0.09 * 32 px (fast) per frame.
+    expected = {0: (0, 4), 1: (0, -4), 2: (4, 0), 3: (-4, 0)}
+    for index in range(4):
+        dy, dx = best_shift(source[index])
+        ey, ex = expected[index]
+        assert abs(dy - ey) <= 1 and abs(dx - ex) <= 1, (index, dy, dx)
+    rotating = source[8]
+    first, later = rotating.read_frames([0, 4])
+    assert not np.array_equal(first, later)
+
+
+def test_bad_num_classes_is_named(tiny_config):
+    tiny_config.dataset_configs.num_classes = 11
+    with pytest.raises(ValueError, match="dataset_configs.num_classes"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_crop_larger_than_resize_is_named(tiny_config):
+    tiny_config.dataset_configs.crop_size = 32
+    with pytest.raises(ValueError, match="dataset_configs.crop_size"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_multihead_labels_are_refused_clearly(tiny_config):
+    tiny_config.model_name = "vivit_multihead_classification"
+    with pytest.raises(NotImplementedError, match="class_splits"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_examples_per_subset_mismatch_is_logged(tiny_config, caplog):
+    tiny_config.dataset_configs.examples_per_subset.validation = 99
+    get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    assert "examples_per_subset.validation is 99" in caplog.text

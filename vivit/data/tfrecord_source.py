@@ -1,0 +1,254 @@
+"""DMVR / MediaSequence TFRecords (what Scenic's `video_tfrecord_dataset` reads), random access.
+
+The same records stored in ArrayRecord files (`*.array_record*`, as `prepare --format=array_record`
+writes them) are read the same way, through ArrayRecord's own random access.
+
+Each record is a `tf.train.SequenceExample`: JPEG frames in the feature list `image/encoded`, the
+label in the context feature `clip/label/index` (int64; several values = multi-label), optional
+`clip/label/string` and `clip/media_id`. Files are indexed once by reading only the record
+headers (uint64 length, crc, payload, crc), so any record can be read by seeking: that is what
+lets batches be a function of (seed, step, process) without a shuffle buffer.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import struct
+import threading
+
+import ml_collections
+import numpy as np
+
+from vivit.data.source import VideoRecord
+
+FRAMES_KEY = "image/encoded"
+LABEL_KEY = "clip/label/index"
+LABEL_NAME_KEY = "clip/label/string"
+MEDIA_ID_KEY = "clip/media_id"
+_SHARDED = re.compile(r"^(?P<base>.+)@(?P<count>\d+)$")
+
+
+def expand_table(base_dir: str, table: str, config_key: str) -> list[str]:
+    """Files of one table: 'name@N' (name-0000i-of-0000N), a glob, or one file name."""
+    match = _SHARDED.match(table)
+    if match:
+        count = int(match["count"])
+        names = [f"{match['base']}-{i:05d}-of-{count:05d}" for i in range(count)]
+        paths = [os.path.join(base_dir, name) for name in names]
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise FileNotFoundError(
+                f"{config_key}={table!r}: {len(missing)} of {count} shards missing in {base_dir}, "
+                f"first {missing[0]}."
+            )
+        return paths
+    paths = sorted(p for p in glob.glob(os.path.join(base_dir, table)) if os.path.isfile(p))
+    if not paths:
+        raise FileNotFoundError(
+            f"{config_key}={table!r} matches no file in {base_dir} "
+            f"(pattern {os.path.join(base_dir, table)})."
+        )
+    return paths
+
+
+def index_records(path: str) -> list[tuple[int, int]]:
+    """(payload offset, payload length) of every record of an uncompressed TFRecord file."""
+    offsets = []
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        position = 0
+        while position < size:
+            header = f.read(12)
+            if len(header) < 12:
+                raise ValueError(f"{path}: truncated record header at byte {position}.")
+            (length,) = struct.unpack("<Q", header[:8])
+            if position + 12 + length + 4 > size:
+                raise ValueError(
+                    f"{path}: record at byte {position} claims {length} bytes past the end of "
+                    "the file (truncated, or not an uncompressed TFRecord file)."
+                )
+            offsets.append((position + 12, length))
+            position += 12 + length + 4
+            f.seek(position)
+    return offsets
+
+
+def is_array_record(path: str) -> bool:
+    return ".array_record" in os.path.basename(path)
+
+
+def record_locations(path: str) -> list[tuple[int, int]]:
+    """(offset, length) of every record; ArrayRecord files give (-1, -1) (read by number)."""
+    if is_array_record(path):
+        from array_record.python import array_record_module
+
+        reader = array_record_module.ArrayRecordReader(path)
+        try:
+            return [(-1, -1)] * reader.num_records()
+        finally:
+            reader.close()
+    return index_records(path)
+
+
+_READERS: dict[str, object] = {}
+_READERS_LOCK = threading.Lock()
+
+
+def read_record(path: str, number: int, offset: int, length: int) -> bytes:
+    """Bytes of one record, by offset (TFRecord) or by record number (ArrayRecord)."""
+    if not is_array_record(path):
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+    from array_record.python import array_record_module
+
+    with _READERS_LOCK:
+        if path not in _READERS:
+            _READERS[path] = array_record_module.ArrayRecordReader(path)
+        return _READERS[path].read([number])[0]
+
+
+def _parse(payload: bytes):
+    from tensorflow.core.example import example_pb2
+
+    return example_pb2.SequenceExample.FromString(payload)
+
+
+class DMVRSource:
+    """Records of a list of TFRecord files, each (file, offset) one video."""
+
+    def __init__(
+        self,
+        records: list[tuple[str, int, int, int]],
+        *,
+        num_classes: int,
+        label_offset: int,
+        multi_label: bool,
+        label_names: list[str] | None = None,
+    ):
+        # (path, record number in file, payload offset, payload length)
+        self._records = records
+        self._num_classes = num_classes
+        self._label_offset = label_offset
+        self._multi_label = multi_label
+        self.label_names = label_names
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def shard(self, positions: np.ndarray) -> "DMVRSource":
+        return DMVRSource(
+            [self._records[int(p)] for p in positions],
+            num_classes=self._num_classes,
+            label_offset=self._label_offset,
+            multi_label=self._multi_label,
+            label_names=self.label_names,
+        )
+
+    def _label(self, values: list[int], where: str) -> int | np.ndarray:
+        if not values:
+            raise ValueError(f"{where}: context feature '{LABEL_KEY}' is missing or empty.")
+        labels = [v - self._label_offset for v in values]
+        bad = [v for v in labels if not 0 <= v < self._num_classes]
+        if bad:
+            raise ValueError(
+                f"{where}: '{LABEL_KEY}' = {bad[0] + self._label_offset} (minus label_offset "
+                f"{self._label_offset}) is outside dataset_configs.num_classes="
+                f"{self._num_classes}."
+            )
+        if self._multi_label:
+            multi_hot = np.zeros(self._num_classes, np.float32)
+            multi_hot[labels] = 1.0
+            return multi_hot
+        if len(labels) > 1:
+            raise ValueError(
+                f"{where}: '{LABEL_KEY}' has {len(labels)} values; only multi-label models "
+                "(model_name='vivit_multilabel_classification') take several."
+            )
+        return labels[0]
+
+    def __getitem__(self, position: int) -> VideoRecord:
+        path, number, offset, length = self._records[position]
+        where = f"{path} (record {number})"
+        example = _parse(read_record(path, number, offset, length))
+        feature_lists = example.feature_lists.feature_list
+        if FRAMES_KEY not in feature_lists or not feature_lists[FRAMES_KEY].feature:
+            raise ValueError(
+                f"{where}: no feature list '{FRAMES_KEY}' (JPEG frames, one bytes value per "
+                f"frame); found feature lists {sorted(feature_lists)}."
+            )
+        frames = [feature.bytes_list.value[0] for feature in feature_lists[FRAMES_KEY].feature]
+        context = example.context.feature
+        label = self._label(list(context[LABEL_KEY].int64_list.value) if LABEL_KEY in context
+                            else [], where)
+        key = (context[MEDIA_ID_KEY].bytes_list.value[0].decode()
+               if MEDIA_ID_KEY in context else f"{os.path.basename(path)}:{number}")
+
+        def read_frames(indices) -> np.ndarray:
+            return np.stack([_decode_jpeg(frames[int(i)], where) for i in indices])
+
+        return VideoRecord(num_frames=len(frames), label=label, key=key, read_frames=read_frames)
+
+
+def _decode_jpeg(data: bytes, where: str) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    try:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    except Exception as error:  # PIL raises several types for bad images.
+        raise ValueError(f"{where}: a frame of '{FRAMES_KEY}' is not a decodable image: {error}")
+
+
+def open_dmvr_split(
+    config: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
+) -> tuple[DMVRSource, int]:
+    """This process's share of a split, and the split's total number of examples.
+
+    Training: each process reads its own files (files p, p+P, ...) when there are at least as
+    many files as processes, else every P-th record. Evaluation: every P-th record, so all
+    processes hold the same number of examples (to one) and run the same number of batches.
+    """
+    dc = config.dataset_configs
+    if not dc.base_dir:
+        raise ValueError("dataset_configs.base_dir must be set for video_tfrecord_dataset.")
+    if not os.path.isdir(dc.base_dir):
+        raise FileNotFoundError(f"dataset_configs.base_dir={dc.base_dir!r} is not a directory.")
+    table = dc.tables.get(split)
+    if not table:
+        raise ValueError(f"dataset_configs.tables.{split} must be set for video_tfrecord_dataset.")
+    if dc.num_classes is None:
+        raise ValueError("dataset_configs.num_classes must be set for video_tfrecord_dataset.")
+    paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
+    per_file = {path: record_locations(path) for path in paths}
+    num_examples = sum(len(v) for v in per_file.values())
+
+    def records_of(files):
+        return [(p, n, off, length) for p in files for n, (off, length) in enumerate(per_file[p])]
+
+    by_file = split == "train" and len(paths) >= process_count
+    if by_file:
+        records = records_of(paths[process_index::process_count])
+    else:
+        records = records_of(paths)[process_index::process_count]
+    label_names = _read_label_map(dc.base_dir)
+    source = DMVRSource(
+        records,
+        num_classes=int(dc.num_classes),
+        label_offset=int(dc.label_offset),
+        multi_label=config.get("model_name") == "vivit_multilabel_classification",
+        label_names=label_names,
+    )
+    return source, num_examples
+
+
+def _read_label_map(base_dir: str) -> list[str] | None:
+    """Class names from `label_map.txt` (one per line, line i = class i) when the dir has one."""
+    path = os.path.join(base_dir, "label_map.txt")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
