@@ -1,0 +1,16 @@
+"""ViViT models: `build_model(config)` returns the Flax module a config describes."""
+
+from vivit.models.builder import build_model, num_classes
+from vivit.models.encoder import TransformerSize
+from vivit.models.presets import apply_size, parse_size
+from vivit.models.vivit import FactorisedEncoderViViT, ViViT
+
+__all__ = [
+    "FactorisedEncoderViViT",
+    "TransformerSize",
+    "ViViT",
+    "apply_size",
+    "build_model",
+    "num_classes",
+    "parse_size",
+]

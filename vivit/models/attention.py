@@ -1,0 +1,75 @@
+"""Attention kernels plugged into `nn.MultiHeadDotProductAttention(attention_fn=...)`.
+
+The projections (query/key/value/out) stay Flax's, so every variant keeps Scenic's parameter names;
+only the function that mixes tokens changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+AttentionFn = Callable[..., jax.Array]
+
+
+def fused_attention_fn(implementation: Optional[str]) -> AttentionFn:
+    """`jax.nn.dot_product_attention` with a chosen kernel (None/'xla' or 'cudnn' on GPU).
+
+    It has no attention dropout, so it is only used when `attention_dropout_rate` is 0.
+    """
+
+    def attention(query: jax.Array, key: jax.Array, value: jax.Array,
+                  mask: Optional[jax.Array] = None) -> jax.Array:
+        return jax.nn.dot_product_attention(
+            query, key, value, mask=mask, implementation=implementation
+        )
+
+    return attention
+
+
+def _attend_over_axis(query: jax.Array, key: jax.Array, value: jax.Array, axis: int,
+                      **kwargs: Any) -> jax.Array:
+    """Plain attention over one token axis of [batch, time, space, heads, head_dim] arrays."""
+    moved = [jnp.moveaxis(t, axis, 2) for t in (query, key, value)]  # [b, other, axis, h, d]
+    out = nn.dot_product_attention(*moved, **kwargs)
+    return jnp.moveaxis(out, 2, axis)
+
+
+def factorized_dot_product_attention(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    dropout_rng: Optional[jax.Array] = None,
+    dropout_rate: float = 0.0,
+    broadcast_dropout: bool = True,
+    deterministic: bool = True,
+    dtype: Any = None,
+    precision: Any = None,
+) -> jax.Array:
+    """Model 4: the first half of the heads attends over time, the second half over space.
+
+    Inputs are [batch, time, space, heads, head_dim] (the encoder reshapes tokens to that), so one
+    set of Q/K/V/O projections serves both halves and the model has Model 1's parameters.
+    """
+    if query.ndim != 5:
+        raise ValueError(
+            "factorized_dot_product_attention expects [batch, time, space, heads, head_dim] "
+            f"inputs, got shape {query.shape}."
+        )
+    num_heads = query.shape[-2]
+    half = num_heads // 2
+    outputs = []
+    for index, (axis, heads) in enumerate(((1, slice(0, half)), (2, slice(half, num_heads)))):
+        rng = None if dropout_rng is None else jax.random.fold_in(dropout_rng, index)
+        outputs.append(
+            _attend_over_axis(
+                query[..., heads, :], key[..., heads, :], value[..., heads, :], axis,
+                dropout_rng=rng, dropout_rate=dropout_rate,
+                broadcast_dropout=broadcast_dropout, deterministic=deterministic,
+                dtype=dtype, precision=precision,
+            )
+        )
+    return jnp.concatenate(outputs, axis=-2)

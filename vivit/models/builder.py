@@ -1,0 +1,214 @@
+"""`build_model(config)`: the one entry point from an ml_collections config to a Flax module.
+
+It checks the model keys first, so an impossible combination fails with the key to change rather
+than with a shape error deep inside the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+
+from vivit.models.embeddings import KERNEL_INIT_METHODS
+from vivit.models.encoder import ATTENTION_TYPES, FACTORISED_BLOCK_TYPES, TransformerSize
+from vivit.models.layers import ATTENTION_KERNEL_INITIALIZERS
+from vivit.models.vivit import POOLING, FactorisedEncoderViViT, ViViT
+
+MODEL_NAMES = (
+    "vivit_classification",
+    "vivit_multihead_classification",
+    "vivit_multilabel_classification",
+)
+CLASSIFIERS = ("token", "0") + tuple(POOLING)
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+TOKENIZERS = ("3d_conv", "temporal_sampling")
+ATTENTION_ORDERS = ("space_time", "time_space")
+ATTENTION_IMPLEMENTATIONS = (None, "xla", "cudnn")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _one_of(value: Any, allowed: tuple, key: str) -> None:
+    _require(value in allowed, f"{key}={value!r} is not supported; expected one of {allowed}.")
+
+
+def num_classes(config: ml_collections.ConfigDict) -> int:
+    """Output width: `dataset_configs.num_classes`, or the sum of `class_splits` (multi-head)."""
+    data = config.dataset_configs
+    if config.model_name == "vivit_multihead_classification":
+        _require(
+            bool(data.class_splits),
+            "model_name='vivit_multihead_classification' needs dataset_configs.class_splits "
+            "(classes per head, e.g. [97, 300] for Epic Kitchens verb/noun).",
+        )
+        _require(
+            all(int(n) > 0 for n in data.class_splits),
+            f"dataset_configs.class_splits={tuple(data.class_splits)} must be positive.",
+        )
+        if data.split_names is not None:
+            _require(
+                len(data.split_names) == len(data.class_splits),
+                f"dataset_configs.split_names has {len(data.split_names)} names for "
+                f"{len(data.class_splits)} class_splits.",
+            )
+        return int(sum(data.class_splits))
+    _require(
+        data.num_classes is not None and int(data.num_classes) > 0,
+        f"dataset_configs.num_classes must be a positive integer, got {data.num_classes!r}.",
+    )
+    return int(data.num_classes)
+
+
+def _transformer_size(section: ml_collections.ConfigDict, key: str) -> TransformerSize:
+    for field in ("num_layers", "num_heads", "mlp_dim"):
+        value = section[field]
+        _require(
+            isinstance(value, int) and value > 0,
+            f"{key}.{field} must be a positive integer, got {value!r}.",
+        )
+    return TransformerSize(section.num_layers, section.num_heads, section.mlp_dim)
+
+
+def _check_heads(size: TransformerSize, hidden_size: int, key: str) -> None:
+    _require(
+        hidden_size % size.num_heads == 0,
+        f"{key}.num_heads={size.num_heads} must divide model.hidden_size={hidden_size}.",
+    )
+
+
+def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    model = config.model
+    encoding = model.temporal_encoding_config
+    _one_of(config.model_name, MODEL_NAMES, "model_name")
+    _one_of(config.model_dtype_str, tuple(DTYPES), "model_dtype_str")
+    _one_of(model.classifier, CLASSIFIERS, "model.classifier")
+    _one_of(encoding.method, TOKENIZERS, "model.temporal_encoding_config.method")
+    _one_of(model.attention_config.implementation, ATTENTION_IMPLEMENTATIONS,
+            "model.attention_config.implementation")
+    _require(
+        isinstance(model.hidden_size, int) and model.hidden_size > 0,
+        f"model.hidden_size must be a positive integer, got {model.hidden_size!r}.",
+    )
+    patch_size = tuple(int(p) for p in model.patches.size)
+    if encoding.method == "3d_conv":
+        _require(
+            len(patch_size) == 3,
+            f"model.patches.size={patch_size} must be (h, w, t) for the tubelet embedding "
+            "(temporal_encoding_config.method='3d_conv').",
+        )
+        if encoding.kernel_init_method is not None:
+            _one_of(encoding.kernel_init_method, KERNEL_INIT_METHODS,
+                    "model.temporal_encoding_config.kernel_init_method")
+    else:
+        _require(
+            len(patch_size) == 2 or (len(patch_size) == 3 and patch_size[2] == 1),
+            f"model.patches.size={patch_size} must be (h, w) for uniform frame sampling "
+            "(temporal_encoding_config.method='temporal_sampling').",
+        )
+        n_sampled = encoding.n_sampled_frames
+        _require(
+            isinstance(n_sampled, int) and n_sampled > 0,
+            "model.temporal_encoding_config.n_sampled_frames must be a positive integer for "
+            f"temporal_sampling, got {n_sampled!r}.",
+        )
+    _require(all(p > 0 for p in patch_size), f"model.patches.size={patch_size} must be positive.")
+    for key in ("dropout_rate", "attention_dropout_rate", "stochastic_droplayer_rate"):
+        rate = model[key]
+        _require(0.0 <= rate < 1.0, f"model.{key}={rate!r} must be in [0, 1).")
+    if model.representation_size is not None:
+        _require(
+            isinstance(model.representation_size, int) and model.representation_size > 0,
+            f"model.representation_size must be None or a positive integer, "
+            f"got {model.representation_size!r}.",
+        )
+    return dict(
+        num_classes=num_classes(config),
+        hidden_size=model.hidden_size,
+        patch_size=patch_size,
+        tokenizer=encoding.method,
+        kernel_init_method=encoding.kernel_init_method,
+        num_sampled_frames=encoding.n_sampled_frames,
+        classifier=model.classifier,
+        representation_size=model.representation_size,
+        dropout_rate=float(model.dropout_rate),
+        attention_dropout_rate=float(model.attention_dropout_rate),
+        stochastic_droplayer_rate=float(model.stochastic_droplayer_rate),
+        attention_implementation=model.attention_config.implementation,
+        return_prelogits=bool(model.return_prelogits),
+        remat=bool(model.remat),
+        dtype=DTYPES[config.model_dtype_str],
+    )
+
+
+def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any]) -> nn.Module:
+    model = config.model
+    _require(
+        not model.return_preclassifier,
+        "model.return_preclassifier is not available for attention_config.type="
+        "'factorized_encoder' (it has no single token sequence); use model.return_prelogits.",
+    )
+    spatial = _transformer_size(model.spatial_transformer, "model.spatial_transformer")
+    temporal = _transformer_size(model.temporal_transformer, "model.temporal_transformer")
+    _check_heads(spatial, model.hidden_size, "model.spatial_transformer")
+    _check_heads(temporal, model.hidden_size, "model.temporal_transformer")
+    return FactorisedEncoderViViT(
+        spatial_size=spatial,
+        temporal_size=temporal,
+        spatial_only_baseline=bool(model.attention_config.spatial_only_baseline),
+        **common,
+    )
+
+
+def _single_encoder(config: ml_collections.ConfigDict, common: dict[str, Any]) -> nn.Module:
+    model = config.model
+    attention = model.attention_config
+    size = _transformer_size(model, "model")
+    _check_heads(size, model.hidden_size, "model")
+    if attention.type in FACTORISED_BLOCK_TYPES:
+        # The paper's Models 3 and 4 have no class token: tokens must tile [time, space] exactly.
+        _require(
+            model.classifier not in ("token", "0"),
+            f"model.classifier={model.classifier!r} is not allowed with attention_config.type="
+            f"{attention.type!r}: Models 3 and 4 have no class token; use 'gap', 'gmp' or 'gsp'.",
+        )
+    if attention.type == "factorized_dot_product_attention":
+        _require(
+            size.num_heads % 2 == 0,
+            f"model.num_heads={size.num_heads} must be even for attention_config.type="
+            "'factorized_dot_product_attention' (half the heads attend over space, half over time).",
+        )
+    if attention.type == "factorized_self_attention_block":
+        _one_of(attention.attention_order, ATTENTION_ORDERS, "model.attention_config.attention_order")
+        _one_of(attention.attention_kernel_init_method, tuple(ATTENTION_KERNEL_INITIALIZERS),
+                "model.attention_config.attention_kernel_init_method")
+    return ViViT(
+        size=size,
+        attention_type=attention.type,
+        attention_order=attention.attention_order,
+        attention_kernel_init_method=attention.attention_kernel_init_method,
+        return_preclassifier=bool(model.return_preclassifier),
+        **common,
+    )
+
+
+def build_model(config: ml_collections.ConfigDict) -> nn.Module:
+    """Returns the Flax module that `config` describes.
+
+    `module.apply(variables, video, train=False)` maps [batch, time, height, width, 3] to logits
+    [batch, classes]; `train=True` needs `rngs={'dropout': key}`. Raises ValueError naming the
+    config key when the combination is invalid.
+    """
+    from vivit.config import validate_keys  # Deferred: vivit.config imports every section.
+
+    validate_keys(config)
+    _one_of(config.model.attention_config.type, ATTENTION_TYPES, "model.attention_config.type")
+    common = _common_kwargs(config)
+    if config.model.attention_config.type == "factorized_encoder":
+        return _factorised_encoder(config, common)
+    return _single_encoder(config, common)

@@ -1,0 +1,102 @@
+"""The transformer encoder (positional embedding, blocks, final norm) for every attention type."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vivit.models.attention import factorized_dot_product_attention, fused_attention_fn
+from vivit.models.embeddings import AddPositionEmbs
+from vivit.models.layers import EncoderBlock, FactorizedSelfAttentionBlock
+
+Dtype = Any
+
+ATTENTION_TYPES = (
+    "spacetime",
+    "factorized_encoder",
+    "factorized_self_attention_block",
+    "factorized_dot_product_attention",
+)
+# Attention types whose blocks see tokens as [batch, time, space, features].
+FACTORISED_BLOCK_TYPES = ("factorized_self_attention_block", "factorized_dot_product_attention")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerSize:
+    """Depth and widths of one transformer encoder."""
+
+    num_layers: int
+    num_heads: int
+    mlp_dim: int
+
+
+class Encoder(nn.Module):
+    """Adds `posembed_input`, runs `encoderblock_{i}` and normalises with `encoder_norm`.
+
+    Takes and returns tokens [batch, tokens, features]. For Models 3 and 4 the tokens are
+    time-major and `temporal_dims` says how many time steps they span.
+    """
+
+    size: TransformerSize
+    attention_type: str = "spacetime"
+    temporal_dims: Optional[int] = None
+    attention_order: str = "space_time"
+    attention_kernel_init_method: str = "xavier"
+    attention_implementation: Optional[str] = None
+    dropout_rate: float = 0.0
+    attention_dropout_rate: float = 0.0
+    stochastic_droplayer_rate: float = 0.0
+    remat: bool = False
+    dtype: Dtype = jnp.float32
+
+    def _block_class(self) -> Any:
+        fused = (
+            fused_attention_fn(self.attention_implementation)
+            if self.attention_implementation is not None and self.attention_dropout_rate == 0.0
+            else None
+        )
+        if self.attention_type == "factorized_self_attention_block":
+            block = functools.partial(
+                FactorizedSelfAttentionBlock,
+                attention_order=self.attention_order,
+                attention_kernel_init_method=self.attention_kernel_init_method,
+                attention_fn=fused,
+            )
+        elif self.attention_type == "factorized_dot_product_attention":
+            block = functools.partial(EncoderBlock, attention_fn=factorized_dot_product_attention)
+        else:
+            block = functools.partial(EncoderBlock, attention_fn=fused)
+        if self.remat:
+            # Argument 2 (counting self) is `deterministic`, a Python bool.
+            return nn.remat(block.func, static_argnums=(2,)), block.keywords
+        return block.func, block.keywords
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array, *, train: bool) -> jax.Array:
+        x = AddPositionEmbs(name="posembed_input")(tokens)
+        x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
+        batch, num_tokens, features = x.shape
+        if self.attention_type in FACTORISED_BLOCK_TYPES:
+            x = x.reshape(batch, self.temporal_dims, num_tokens // self.temporal_dims, features)
+
+        block_class, block_kwargs = self._block_class()
+        for layer in range(self.size.num_layers):
+            droplayer_p = layer / max(self.size.num_layers - 1, 1) * self.stochastic_droplayer_rate
+            x = block_class(
+                mlp_dim=self.size.mlp_dim,
+                num_heads=self.size.num_heads,
+                dropout_rate=self.dropout_rate,
+                attention_dropout_rate=self.attention_dropout_rate,
+                droplayer_p=droplayer_p,
+                dtype=self.dtype,
+                name=f"encoderblock_{layer}",
+                **block_kwargs,
+            )(x, not train)
+
+        x = x.reshape(batch, num_tokens, features)
+        return nn.LayerNorm(name="encoder_norm")(x)
