@@ -52,7 +52,8 @@ def tiny_config(attention: str = "spacetime", **overrides) -> ml_collections.Con
 
 def init_params(config, seed: int = 0):
     model = build_model(config)
-    video = jnp.zeros((1, FRAMES, CROP, CROP, 3), jnp.float32)
+    data = config.dataset_configs
+    video = jnp.zeros((1, data.num_frames, data.crop_size, data.crop_size, 3), jnp.float32)
     return model, model.init(jax.random.PRNGKey(seed), video)["params"]
 
 

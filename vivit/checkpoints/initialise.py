@@ -211,7 +211,8 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
     if cfg.restore_input_embedding and "embedding/kernel" in source:
         method = config.model.temporal_encoding_config.kernel_init_method
         kernel = adapt_embedding_kernel(source["embedding/kernel"],
-                                        np.asarray(target["embedding/kernel"]), method)
+                                        np.asarray(target["embedding/kernel"]), method,
+                                        name=f"'{view.path}': embedding/kernel")
         plan.put("embedding/kernel", kernel, "embedding/kernel",
                  None if kernel.shape == source["embedding/kernel"].shape else method)
         plan.put("embedding/bias", source["embedding/bias"], "embedding/bias")
