@@ -77,6 +77,6 @@ def describe_model(params: Mapping[str, np.ndarray]) -> str:
         return ("2D image ViT (patch kernel {}): initialises every ViViT model (Models 1-4, "
                 "3d_conv via kernel_init_method or temporal_sampling).".format(
                     "x".join(map(str, kernel.shape[:2]))))
-    return ("ViViT Model 1 or 4 (tubelet {}, same tree): loads directly into Model 1 "
-            "(spacetime) or Model 4 (factorized_dot_product_attention).".format(
+    return ("ViViT Model 1 (tubelet {}): loads directly into Model 1 (spacetime); Model 4 "
+            "(factorized_dot_product_attention) has the same tree without the class token.".format(
                 "x".join(map(str, kernel.shape[:3]))))
