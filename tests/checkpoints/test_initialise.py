@@ -13,7 +13,6 @@ from ckpt_layouts import (FRAMES, GRID, TUBELET_T, flat, hf_vivit, init_params, 
                           random_vit, tiny_config, write_big_vision_npz, write_orbax,
                           write_scenic_msgpack, write_vit_npz)
 from vivit.checkpoints import CheckpointError, initialise
-from vivit.checkpoints.kernel import arp_weights
 from vivit.checkpoints.view import unflatten
 
 VARIANTS = ["spacetime", "factorized_encoder", "factorized_self_attention_block",
@@ -147,7 +146,8 @@ def test_model3_zero_rule_makes_temporal_attention_a_residual(vit_files):
 
 @pytest.mark.parametrize("method,weights", [
     ("average_frame_initializer", np.full(TUBELET_T, 1 / TUBELET_T)),
-    ("average_arp_frame_initializer", arp_weights(TUBELET_T) / TUBELET_T),
+    # Bilen et al. Eq. 3 for T=2: alpha = [-0.5, 0.5], divided by T as Scenic does.
+    ("average_arp_frame_initializer", np.array([-0.25, 0.25])),
 ])
 def test_kernel_inflation_rules(vit, vit_files, method, weights):
     config = tiny_config()

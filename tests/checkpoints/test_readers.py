@@ -172,3 +172,20 @@ def test_wrong_npz_flavour_says_which_format_to_set(tmp_path):
     path = write_big_vision_npz(str(tmp_path / "bv.npz"), random_vit())
     with pytest.raises(CheckpointError, match="checkpoint_format='big_vision'"):
         read_checkpoint(path, "vit_npz")
+
+
+def test_released_scenic_layout_file_named_checkpoint_in_a_directory(tmp_path):
+    vit = random_vit()
+    step_file = write_scenic_msgpack(str(tmp_path), vit, step=1)
+    os.rename(step_file, tmp_path / "checkpoint")
+    view = read_checkpoint(str(tmp_path))
+    assert view.path.endswith("checkpoint")
+    assert_same_tree(view.params, vit)
+
+
+def test_hf_sharded_safetensors(tmp_path):
+    model = hf_vit(str(tmp_path / "one"))
+    model.save_pretrained(str(tmp_path / "sharded"), max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
+    assert_same_tree(read_checkpoint(str(tmp_path / "sharded")).params,
+                     read_checkpoint(str(tmp_path / "one")).params)

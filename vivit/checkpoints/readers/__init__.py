@@ -55,7 +55,7 @@ def detect_format(path: str) -> str:
         return "huggingface"
     if is_orbax_dir(path):
         return "orbax"
-    if any(n.startswith("checkpoint_") for n in os.listdir(path)):
+    if any(n.startswith("checkpoint_") or n == "checkpoint" for n in os.listdir(path)):
         return "scenic"
     raise CheckpointError(
         f"No checkpoint for the pretrained model is found in '{path}': it holds no Orbax "

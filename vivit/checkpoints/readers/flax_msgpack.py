@@ -21,9 +21,11 @@ _STEP_FILE = re.compile(r"^checkpoint_(\d+)$")
 
 
 def latest_step_file(directory: str) -> str:
-    """The `checkpoint_<step>` file with the highest step in `directory`."""
+    """The `checkpoint_<step>` file with the highest step in `directory` (or its `checkpoint`)."""
     steps = [(int(m.group(1)), name) for name in os.listdir(directory)
              if (m := _STEP_FILE.match(name))]
+    if not steps and os.path.isfile(os.path.join(directory, "checkpoint")):
+        return os.path.join(directory, "checkpoint")  # Scenic's released models: no step suffix.
     if not steps:
         raise CheckpointError(
             f"No checkpoint for the pretrained model is found in '{directory}': expected files "
