@@ -227,7 +227,7 @@ def test_hidden_size_mismatch_names_the_parameter(vit_files):
 
 def test_depth_mismatch_names_num_layers(vit_files):
     config = tiny_config(**{"model.num_layers": 3})
-    with pytest.raises(CheckpointError, match="2 encoder blocks.*3.*num_layers"):
+    with pytest.raises(CheckpointError, match="2 encoder blocks.*3; set model.num_layers=2"):
         _init(config, vit_files["vit_npz"])
 
 
@@ -325,3 +325,18 @@ def test_eq9_static_clip_of_any_length_matches_a_pooled_vit(tmp_path):
     vit = np.asarray(image_model.apply({"params": unflatten(image_params)}, image))
     assert np.abs(vit).max() > 0.1
     assert np.abs(ours - vit).max() < 1e-5
+
+
+def test_vivit_posemb_is_resampled_over_time_for_another_clip_length(tmp_path):
+    config = tiny_config()
+    _, source = init_params(config, seed=7)
+    write_orbax(str(tmp_path / "m1"), source)
+    longer = tiny_config(**{"dataset_configs.num_frames": 8})  # 4 temporal slots instead of 2
+    _, _, params = _init(longer, str(tmp_path / "m1"))
+    src = flat(source)["Transformer/posembed_input/pos_embedding"][0]
+    got = params["Transformer/posembed_input/pos_embedding"][0]
+    per_frame = GRID * GRID
+    assert got.shape == (1 + 4 * per_frame, 16)
+    np.testing.assert_array_equal(got[0], src[0])
+    np.testing.assert_allclose(got[1:1 + per_frame], src[1:1 + per_frame], atol=1e-6)  # first slot
+    np.testing.assert_allclose(got[-per_frame:], src[-per_frame:], atol=1e-6)  # last slot

@@ -99,9 +99,12 @@ def _check_depth(plan: _Plan, source_enc: str, target_enc: str, source_group: di
     have = _block_ids(source_group)
     want = _block_ids(p[len(target_enc) + 1:] for p in plan.target if p.startswith(target_enc + "/"))
     if have != want:
+        key = {"Transformer": "model.num_layers",
+               "SpatialTransformer": "model.spatial_transformer.num_layers",
+               "TemporalTransformer": "model.temporal_transformer.num_layers"}[target_enc]
         raise CheckpointError(
             f"'{plan.view.path}': the checkpoint's {source_enc} has {len(have)} encoder blocks, the "
-            f"model's {target_enc} has {len(want)}; set the model's num_layers to {len(have)}.")
+            f"model's {target_enc} has {len(want)}; set {key}={len(have)}.")
 
 
 def _init_model3_block(plan: _Plan, cfg, target_enc: str, block: str, module_leaf: str,

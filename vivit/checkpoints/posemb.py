@@ -71,8 +71,15 @@ def adapt_posemb(
     n_target = target.shape[1] - (1 if target_has_cls else 0)
     n_source = source_grid.shape[0]
 
+    per_frame = grid.height * grid.width if grid else 0
     if n_source == n_target:
         new_grid = source_grid
+    elif (not temporal and grid and n_target == grid.frames * per_frame
+          and n_source % per_frame == 0 and n_source > per_frame):
+        # A video posemb on the same spatial grid (a ViViT for another clip length): resample time.
+        frames = source_grid.reshape(n_source // per_frame, per_frame, -1)
+        zoom = (grid.frames / frames.shape[0], 1, 1)
+        new_grid = scipy.ndimage.zoom(frames, zoom, order=1).reshape(n_target, -1)
     elif temporal:
         new_grid = interpolate_1d(source_grid, n_target)
     elif method == "tile":

@@ -92,4 +92,7 @@ def read_huggingface(path: str) -> CheckpointView:
     params = hf_to_scenic(state, int(config["num_attention_heads"]), directory)
     notes = [f"Hugging Face {config['model_type']} ({', '.join(config.get('architectures') or [])}),"
              f" hidden_act={config.get('hidden_act')}, layer_norm_eps={config.get('layer_norm_eps')}."]
+    if config.get("hidden_act") not in ("gelu_fast", "gelu_pytorch_tanh", "gelu_new"):
+        notes.append(f"Trained with hidden_act={config.get('hidden_act')!r}; our MLP uses the tanh "
+                     "GELU, so outputs differ slightly (harmless for initialisation).")
     return CheckpointView(path=directory, format="huggingface", params=params, notes=notes)
