@@ -189,3 +189,33 @@ def test_hf_sharded_safetensors(tmp_path):
     assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
     assert_same_tree(read_checkpoint(str(tmp_path / "sharded")).params,
                      read_checkpoint(str(tmp_path / "one")).params)
+
+
+def test_big_vision_scanned_encoder_is_unstacked(tmp_path):
+    vit = random_vit()
+    arrays = {}
+    for name, value in vit.items():
+        name = name.replace("output_projection", "head")
+        if name == "Transformer/posembed_input/pos_embedding":
+            arrays["params/pos_embedding"] = value[:, 1:]
+        elif not name.startswith("Transformer/encoderblock_"):
+            arrays["params/" + name] = value
+    for name in {n.split("/", 2)[2] for n in vit if n.startswith("Transformer/encoderblock_")}:
+        arrays[f"params/Transformer/encoderblock/{name}"] = np.stack(
+            [vit[f"Transformer/encoderblock_{i}/{name}"] for i in range(2)])
+    np.savez(tmp_path / "scan.npz", **arrays)
+    view = read_checkpoint(str(tmp_path / "scan.npz"))
+    for name in vit:
+        if name.startswith("Transformer/encoderblock_"):
+            np.testing.assert_array_equal(view.params[name], vit[name])
+
+
+def test_incomplete_orbax_checkpoint_is_named(tmp_path):
+    write_orbax(str(tmp_path / "ckpt"), unflatten(random_vit()), step=3)
+    item = tmp_path / "ckpt" / "3" / "state"
+    for folder, _, files in os.walk(item):
+        for name in files:
+            if name not in ("_METADATA", "_CHECKPOINT_METADATA", "commit_success.txt"):
+                os.remove(os.path.join(folder, name))
+    with pytest.raises(CheckpointError, match="ckpt/3/state.*incomplete or corrupt"):
+        read_checkpoint(str(tmp_path / "ckpt"))
