@@ -340,3 +340,12 @@ def test_vivit_posemb_is_resampled_over_time_for_another_clip_length(tmp_path):
     np.testing.assert_array_equal(got[0], src[0])
     np.testing.assert_allclose(got[1:1 + per_frame], src[1:1 + per_frame], atol=1e-6)  # first slot
     np.testing.assert_allclose(got[-per_frame:], src[-per_frame:], atol=1e-6)  # last slot
+
+
+@pytest.mark.parametrize("key,value", [("positional_embed_size_change", "stretch"),
+                                       ("temporal_attention_init", "random")])
+def test_unknown_rule_names_the_key(vit_files, key, value):
+    config = tiny_config()
+    config.init_from[key] = value
+    with pytest.raises(CheckpointError, match=f"init_from.{key}='{value}'"):
+        _init(config, vit_files["vit_npz"])

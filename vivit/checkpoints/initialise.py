@@ -19,7 +19,7 @@ import numpy as np
 
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.kernel import adapt_embedding_kernel
-from vivit.checkpoints.posemb import TargetGrid, adapt_posemb
+from vivit.checkpoints.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
 from vivit.checkpoints.readers import read_checkpoint
 from vivit.checkpoints.view import CheckpointView
 
@@ -197,9 +197,25 @@ def _init_heads(plan: _Plan, config) -> None:
             plan.report.unused.append(name)
 
 
+def _check_choices(cfg: ml_collections.ConfigDict) -> None:
+    if cfg.positional_embed_size_change not in SIZE_CHANGES:
+        raise CheckpointError(
+            f"init_from.positional_embed_size_change={cfg.positional_embed_size_change!r} is not "
+            f"supported; use one of {SIZE_CHANGES}.")
+    if cfg.temporal_attention_init not in TEMPORAL_ATTENTION_INITS:
+        raise CheckpointError(
+            f"init_from.temporal_attention_init={cfg.temporal_attention_init!r} is not supported;"
+            f" use one of {TEMPORAL_ATTENTION_INITS}.")
+    if cfg.restore_output_projection not in (None, True, False):
+        raise CheckpointError(
+            f"init_from.restore_output_projection={cfg.restore_output_projection!r} must be "
+            "None, True or False.")
+
+
 def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
     plan = _Plan(target, view)
     cfg = config.init_from
+    _check_choices(cfg)
     source = view.params
     factorised = config.model.attention_config.type == "factorized_encoder"
     target_enc = "SpatialTransformer" if factorised else "Transformer"

@@ -74,7 +74,7 @@ def adapt_posemb(
     per_frame = grid.height * grid.width if grid else 0
     if n_source == n_target:
         new_grid = source_grid
-    elif (not temporal and grid and n_target == grid.frames * per_frame
+    elif (not temporal and grid and grid.frames > 1 and n_target == grid.frames * per_frame
           and n_source % per_frame == 0 and n_source > per_frame):
         # A video posemb on the same spatial grid (a ViViT for another clip length): resample time.
         frames = source_grid.reshape(n_source // per_frame, per_frame, -1)
