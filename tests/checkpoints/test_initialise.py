@@ -349,3 +349,19 @@ def test_unknown_rule_names_the_key(vit_files, key, value):
     config.init_from[key] = value
     with pytest.raises(CheckpointError, match=f"init_from.{key}='{value}'"):
         _init(config, vit_files["vit_npz"])
+
+
+@pytest.mark.parametrize("attention", VARIANTS)
+def test_every_variant_initialises_from_a_hf_vit(tmp_path, attention):
+    from ckpt_layouts import hf_vit
+    from vivit.checkpoints import read_checkpoint
+
+    hf_vit(str(tmp_path / "vit"))
+    source = read_checkpoint(str(tmp_path / "vit")).params
+    model, _, params = _init(tiny_config(attention), str(tmp_path / "vit"))
+    enc = "SpatialTransformer" if attention == "factorized_encoder" else "Transformer"
+    module = ("MultiHeadDotProductAttention_space" if attention == "factorized_self_attention_block"
+              else "MultiHeadDotProductAttention_0")
+    np.testing.assert_array_equal(params[f"{enc}/{BLOCK}/{module}/value/kernel"],
+                                  source[f"Transformer/{BLOCK}/MultiHeadDotProductAttention_0/value/kernel"])
+    assert np.all(np.isfinite(model.apply({"params": unflatten(params)}, random_video())))
