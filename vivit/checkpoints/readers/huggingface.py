@@ -1,0 +1,98 @@
+"""Reader for Hugging Face transformers ViT and ViViT model directories.
+
+A directory with `config.json` and `model.safetensors` (or a sharded `model.safetensors.index.json`,
+or a legacy `pytorch_model.bin`), as `save_pretrained` writes and the Hub serves, e.g.
+google/vit-base-patch16-224-in21k (ViTModel) or google/vivit-b-16x2-kinetics400
+(VivitForVideoClassification).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from vivit.checkpoints.errors import CheckpointError
+from vivit.checkpoints.hf_names import hf_to_scenic
+from vivit.checkpoints.view import CheckpointView, FlatParams
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+_MODEL_TYPES = ("vit", "vivit")
+
+
+def is_hf_dir(path: str) -> bool:
+    return os.path.isdir(path) and os.path.exists(os.path.join(path, "config.json")) and any(
+        os.path.exists(os.path.join(path, f)) for f in WEIGHT_FILES)
+
+
+def _read_safetensors(path: str) -> FlatParams:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"Cannot read '{path}' as safetensors: the file is truncated or corrupt ({err})."
+        ) from err
+
+
+def _read_torch_bin(path: str) -> FlatParams:
+    try:
+        import torch
+    except ImportError as err:
+        raise CheckpointError(f"Reading '{path}' needs PyTorch (pip install torch).") from err
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        raise CheckpointError(
+            f"Cannot read '{path}' as a PyTorch state dict: the file is truncated or corrupt "
+            f"({type(err).__name__}: {err})."
+        ) from err
+    return {k: v.detach().float().numpy() for k, v in state.items()}
+
+
+def _read_weights(directory: str) -> FlatParams:
+    single = os.path.join(directory, "model.safetensors")
+    index = os.path.join(directory, "model.safetensors.index.json")
+    if os.path.exists(single):
+        return _read_safetensors(single)
+    if os.path.exists(index):
+        with open(index) as handle:
+            shards = sorted(set(json.load(handle)["weight_map"].values()))
+        state: FlatParams = {}
+        for shard in shards:
+            shard_path = os.path.join(directory, shard)
+            if not os.path.exists(shard_path):
+                raise CheckpointError(f"'{index}' names shard '{shard}', which is missing.")
+            state.update(_read_safetensors(shard_path))
+        return state
+    return _read_torch_bin(os.path.join(directory, "pytorch_model.bin"))
+
+
+def read_config(directory: str) -> dict:
+    path = os.path.join(directory, "config.json")
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"Cannot read '{path}': {err}.") from err
+    if config.get("model_type") not in _MODEL_TYPES:
+        raise CheckpointError(
+            f"'{path}' has model_type={config.get('model_type')!r}; only {_MODEL_TYPES} load.")
+    return config
+
+
+def read_huggingface(path: str) -> CheckpointView:
+    """A Hugging Face ViT/ViViT directory -> Scenic-named view."""
+    directory = path if os.path.isdir(path) else os.path.dirname(path)
+    config = read_config(directory)
+    state = {k: np.asarray(v, dtype=np.float32) for k, v in _read_weights(directory).items()}
+    params = hf_to_scenic(state, int(config["num_attention_heads"]), directory)
+    notes = [f"Hugging Face {config['model_type']} ({', '.join(config.get('architectures') or [])}),"
+             f" hidden_act={config.get('hidden_act')}, layer_norm_eps={config.get('layer_norm_eps')}."]
+    if config.get("hidden_act") not in ("gelu_fast", "gelu_pytorch_tanh", "gelu_new"):
+        notes.append(f"Trained with hidden_act={config.get('hidden_act')!r}; our MLP uses the tanh "
+                     "GELU, so outputs differ slightly (harmless for initialisation).")
+    return CheckpointView(path=directory, format="huggingface", params=params, notes=notes)

@@ -1,0 +1,89 @@
+"""Reader for Orbax checkpoints, as this project's trainer writes them.
+
+Accepts the checkpoint root (the latest numbered step is read), one step directory (the item
+holding `params` is found), or an item directory itself. Reading never writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from vivit.checkpoints.errors import CheckpointError
+from vivit.checkpoints.view import CheckpointView, flatten
+
+_ITEM_MARKERS = ("_METADATA", "manifest.ocdbt", "_sharding")
+
+
+def is_item_dir(path: str) -> bool:
+    """A directory written by one Orbax PyTree/Standard handler."""
+    return any(os.path.exists(os.path.join(path, m)) for m in _ITEM_MARKERS)
+
+
+def _step_dirs(path: str) -> list[int]:
+    return sorted(int(n) for n in os.listdir(path)
+                  if n.isdigit() and os.path.isdir(os.path.join(path, n)))
+
+
+def is_orbax_dir(path: str) -> bool:
+    """An item dir, a step dir (holds _CHECKPOINT_METADATA or item dirs) or a root of steps."""
+    if not os.path.isdir(path):
+        return False
+    if is_item_dir(path) or os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
+        return True
+    steps = _step_dirs(path)
+    return bool(steps) and is_orbax_dir(os.path.join(path, str(steps[-1])))
+
+
+def _find_item(path: str) -> str:
+    if is_item_dir(path):
+        return path
+    steps = _step_dirs(path)
+    if steps and not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
+        return _find_item(os.path.join(path, str(steps[-1])))
+    items = sorted(n for n in os.listdir(path) if is_item_dir(os.path.join(path, n)))
+    for preferred in ("state", "params", "default"):
+        if preferred in items:
+            return os.path.join(path, preferred)
+    if len(items) == 1:
+        return os.path.join(path, items[0])
+    raise CheckpointError(
+        f"Cannot tell which Orbax item of '{path}' holds the parameters: found items {items} "
+        "(expected one named 'state' or 'params'); point init_from.checkpoint_path at it."
+    )
+
+
+def _params_of(tree: Any, item: str) -> dict:
+    if isinstance(tree, dict) and isinstance(tree.get("params"), dict):
+        params = tree["params"]
+        # A Linen variables dict ({'params': {...}}) nested inside a train state.
+        return params["params"] if set(params) == {"params"} else params
+    if isinstance(tree, dict) and ("embedding" in tree or "SpatialTransformer" in tree):
+        return tree
+    keys = sorted(tree) if isinstance(tree, dict) else type(tree).__name__
+    raise CheckpointError(f"Orbax item '{item}' holds no 'params' tree (top level: {keys}).")
+
+
+def read_orbax(path: str) -> CheckpointView:
+    """Restores the parameters of an Orbax checkpoint as host numpy arrays."""
+    item = _find_item(path)
+    checkpointer = ocp.PyTreeCheckpointer()
+    try:
+        metadata = checkpointer.metadata(item)
+        tree_meta = getattr(metadata, "item_metadata", None) or metadata
+        tree_meta = getattr(tree_meta, "tree", tree_meta)
+        restore_args = jax.tree_util.tree_map(
+            lambda _: ocp.RestoreArgs(restore_type=np.ndarray), dict(tree_meta))
+        tree = checkpointer.restore(item, restore_args=restore_args)
+    except CheckpointError:
+        raise
+    except Exception as err:  # Orbax raises many types (ValueError, FileNotFoundError, ...).
+        raise CheckpointError(
+            f"Cannot restore the Orbax checkpoint '{item}': it is incomplete or corrupt "
+            f"({type(err).__name__}: {err})."
+        ) from err
+    return CheckpointView(path=item, format="orbax", params=flatten(_params_of(tree, item)))
