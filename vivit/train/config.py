@@ -52,8 +52,9 @@ def _mesh() -> ml_collections.ConfigDict:
         {
             # Device mesh ('data', 'fsdp'); the batch is split over both axes. -1 means "all the
             # devices the other axis leaves". fsdp=1 is plain data parallelism (replicated
-            # parameters); fsdp=-1 shards parameters and optimiser state over every device
-            # (for ViViT-L/H); e.g. data=num_hosts, fsdp=devices_per_host shards within a host.
+            # parameters); fsdp=-1 (with data=-1) shards parameters and optimiser state over
+            # every device (for ViViT-L/H); data=num_hosts, fsdp=devices_per_host shards within
+            # each host and replicates across hosts.
             "data": -1,
             "fsdp": 1,
             # Parameters with fewer elements than this stay replicated even when fsdp > 1.
