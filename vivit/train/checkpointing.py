@@ -13,11 +13,14 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+import jax
 import ml_collections
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
 
@@ -30,7 +33,7 @@ def ensure_writable_workdir(workdir: str | os.PathLike) -> Path:
     path = Path(workdir)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write_test_{os.getpid()}"
+        probe = path / f".write_test_{socket.gethostname()}_{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as error:
@@ -62,8 +65,11 @@ def write_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) 
     """Writes config.json on the first run; on a resumed run compares and warns on differences.
 
     The original config.json is never overwritten; a differing config is saved as
-    config.resumed_<n>.json. Returns the list of differences (empty when identical or new).
+    config.resumed_<n>.json. Only process 0 writes (the others return [] at once) so that the
+    processes of a multi-host job never race on the file. Returns the list of differences.
     """
+    if jax.process_index() != 0:
+        return []
     path = Path(workdir) / CONFIG_FILE
     current = json.loads(config.to_json_best_effort(sort_keys=True))
     if not path.exists():
@@ -184,23 +190,30 @@ class Checkpointer:
 
 
 class PreemptionSignal:
-    """Turns SIGTERM into a flag the training loop polls, so it can save cleanly and exit 0.
+    """Tells the training loop when to save cleanly and exit 0 because of a preemption notice.
 
-    Orbax's own preemption check only works with jax.distributed initialised; this covers the
-    single-host case (and multi-host, where each host receives SIGTERM). A second signal is
-    ignored while the final save runs.
+    Single process: SIGTERM sets a flag that `reached(step)` reports. Several processes
+    (jax.distributed): every process must save the *same* step, so `reached(step)` uses JAX's
+    preemption sync point, which hears SIGTERM on any host and picks a common step; we then
+    install no handler of our own, leaving SIGTERM to JAX's. Call `reached` at every step on
+    every process. (Orbax's `reached_preemption` is the same check; it is False on one host.)
     """
 
     def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM,)) -> None:
         self._event = threading.Event()
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in signals}
+        self._multi_process = jax.process_count() > 1
+        self._previous = {}
+        if not self._multi_process:
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in signals}
 
     def _handle(self, signum: int, frame: Any) -> None:
         logging.warning("Received signal %d: saving a checkpoint, then exiting.", signum)
         self._event.set()
 
-    @property
-    def requested(self) -> bool:
+    def reached(self, step: int) -> bool:
+        """True when the loop should save `step` now and exit."""
+        if self._multi_process:
+            return multihost_utils.reached_preemption_sync_point(step)
         return self._event.is_set()
 
     def restore_handlers(self) -> None:
