@@ -76,3 +76,7 @@ def test_eight_simulated_devices_give_the_one_device_loss_curve():
     assert runs["fsdp"]["kernel_shard_shape"] == [12, 32]
     assert runs["hybrid"]["kernel_shard_shape"] == [48, 32]
     assert runs["fsdp"]["momentum_specs"] == ["P('fsdp', None)"]
+    # A checkpoint of the sharded run restores, resharded, into a replicated layout.
+    moved = runs["fsdp_restored_data_parallel"]
+    assert moved["kernel_spec"] == "P()" and moved["step"] == 6
+    np.testing.assert_array_equal(moved["final_kernel"], runs["fsdp"]["final_kernel"])
