@@ -133,3 +133,17 @@ def test_metrics_work_inside_jit():
     fn = jax.jit(metrics.metrics_fn_for_config(config))
     result = metrics.compute_metrics(fn(_random((4, 10)), jnp.arange(4), jnp.ones(4)))
     assert 0.0 <= result["accuracy"] <= 1.0 and result["loss"] > 0
+
+
+def test_soft_targets_for_mixup_round_trip_through_multihead_loss_and_metrics():
+    labels = jnp.array([[0, 4], [2, 1]])
+    soft = losses.soft_targets(labels, 8, class_splits=(3, 5))
+    assert soft.shape == (2, 8)
+    np.testing.assert_array_equal(soft[0], [1, 0, 0, 0, 0, 0, 0, 1])
+    logits = _random((2, 8))
+    assert float(losses.multihead_softmax_cross_entropy(logits, soft, (3, 5))) == pytest.approx(
+        float(losses.multihead_softmax_cross_entropy(logits, labels, (3, 5))), rel=1e-6)
+    from_soft = metrics.compute_metrics(metrics.multihead_metrics(logits, soft, None, (3, 5)))
+    from_int = metrics.compute_metrics(metrics.multihead_metrics(logits, labels, None, (3, 5)))
+    assert from_soft == pytest.approx(from_int)
+    np.testing.assert_array_equal(losses.soft_targets(jnp.array([1]), 3), [[0, 1, 0]])

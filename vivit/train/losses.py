@@ -29,6 +29,24 @@ def to_soft_targets(labels: jax.Array, num_classes: int) -> jax.Array:
     return labels.astype(jnp.float32)
 
 
+def soft_targets(
+    labels: jax.Array, num_classes: int, class_splits: Sequence[int] | None = None
+) -> jax.Array:
+    """Float targets [batch, classes] for mixup: one-hot, or per-head one-hots concatenated.
+
+    Multi-head integer labels [batch, heads] become [batch, sum(class_splits)], the layout the
+    multi-head loss and metrics split again; float targets pass through unchanged.
+    """
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        return labels.astype(jnp.float32)
+    if class_splits is None:
+        return to_soft_targets(labels, num_classes)
+    heads = head_targets(labels, class_splits)
+    return jnp.concatenate(
+        [jax.nn.one_hot(h, int(c), dtype=jnp.float32) for h, c in zip(heads, class_splits)],
+        axis=-1)
+
+
 def smooth_labels(targets: jax.Array, label_smoothing: float | None) -> jax.Array:
     """(1 - s) * targets + s / classes, as in Scenic (None or 0 leaves targets unchanged)."""
     if not label_smoothing:
