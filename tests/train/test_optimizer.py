@@ -71,7 +71,11 @@ def test_bad_schedule_config_names_the_key(overrides, message):
 
 def test_total_train_steps_from_steps_or_epochs():
     assert opt_lib.total_train_steps(_config(num_training_steps=7), None) == 7
-    assert opt_lib.total_train_steps(_config(num_training_epochs=2, batch_size=10), 25) == 5
+    # Scenic: int(epochs * (examples // batch_size)); the partial last batch is not a step.
+    assert opt_lib.total_train_steps(_config(num_training_epochs=2, batch_size=10), 25) == 4
+    assert opt_lib.total_train_steps(_config(num_training_epochs=2.5, batch_size=10), 25) == 5
+    with pytest.raises(ValueError, match="fewer than config.batch_size"):
+        opt_lib.total_train_steps(_config(num_training_epochs=1, batch_size=64), 10)
     with pytest.raises(ValueError, match="exactly one"):
         opt_lib.total_train_steps(_config(), 100)
     with pytest.raises(ValueError, match="exactly one"):
@@ -161,3 +165,17 @@ def test_gradient_accumulation_equals_one_step_on_the_mean_gradient():
 def test_bad_optimizer_config_names_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
         opt_lib.build_optimizer(_config(**overrides), total_updates=10)
+
+
+def test_loop_cadence_defaults_to_one_evaluation_and_checkpoint_per_epoch():
+    from vivit.train.cadence import loop_cadence
+    cadence = loop_cadence(_config(num_training_epochs=3, batch_size=10), 45)
+    assert (cadence.total_steps, cadence.steps_per_epoch) == (12, 4)
+    assert (cadence.eval_every, cadence.checkpoint_every, cadence.summary_every) == (4, 4, 100)
+    assert [s for s in range(1, 13) if cadence.due(s, cadence.eval_every)] == [4, 8, 12]
+    assert cadence.due(12, cadence.summary_every)  # The last step always reports.
+    custom = loop_cadence(_config(num_training_steps=50, log_eval_steps=20, checkpoint_steps=5,
+                                  batch_size=10), 45)
+    assert (custom.eval_every, custom.checkpoint_every) == (20, 5)
+    with pytest.raises(ValueError, match="log_summary_steps"):
+        loop_cadence(_config(num_training_steps=5, log_summary_steps=-1, batch_size=10), 45)

@@ -9,7 +9,6 @@ warmup_steps and steps_per_cycle are in updates, i.e. train steps / k.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -21,11 +20,22 @@ _SUPPORTED_FACTORS = ("constant", "linear_warmup", "cosine_decay")
 _SUPPORTED_OPTIMIZERS = ("momentum", "adam", "adamw")
 
 
+def steps_per_epoch(config: ml_collections.ConfigDict, num_train_examples: int) -> int:
+    """Full global batches in one pass over the training split (Scenic: examples // batch)."""
+    if not num_train_examples or num_train_examples < config.batch_size:
+        raise ValueError(
+            f"The training split has {num_train_examples} examples, fewer than "
+            f"config.batch_size={config.batch_size}."
+        )
+    return num_train_examples // config.batch_size
+
+
 def total_train_steps(config: ml_collections.ConfigDict, num_train_examples: int | None) -> int:
     """Train steps (micro-batches) of the whole run, from num_training_steps or epochs.
 
     Exactly one of `num_training_steps` and `num_training_epochs` must be set; epochs need the
-    number of training examples (from the dataset's meta).
+    number of training examples (from the dataset's meta) and count, as in Scenic,
+    int(epochs * (examples // batch_size)) steps.
     """
     steps, epochs = config.get("num_training_steps"), config.get("num_training_epochs")
     if (steps is None) == (epochs is None):
@@ -37,12 +47,9 @@ def total_train_steps(config: ml_collections.ConfigDict, num_train_examples: int
         if int(steps) <= 0:
             raise ValueError(f"config.num_training_steps must be positive, got {steps}.")
         return int(steps)
-    if not num_train_examples:
-        raise ValueError(
-            "config.num_training_epochs needs the number of training examples, got "
-            f"{num_train_examples}."
-        )
-    return max(1, int(math.ceil(epochs * num_train_examples / config.batch_size)))
+    if epochs <= 0:
+        raise ValueError(f"config.num_training_epochs must be positive, got {epochs}.")
+    return max(1, int(epochs * steps_per_epoch(config, num_train_examples)))
 
 
 def num_optimizer_updates(config: ml_collections.ConfigDict, train_steps: int) -> int:
