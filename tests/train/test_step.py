@@ -97,10 +97,22 @@ def test_eval_and_multiview_test_steps_mask_padding_and_average_views():
     test_step = step_lib.jit_eval_step(
         step_lib.make_multiview_test_step(model, metrics.classification_metrics), mesh, shardings)
     result = metrics.compute_metrics(test_step(state, mesh_lib.global_batch(mesh, test_batch)))
+    two_at_once = step_lib.jit_eval_step(step_lib.make_multiview_test_step(
+        model, metrics.classification_metrics, views_at_once=2), mesh, shardings)
+    assert metrics.compute_metrics(two_at_once(
+        state, mesh_lib.global_batch(mesh, test_batch))) == pytest.approx(result, rel=1e-5)
     per_view = np.stack([model.apply({"params": state.params}, views[:3, v]) for v in range(3)])
     video = per_view.mean(0)
     assert result["accuracy"] == pytest.approx(np.mean(np.argmax(video, -1) == batch["label"][:3]))
     single = np.mean(np.argmax(per_view, -1) == batch["label"][None, :3])
     assert result["single_view_accuracy"] == pytest.approx(single)
+    softmax_step = step_lib.jit_eval_step(step_lib.make_multiview_test_step(
+        model, metrics.classification_metrics, average_softmax=True), mesh, shardings)
+    by_softmax = metrics.compute_metrics(softmax_step(state, mesh_lib.global_batch(mesh, test_batch)))
+    mean_probs = np.mean(np.asarray(jax.nn.softmax(per_view, axis=-1)), axis=0)
+    assert by_softmax["accuracy"] == pytest.approx(
+        np.mean(np.argmax(mean_probs, -1) == batch["label"][:3]))
+    nll = -np.log(mean_probs[np.arange(3), batch["label"][:3]]).mean()
+    assert by_softmax["loss"] == pytest.approx(nll, rel=1e-5)
     with pytest.raises(ValueError, match="views"):
         test_step(state, mesh_lib.global_batch(mesh, batch))

@@ -101,7 +101,7 @@ def train_defaults() -> ml_collections.ConfigDict:
             "steps_per_eval": None,
             # Multi-view test: average softmax (True) or logits (False, the paper) over views.
             "multicrop_softmax_logits": False,
-            # Views run at once per device in the multi-view test (Scenic's name).
+            # Views of each video run together in the multi-view test (more: faster, more memory).
             "multicrop_clips_per_device": 2,
             # Checkpointing: save every checkpoint_steps (None: every log_eval_steps), keep the
             # last max_checkpoints_to_keep plus the best one by best_checkpoint_metric.
@@ -113,7 +113,8 @@ def train_defaults() -> ml_collections.ConfigDict:
             "write_summary": True,
             # Log parameter count and GFLOPs at step 1.
             "count_flops": True,
-            # Scenic debug switches (model-specific logging); accepted, off by default.
+            # Scenic debug switches: accepted so Scenic configs load; vivit has no debug mode and
+            # ignores them.
             "debug_train": False,
             "debug_eval": False,
         }

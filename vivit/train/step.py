@@ -131,11 +131,13 @@ def make_eval_step(model: nn.Module, metrics_fn: MetricsFn) -> Callable[..., Met
 
 
 def make_multiview_test_step(
-    model: nn.Module, metrics_fn: MetricsFn, *, average_softmax: bool = False
+    model: nn.Module, metrics_fn: MetricsFn, *, average_softmax: bool = False,
+    views_at_once: int = 1,
 ) -> Callable[..., Metrics]:
     """test_step(state, batch) for inputs [batch, views, T, H, W, 3].
 
-    Runs the views one at a time (memory of one view per step), averages logits (or softmaxes
+    Runs `views_at_once` views of every video together (config.multicrop_clips_per_device;
+    memory grows with it), averages logits (or softmaxes
     with config.multicrop_softmax_logits) over views for the multi-view metrics, and also
     reports every view scored alone under 'single_view_*' keys. Each video's views stay on the
     device that holds the video.
@@ -147,7 +149,8 @@ def make_multiview_test_step(
             raise ValueError(
                 f"Multi-view test inputs must be [batch, views, T, H, W, 3], got {inputs.shape}.")
         apply_view = lambda view: model.apply({"params": state.params}, view, train=False)
-        per_view = jax.lax.map(apply_view, jnp.moveaxis(inputs, 1, 0))  # [views, batch, classes]
+        per_view = jax.lax.map(  # [views, batch, classes]
+            apply_view, jnp.moveaxis(inputs, 1, 0), batch_size=min(views_at_once, inputs.shape[1]))
         per_view = per_view.astype(jnp.float32)
         scores = jax.nn.softmax(per_view, axis=-1) if average_softmax else per_view
         video_scores = jnp.mean(scores, axis=0)
