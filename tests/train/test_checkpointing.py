@@ -112,7 +112,8 @@ def _losses(lines):
             if parts and parts[0] == "loss"}
 
 
-def test_sigterm_saves_cleanly_exits_zero_and_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.slow
+def test_sigterm_and_sigkill_runs_resume_with_the_uninterrupted_losses(tmp_path):
     steps = 8
     reference = _run(tmp_path / "reference", steps)
     out, err = reference.communicate(timeout=300)
@@ -143,4 +144,21 @@ def test_sigterm_saves_cleanly_exits_zero_and_resume_matches_uninterrupted_run(t
     resumed = _losses(out.splitlines())
     assert sorted(resumed) == list(range(preempted_at, steps))
     for step, loss in {**_losses(lines), **resumed}.items():
+        assert loss == pytest.approx(expected[step], rel=1e-6), step
+
+    # SIGKILL (no chance to save) after the periodic checkpoint of step 3: the restart resumes
+    # from that checkpoint, written while later steps reused (donated) the state's buffers.
+    killed_dir = tmp_path / "killed"
+    killed = _run(killed_dir, steps, sleep=0.5)
+    for line in killed.stdout:
+        if line.startswith("loss 4 "):
+            killed.kill()
+            break
+    killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    restarted = _run(killed_dir, steps)
+    out, err = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, err[-3000:]
+    assert "resumed 3" in out
+    for step, loss in _losses(out.splitlines()).items():
         assert loss == pytest.approx(expected[step], rel=1e-6), step
