@@ -1,0 +1,164 @@
+"""Tests for vivit.train.checkpointing: keep/best policy, resume, config diff, SIGTERM, resume
+exactness, leftovers of an interrupted save, bad workdirs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
+from vivit.train import checkpointing, mesh as mesh_lib, optimizer as opt_lib
+from vivit.train import state as state_lib
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _state():
+    config = tiny_config()
+    mesh = mesh_lib.build_mesh(config)
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
+    state, shardings = state_lib.create_train_state(
+        TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
+    abstract = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+    return state, abstract
+
+
+def test_keeps_last_k_plus_best_and_restores_latest(tmp_path):
+    state, abstract = _state()
+    checkpointer = checkpointing.Checkpointer(tmp_path, save_every=2, max_to_keep=2)
+    saved = []
+    for step in range(1, 9):
+        state = state.replace(step=state.step + 1,
+                              params=jax.tree.map(lambda p: p + 1.0, state.params))
+        validation = {"accuracy": 0.9} if step == 3 else ({"accuracy": 0.5} if step == 5 else None)
+        saved.append(checkpointer.save(step, state, metrics=validation,
+                                       force=validation is not None))
+    checkpointer.wait()
+    assert saved == [False, True, True, True, True, True, False, True]
+    assert checkpointer.all_steps() == [3, 6, 8]
+    assert checkpointer.best_step() == 3 and checkpointer.latest_step() == 8
+    assert not checkpointer.save(8, state, force=True)  # An existing step is never rewritten.
+    checkpointer.close()
+
+    reopened = checkpointing.Checkpointer(tmp_path, save_every=2, max_to_keep=2)
+    restored = reopened.restore(abstract)
+    assert int(restored.step) == 8
+    jax.tree.map(np.testing.assert_array_equal, restored.params, state.params)
+    assert restored.params["Dense_0"]["kernel"].sharding == abstract.params["Dense_0"]["kernel"].sharding
+    best = reopened.restore(abstract, step=3)
+    assert int(best.step) == 3
+    with pytest.raises(KeyError, match="best_checkpoint_metric"):
+        reopened.save(10, state, metrics={"loss": 1.0}, force=True)
+    reopened.close()
+
+
+def test_empty_workdir_restores_nothing_and_ignores_interrupted_save_leftovers(tmp_path):
+    state, abstract = _state()
+    checkpointer = checkpointing.Checkpointer(tmp_path, save_every=1, max_to_keep=3)
+    assert checkpointer.restore(abstract) is None
+    checkpointer.save(1, state)
+    checkpointer.close()
+    # What a save killed half-way leaves: a temporary directory Orbax never renamed.
+    leftover = tmp_path / "checkpoints" / "2.orbax-checkpoint-tmp-1700000000000000"
+    (leftover / "state").mkdir(parents=True)
+    (leftover / "state" / "partial").write_bytes(b"\0" * 10)
+    reopened = checkpointing.Checkpointer(tmp_path, save_every=1, max_to_keep=3)
+    assert reopened.latest_step() == 1
+    assert int(reopened.restore(abstract).step) == int(state.step)
+    reopened.close()
+    assert not leftover.exists()
+
+
+def test_config_written_once_and_resumed_difference_warns(tmp_path, caplog):
+    config = tiny_config()
+    assert checkpointing.write_config(tmp_path, config) == []
+    original = (tmp_path / "config.json").read_text()
+    assert json.loads(original)["batch_size"] == 16
+    assert checkpointing.write_config(tmp_path, config) == []
+    changed = tiny_config(batch_size=32)
+    with caplog.at_level("WARNING"):
+        differences = checkpointing.write_config(tmp_path, changed)
+    assert differences == ["batch_size: 16 -> 32"]
+    assert "batch_size: 16 -> 32" in caplog.text
+    assert (tmp_path / "config.json").read_text() == original
+    assert json.loads((tmp_path / "config.resumed_1.json").read_text())["batch_size"] == 32
+
+
+def test_unwritable_workdir_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(PermissionError, match="file/workdir"):
+        checkpointing.ensure_writable_workdir(blocker / "workdir")
+    with pytest.raises(ValueError, match="checkpoint_steps"):
+        checkpointing.Checkpointer(tmp_path / "w", save_every=0, max_to_keep=1)
+
+
+def _run(workdir, steps, sleep=0.0):
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.train.preemptible_run", str(workdir), str(steps), str(sleep)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def _losses(lines):
+    return {int(parts[1]): float(parts[2]) for parts in (l.split() for l in lines)
+            if parts and parts[0] == "loss"}
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigkill_runs_resume_with_the_uninterrupted_losses(tmp_path):
+    steps = 8
+    reference = _run(tmp_path / "reference", steps)
+    out, err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, err[-3000:]
+    expected = _losses(out.splitlines())
+    assert sorted(expected) == list(range(steps))
+
+    workdir = tmp_path / "preempted"
+    first = _run(workdir, steps, sleep=0.5)
+    lines = []
+    for line in first.stdout:
+        lines.append(line.strip())
+        if line.startswith("loss 1 "):
+            first.send_signal(signal.SIGTERM)
+            break
+    rest, err = first.communicate(timeout=300)
+    lines += rest.splitlines()
+    assert first.returncode == 0, err[-3000:]
+    preempted_at = int(next(l for l in lines if l.startswith("preempted")).split()[1])
+    assert 2 <= preempted_at < steps
+    assert checkpointing.Checkpointer(workdir, save_every=3, max_to_keep=3).latest_step() == (
+        preempted_at)
+
+    second = _run(workdir, steps)
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err[-3000:]
+    assert f"resumed {preempted_at}" in out
+    resumed = _losses(out.splitlines())
+    assert sorted(resumed) == list(range(preempted_at, steps))
+    for step, loss in {**_losses(lines), **resumed}.items():
+        assert loss == pytest.approx(expected[step], rel=1e-6), step
+
+    # SIGKILL (no chance to save) after the periodic checkpoint of step 3: the restart resumes
+    # from that checkpoint, written while later steps reused (donated) the state's buffers.
+    killed_dir = tmp_path / "killed"
+    killed = _run(killed_dir, steps, sleep=0.5)
+    for line in killed.stdout:
+        if line.startswith("loss 4 "):
+            killed.kill()
+            break
+    killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    restarted = _run(killed_dir, steps)
+    out, err = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, err[-3000:]
+    assert "resumed 3" in out
+    for step, loss in _losses(out.splitlines()).items():
+        assert loss == pytest.approx(expected[step], rel=1e-6), step

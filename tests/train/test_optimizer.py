@@ -1,0 +1,181 @@
+"""Tests for vivit.train.optimizer: the schedule against Scenic's formula, and each chain part."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from vivit.config import default_config
+from vivit.train import optimizer as opt_lib
+
+
+def _config(**overrides):
+    config = default_config()
+    config.unlock()
+    for key, value in overrides.items():
+        target = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return config
+
+
+def _scenic_compound(step, base, warmup, cycle):
+    """Scenic's constant * cosine_decay * linear_warmup, written out from its definition."""
+    warm = min(1.0, step / warmup) if warmup > 0 else 1.0
+    progress = max(0.0, step - warmup) / (cycle - warmup)
+    cosine = max(0.0, 0.5 * (1.0 + math.cos(math.pi * (progress % 1.0))))
+    return base * warm * cosine
+
+
+def test_compound_schedule_matches_scenic_formula():
+    config = _config(**{"lr_configs.warmup_steps": 10, "lr_configs.base_learning_rate": 0.5})
+    schedule = opt_lib.learning_rate_schedule(config.lr_configs, total_updates=100)
+    for step in [0, 1, 5, 10, 11, 50, 99]:
+        expected = _scenic_compound(step, 0.5, 10, 100)
+        assert float(schedule(step)) == pytest.approx(expected, abs=1e-6), step
+    assert float(schedule(10)) == pytest.approx(0.5)
+
+
+def test_schedule_factor_order_does_not_matter_and_constant_alone_is_flat():
+    a = opt_lib.learning_rate_schedule(
+        _config(**{"lr_configs.warmup_steps": 4}).lr_configs, total_updates=20)
+    b = opt_lib.learning_rate_schedule(
+        _config(**{"lr_configs.warmup_steps": 4,
+                   "lr_configs.factors": "linear_warmup*constant*cosine_decay"}).lr_configs,
+        total_updates=20)
+    flat = opt_lib.learning_rate_schedule(
+        _config(**{"lr_configs.factors": "constant"}).lr_configs, total_updates=20)
+    for step in range(20):
+        assert float(a(step)) == pytest.approx(float(b(step)))
+        assert float(flat(step)) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"lr_configs.factors": "constant * rsqrt_decay"}, "rsqrt_decay"),
+        ({"lr_configs.learning_rate_schedule": "step"}, "learning_rate_schedule"),
+        ({"lr_configs.steps_per_cycle": 50}, "steps_per_cycle"),
+    ],
+)
+def test_bad_schedule_config_names_the_key(overrides, message):
+    config = _config(**overrides)
+    with pytest.raises(ValueError, match=message):
+        opt_lib.learning_rate_schedule(config.lr_configs, total_updates=100)
+
+
+def test_total_train_steps_from_steps_or_epochs():
+    assert opt_lib.total_train_steps(_config(num_training_steps=7), None) == 7
+    # Scenic: int(epochs * (examples // batch_size)); the partial last batch is not a step.
+    assert opt_lib.total_train_steps(_config(num_training_epochs=2, batch_size=10), 25) == 4
+    assert opt_lib.total_train_steps(_config(num_training_epochs=2.5, batch_size=10), 25) == 5
+    with pytest.raises(ValueError, match="fewer than config.batch_size"):
+        opt_lib.total_train_steps(_config(num_training_epochs=1, batch_size=64), 10)
+    with pytest.raises(ValueError, match="exactly one"):
+        opt_lib.total_train_steps(_config(), 100)
+    with pytest.raises(ValueError, match="exactly one"):
+        opt_lib.total_train_steps(_config(num_training_steps=3, num_training_epochs=1), 100)
+
+
+def _params():
+    return {"Dense_0": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones((3,))}}
+
+
+def _run(optimizer, params, grads_per_step):
+    state = optimizer.init(params)
+    for grads in grads_per_step:
+        updates, state = optimizer.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_momentum_sgd_matches_hand_computation():
+    config = _config(max_grad_norm=None, **{"lr_configs.factors": "constant",
+                                            "lr_configs.base_learning_rate": 0.1})
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=10)
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 2.0), _params())
+    params = _run(optimizer, _params(), [grads, grads])
+    # m1 = 2, w1 = 1 - 0.2; m2 = 0.9 * 2 + 2 = 3.8, w2 = w1 - 0.38.
+    np.testing.assert_allclose(params["Dense_0"]["kernel"], 1 - 0.2 - 0.38, rtol=1e-6)
+
+
+def test_clipping_bounds_the_first_update_by_max_grad_norm():
+    config = _config(max_grad_norm=1.0, **{"lr_configs.factors": "constant",
+                                          "lr_configs.base_learning_rate": 1.0})
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=10)
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 100.0), _params())
+    params = _run(optimizer, _params(), [grads])
+    delta = jax.tree.map(lambda a, b: a - b, params, _params())
+    assert float(optax.tree.norm(delta)) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_explicit_weight_decay_shrinks_kernels_only():
+    config = _config(max_grad_norm=None, explicit_weight_decay=0.5,
+                     **{"lr_configs.factors": "constant", "lr_configs.base_learning_rate": 0.1})
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=10)
+    zeros = jax.tree.map(jnp.zeros_like, _params())
+    params = _run(optimizer, _params(), [zeros])
+    np.testing.assert_allclose(params["Dense_0"]["kernel"], 1 - 0.1 * 0.5, rtol=1e-6)
+    np.testing.assert_allclose(params["Dense_0"]["bias"], 1.0)
+
+
+def test_adamw_matches_optax_adamw_on_kernels():
+    config = _config(optimizer="adamw", max_grad_norm=None,
+                     **{"lr_configs.factors": "constant", "lr_configs.base_learning_rate": 0.01,
+                        "optimizer_configs.weight_decay": 0.1})
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=10)
+    reference = optax.adamw(0.01, weight_decay=0.1, mask=opt_lib.kernel_mask)
+    grads = jax.tree.map(lambda p: jnp.arange(p.size, dtype=p.dtype).reshape(p.shape),
+                         _params())
+    ours = _run(optimizer, _params(), [grads, grads])
+    theirs = _run(reference, _params(), [grads, grads])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), ours, theirs)
+
+
+def test_gradient_accumulation_equals_one_step_on_the_mean_gradient():
+    base = {"max_grad_norm": None, "lr_configs.factors": "constant"}
+    single, _ = opt_lib.build_optimizer(_config(**base), total_updates=10)
+    accumulated, _ = opt_lib.build_optimizer(
+        _config(gradient_accumulation_steps=2, **base), total_updates=10)
+    g1 = jax.tree.map(lambda p: jnp.full_like(p, 1.0), _params())
+    g3 = jax.tree.map(lambda p: jnp.full_like(p, 3.0), _params())
+    g2 = jax.tree.map(lambda p: jnp.full_like(p, 2.0), _params())
+    after_one = _run(single, _params(), [g2])
+    after_two_micro = _run(accumulated, _params(), [g1, g3])
+    after_first_micro = _run(accumulated, _params(), [g1])
+    jax.tree.map(np.testing.assert_allclose, after_two_micro, after_one)
+    jax.tree.map(np.testing.assert_allclose, after_first_micro, _params())
+    assert opt_lib.num_optimizer_updates(_config(gradient_accumulation_steps=2), 10) == 5
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"optimizer": "lamb"}, "config.optimizer"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm"),
+        ({"optimizer": "adamw", "explicit_weight_decay": 0.1}, "choose one weight decay"),
+    ],
+)
+def test_bad_optimizer_config_names_the_key(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        opt_lib.build_optimizer(_config(**overrides), total_updates=10)
+
+
+def test_loop_cadence_defaults_to_one_evaluation_and_checkpoint_per_epoch():
+    from vivit.train.cadence import loop_cadence
+    cadence = loop_cadence(_config(num_training_epochs=3, batch_size=10), 45)
+    assert (cadence.total_steps, cadence.steps_per_epoch) == (12, 4)
+    assert (cadence.eval_every, cadence.checkpoint_every, cadence.summary_every) == (4, 4, 100)
+    assert [s for s in range(1, 13) if cadence.due(s, cadence.eval_every)] == [4, 8, 12]
+    assert cadence.due(12, cadence.summary_every)  # The last step always reports.
+    custom = loop_cadence(_config(num_training_steps=50, log_eval_steps=20, checkpoint_steps=5,
+                                  batch_size=10), 45)
+    assert (custom.eval_every, custom.checkpoint_every) == (20, 5)
+    with pytest.raises(ValueError, match="log_summary_steps"):
+        loop_cadence(_config(num_training_steps=5, log_summary_steps=-1, batch_size=10), 45)

@@ -1,0 +1,48 @@
+"""A tiny flax video classifier with dropout, standing in for ViViT in trainer tests."""
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from vivit.config import default_config
+
+INPUT_SHAPE = (2, 4, 4, 3)  # [time, height, width, channels]
+NUM_CLASSES = 6
+
+
+class TinyVideoClassifier(nn.Module):
+    num_classes: int = NUM_CLASSES
+    hidden: int = 32
+
+    @nn.compact
+    def __call__(self, video, train: bool = False):
+        x = video.reshape(video.shape[0], -1)  # [batch, time * height * width * channels]
+        x = nn.gelu(nn.Dense(self.hidden)(x))
+        x = nn.Dropout(0.2, deterministic=not train)(x)
+        return nn.Dense(self.num_classes)(x)
+
+
+def tiny_config(**overrides):
+    """The default config with a short constant-ish run, for tiny-model tests."""
+    config = default_config()
+    config.dataset_configs.num_classes = NUM_CLASSES
+    config.num_training_steps = 8
+    config.batch_size = 16
+    config.lr_configs.warmup_steps = 2
+    config.lr_configs.base_learning_rate = 0.5
+    for key, value in overrides.items():
+        target = config
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return config
+
+
+def batch_for_step(step: int, batch_size: int = 16, num_classes: int = NUM_CLASSES):
+    """A deterministic learnable batch: the label is which frame is brighter, plus noise."""
+    rng = np.random.default_rng(1000 + step)
+    labels = rng.integers(0, num_classes, size=batch_size).astype(np.int32)
+    inputs = rng.uniform(-1, 1, size=(batch_size,) + INPUT_SHAPE).astype(np.float32) * 0.3
+    inputs[:, 0, :, :, 0] += (labels[:, None, None] / num_classes).astype(np.float32)
+    return {"inputs": inputs, "label": labels, "batch_mask": np.ones(batch_size, np.float32)}

@@ -1,0 +1,221 @@
+"""Orbax checkpoints of the train state in the workdir: periodic async saves, resume, preemption.
+
+Orbax writes each step to a temporary directory and renames it when complete, so a killed run
+never leaves a half-written step behind (leftover temporaries are deleted on the next start), and
+an existing step is never overwritten. We keep the last `max_checkpoints_to_keep` steps plus the
+best one by a validation metric. The config is written to the workdir on the first run; a resumed
+run with a different config gets a warning and its config is written beside the original.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+from jax.experimental import multihost_utils
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def ensure_writable_workdir(workdir: str | os.PathLike) -> Path:
+    """Creates the workdir if needed; raises naming it when it cannot be written."""
+    path = Path(workdir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write_test_{socket.gethostname()}_{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"Workdir '{path}' is not writable: {error}") from error
+    return path
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, Mapping):
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: tree}
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """'key: old -> new' for every key whose value differs between two config dicts."""
+    old_flat, new_flat = _flatten(old), _flatten(new)
+    keys = sorted(set(old_flat) | set(new_flat))
+    return [
+        f"{key}: {old_flat.get(key, '<absent>')!r} -> {new_flat.get(key, '<absent>')!r}"
+        for key in keys
+        if old_flat.get(key, "<absent>") != new_flat.get(key, "<absent>")
+    ]
+
+
+def write_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> list[str]:
+    """Writes config.json on the first run; on a resumed run compares and warns on differences.
+
+    The original config.json is never overwritten; a differing config is saved as
+    config.resumed_<n>.json. Only process 0 writes (the others return [] at once) so that the
+    processes of a multi-host job never race on the file. Returns the list of differences.
+    """
+    if jax.process_index() != 0:
+        return []
+    path = Path(workdir) / CONFIG_FILE
+    current = json.loads(config.to_json_best_effort(sort_keys=True))
+    if not path.exists():
+        path.write_text(json.dumps(current, indent=2, sort_keys=True))
+        return []
+    previous = json.loads(path.read_text())
+    differences = config_differences(previous, current)
+    if differences:
+        index = 1
+        while (Path(workdir) / f"config.resumed_{index}.json").exists():
+            index += 1
+        target = Path(workdir) / f"config.resumed_{index}.json"
+        target.write_text(json.dumps(current, indent=2, sort_keys=True))
+        logging.warning(
+            "The config differs from the one this workdir was started with (%s); resuming "
+            "anyway. Differences: %s. The new config is saved as %s.",
+            path, "; ".join(differences), target.name,
+        )
+    return differences
+
+
+class Checkpointer:
+    """Saves and restores the train state under <workdir>/checkpoints with Orbax.
+
+    `save(step, state)` is asynchronous (training continues while the files are written) and
+    happens every `save_every` steps, or always with force=True; pass the validation metrics
+    to make the step a candidate for "best".
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        *,
+        save_every: int,
+        max_to_keep: int,
+        best_metric: str | None = "accuracy",
+        asynchronous: bool = True,
+    ) -> None:
+        if save_every < 1:
+            raise ValueError(f"config.checkpoint_steps must be >= 1, got {save_every}.")
+        if max_to_keep < 1:
+            raise ValueError(f"config.max_checkpoints_to_keep must be >= 1, got {max_to_keep}.")
+        self.best_metric = best_metric
+        self.save_every = save_every
+        policies: list[Any] = [preservation.LatestN(n=max_to_keep)]
+        if best_metric:
+            policies.append(preservation.BestN(
+                get_metric_fn=lambda metrics: metrics[best_metric], reverse=False, n=1,
+                keep_checkpoints_without_metrics=False))
+        # best_fn only makes best_step() rank by the metric; which steps are kept is decided by
+        # the preservation policy alone. We decide when a save is due ourselves (see save()).
+        options = ocp.CheckpointManagerOptions(
+            best_fn=(lambda metrics: metrics[best_metric]) if best_metric else None,
+            best_mode="max",
+            preservation_policy=preservation.AnyPreservationPolicy(policies),
+            enable_async_checkpointing=asynchronous,
+            cleanup_tmp_directories=True,
+            create=True,
+        )
+        directory = ensure_writable_workdir(workdir).resolve() / CHECKPOINT_DIR
+        self._manager = ocp.CheckpointManager(directory, options=options)
+
+    @property
+    def directory(self) -> Path:
+        return Path(self._manager.directory)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def best_step(self) -> int | None:
+        return self._manager.best_step() if self.best_metric else None
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def save(
+        self, step: int, state: Any, metrics: Mapping[str, float] | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Starts saving `state` as `step` if due (or forced); returns whether it saves.
+
+        A step that already exists is left as it is (never overwritten).
+        """
+        if not (force or step % self.save_every == 0) or step in self._manager.all_steps():
+            return False
+        if metrics is not None and self.best_metric and self.best_metric not in metrics:
+            raise KeyError(
+                f"config.best_checkpoint_metric='{self.best_metric}' is not among the "
+                f"validation metrics {sorted(metrics)}."
+            )
+        return self._manager.save(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
+            metrics=dict(metrics) if metrics is not None else None,
+            force=True,
+        )
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> Any | None:
+        """The state at `step` (default: latest), laid out like `abstract_state`; None if none.
+
+        `abstract_state` is a tree of jax.ShapeDtypeStruct with shardings (or arrays), e.g.
+        from jax.eval_shape plus the state's shardings, so each array lands on its devices.
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            return None
+        restored = self._manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+        return restored["state"]
+
+    def wait(self) -> None:
+        """Blocks until every asynchronous save is complete on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+class PreemptionSignal:
+    """Tells the training loop when to save cleanly and exit 0 because of a preemption notice.
+
+    Single process: SIGTERM sets a flag that `reached(step)` reports. Several processes
+    (jax.distributed): every process must save the *same* step, so `reached(step)` uses JAX's
+    preemption sync point, which hears SIGTERM on any host and picks a common step; we then
+    install no handler of our own, leaving SIGTERM to JAX's. Call `reached` at every step on
+    every process. (Orbax's `reached_preemption` is the same check; it is False on one host.)
+    """
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM,)) -> None:
+        self._event = threading.Event()
+        self._multi_process = jax.process_count() > 1
+        self._previous = {}
+        if not self._multi_process:
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in signals}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        logging.warning("Received signal %d: saving a checkpoint, then exiting.", signum)
+        self._event.set()
+
+    def reached(self, step: int) -> bool:
+        """True when the loop should save `step` now and exit."""
+        if self._multi_process:
+            return multihost_utils.reached_preemption_sync_point(step)
+        return self._event.is_set()
+
+    def restore_handlers(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,187 @@
+"""The optax optimiser and learning-rate schedule described by a training config.
+
+Follows Scenic's ViViT recipe: SGD with momentum 0.9, the 'compound' schedule
+'constant * cosine_decay * linear_warmup', clipping by global norm, optional L2 (added to the
+loss, see `vivit.train.losses.l2_penalty`) or decoupled weight decay on kernels, and gradient
+accumulation. Schedules count optimiser *updates*: with gradient accumulation over k micro-batches,
+warmup_steps and steps_per_cycle are in updates, i.e. train steps / k.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+_SUPPORTED_FACTORS = ("constant", "linear_warmup", "cosine_decay")
+_SUPPORTED_OPTIMIZERS = ("momentum", "adam", "adamw")
+
+
+def steps_per_epoch(config: ml_collections.ConfigDict, num_train_examples: int) -> int:
+    """Full global batches in one pass over the training split (Scenic: examples // batch)."""
+    if not num_train_examples or num_train_examples < config.batch_size:
+        raise ValueError(
+            f"The training split has {num_train_examples} examples, fewer than "
+            f"config.batch_size={config.batch_size}."
+        )
+    return num_train_examples // config.batch_size
+
+
+def total_train_steps(config: ml_collections.ConfigDict, num_train_examples: int | None) -> int:
+    """Train steps (micro-batches) of the whole run, from num_training_steps or epochs.
+
+    Exactly one of `num_training_steps` and `num_training_epochs` must be set; epochs need the
+    number of training examples (from the dataset's meta) and count, as in Scenic,
+    int(epochs * (examples // batch_size)) steps.
+    """
+    steps, epochs = config.get("num_training_steps"), config.get("num_training_epochs")
+    if (steps is None) == (epochs is None):
+        raise ValueError(
+            "Set exactly one of config.num_training_steps and config.num_training_epochs "
+            f"(got num_training_steps={steps}, num_training_epochs={epochs})."
+        )
+    if steps is not None:
+        if int(steps) <= 0:
+            raise ValueError(f"config.num_training_steps must be positive, got {steps}.")
+        return int(steps)
+    if epochs <= 0:
+        raise ValueError(f"config.num_training_epochs must be positive, got {epochs}.")
+    return max(1, int(epochs * steps_per_epoch(config, num_train_examples)))
+
+
+def num_optimizer_updates(config: ml_collections.ConfigDict, train_steps: int) -> int:
+    """Optimiser updates in `train_steps` micro-batches (the schedule's time axis)."""
+    accumulation = _accumulation_steps(config)
+    return max(1, train_steps // accumulation)
+
+
+def _accumulation_steps(config: ml_collections.ConfigDict) -> int:
+    steps = config.get("gradient_accumulation_steps")
+    steps = 1 if steps is None else steps
+    if int(steps) < 1:
+        raise ValueError(f"config.gradient_accumulation_steps must be >= 1, got {steps}.")
+    return int(steps)
+
+
+def learning_rate_schedule(
+    lr_configs: ml_collections.ConfigDict, total_updates: int
+) -> optax.Schedule:
+    """Scenic's 'compound' schedule as a product of optax schedules, indexed by update count.
+
+    'cosine_decay' starts after the warmup and reaches its floor at `steps_per_cycle`
+    (default: the whole run), as in Scenic; Scenic restarts the cosine after a cycle, which only
+    matters if steps_per_cycle is shorter than the run, so that case is rejected.
+    """
+    kind = lr_configs.get("learning_rate_schedule", "compound")
+    if kind != "compound":
+        raise ValueError(
+            f"config.lr_configs.learning_rate_schedule={kind!r} is not supported; use 'compound'."
+        )
+    names = [name.strip() for name in lr_configs.factors.split("*") if name.strip()]
+    unknown = [name for name in names if name not in _SUPPORTED_FACTORS]
+    if not names or unknown:
+        raise ValueError(
+            f"config.lr_configs.factors={lr_configs.factors!r}: unknown factor(s) {unknown}; "
+            f"supported: {list(_SUPPORTED_FACTORS)}."
+        )
+    warmup = int(lr_configs.get("warmup_steps") or 0)
+    cycle = lr_configs.get("steps_per_cycle") or total_updates
+    factors: list[optax.Schedule] = []
+    for name in names:
+        if name == "constant":
+            factors.append(optax.constant_schedule(float(lr_configs.base_learning_rate)))
+        elif name == "linear_warmup" and warmup > 0:
+            alpha = float(lr_configs.get("warmup_alpha") or 0.0)
+            factors.append(optax.linear_schedule(alpha, 1.0, warmup))
+        elif name == "cosine_decay":
+            factors.append(_cosine_after_warmup(lr_configs, warmup, int(cycle), total_updates))
+
+    def schedule(count: Any) -> jax.Array:
+        value = jnp.asarray(1.0, jnp.float32)
+        for factor in factors:
+            value = value * factor(count)
+        return value
+
+    return schedule
+
+
+def _cosine_after_warmup(
+    lr_configs: ml_collections.ConfigDict, warmup: int, cycle: int, total_updates: int
+) -> optax.Schedule:
+    if cycle < total_updates:
+        raise ValueError(
+            f"config.lr_configs.steps_per_cycle={cycle} is shorter than the run "
+            f"({total_updates} optimiser updates); cosine restarts are not supported."
+        )
+    if cycle <= warmup:
+        raise ValueError(
+            f"config.lr_configs.steps_per_cycle={cycle} must exceed warmup_steps={warmup}."
+        )
+    alpha = float(lr_configs.get("alpha") or 0.0)
+    cosine = optax.cosine_decay_schedule(1.0, cycle - warmup, alpha=alpha)
+    return optax.join_schedules([optax.constant_schedule(1.0), cosine], [warmup])
+
+
+def kernel_mask(params: Any) -> Any:
+    """True for every parameter named 'kernel' (Scenic decays only kernels, not biases/norms)."""
+
+    def is_kernel(path: tuple[Any, ...], _: Any) -> bool:
+        last = path[-1] if path else None
+        return getattr(last, "key", getattr(last, "name", None)) == "kernel"
+
+    return jax.tree_util.tree_map_with_path(is_kernel, params)
+
+
+def build_optimizer(
+    config: ml_collections.ConfigDict, total_updates: int
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Returns (optimiser, schedule) for `total_updates` optimiser updates.
+
+    The chain is: clip by global norm -> optimiser direction (momentum / Adam) -> decoupled weight
+    decay on kernels (w * wd, scaled by the learning rate like Scenic's explicit_weight_decay and
+    optax.adamw) -> learning rate. With gradient_accumulation_steps=k > 1 it is wrapped in
+    optax.MultiSteps, which averages k micro-batch gradients and updates once.
+    """
+    name = config.optimizer
+    if name not in _SUPPORTED_OPTIMIZERS:
+        raise ValueError(
+            f"config.optimizer={name!r} is not supported; choose one of {_SUPPORTED_OPTIMIZERS}."
+        )
+    opt_configs = config.optimizer_configs
+    schedule = learning_rate_schedule(config.lr_configs, total_updates)
+    parts: list[optax.GradientTransformation] = []
+    if config.get("max_grad_norm") is not None:
+        if config.max_grad_norm <= 0:
+            raise ValueError(f"config.max_grad_norm must be positive, got {config.max_grad_norm}.")
+        parts.append(optax.clip_by_global_norm(float(config.max_grad_norm)))
+    if name == "momentum":
+        parts.append(optax.trace(decay=float(opt_configs.momentum), nesterov=opt_configs.nesterov))
+    else:
+        parts.append(
+            optax.scale_by_adam(
+                b1=float(opt_configs.beta1), b2=float(opt_configs.beta2), eps=float(opt_configs.epsilon)
+            )
+        )
+    decay = _decoupled_weight_decay(config)
+    if decay:
+        parts.append(optax.add_decayed_weights(decay, mask=kernel_mask))
+    parts.append(optax.scale_by_learning_rate(schedule))
+    optimizer = optax.chain(*parts)
+    accumulation = _accumulation_steps(config)
+    if accumulation > 1:
+        optimizer = optax.MultiSteps(optimizer, every_k_schedule=accumulation)
+    return optimizer, schedule
+
+
+def _decoupled_weight_decay(config: ml_collections.ConfigDict) -> float:
+    explicit = config.get("explicit_weight_decay")
+    adamw = config.optimizer_configs.weight_decay if config.optimizer == "adamw" else None
+    if explicit and adamw:
+        raise ValueError(
+            "Both config.explicit_weight_decay and config.optimizer_configs.weight_decay "
+            "(adamw) are set; choose one weight decay."
+        )
+    return float(explicit or adamw or 0.0)
