@@ -25,10 +25,33 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.temporal_encoding_config.method = "3d_conv"
     config.model.temporal_encoding_config.kernel_init_method = "central_frame_initializer"
 
+    config.dataset_name = "video_tfrecord_dataset"
+    data = config.dataset_configs
+    # Set with --config.dataset_configs.base_dir=/path/to/k400 (TFRecords in DMVR layout, e.g.
+    # written by `python -m vivit.data.prepare`).
+    data.base_dir = None
+    data.tables.update(
+        train="train.tfrecord@1024", validation="validation.tfrecord@1024", test="test.tfrecord@1024"
+    )
+    data.examples_per_subset.update(train=214834, validation=17637, test=34579)
+    data.num_test_clips = 4
+    data.augmentation_params.update(
+        do_jitter_scale=True, scale_min_factor=0.9, scale_max_factor=1.33, prob_scale_jitter=1.0,
+        do_color_augment=True, prob_color_augment=0.8, prob_color_drop=0.1,
+    )
     config.dataset_configs.num_classes = 400
     config.dataset_configs.num_frames = 32
     config.dataset_configs.stride = 2
     config.dataset_configs.min_resize = 256
     config.dataset_configs.crop_size = 224
     config.batch_size = 64
+    config.num_training_epochs = 30
+    config.optimizer = "momentum"
+    config.optimizer_configs.momentum = 0.9
+    config.max_grad_norm = 1.0
+    config.lr_configs.base_learning_rate = 0.1
+    steps_per_epoch = data.examples_per_subset.train // config.batch_size
+    config.lr_configs.warmup_steps = int(2.5 * steps_per_epoch)
+    config.lr_configs.steps_per_cycle = config.num_training_epochs * steps_per_epoch
+    config.init_from.checkpoint_path = None  # e.g. /ckpts/imagenet21k_ViT-B_16.npz
     return config
