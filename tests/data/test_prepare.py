@@ -146,3 +146,46 @@ def test_decode_trims_to_the_annotated_segment(tmp_path):
     import io
 
     assert Image.open(io.BytesIO(trimmed[0])).size == (15, 10)  # shorter side 10
+
+
+def test_sigkill_halfway_then_rerun_gives_whole_unduplicated_shards(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    rows = ["path,label,split"]
+    for i in range(16):
+        _write_mp4(videos / f"v{i}.mp4", 30, height=48, width=64, seed=i)
+        rows.append(f"v{i}.mp4,{'jump' if i % 2 else 'run'},train")
+    annotations = tmp_path / "labels.csv"
+    annotations.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    args = [f"--videos={videos}", f"--annotations={annotations}", f"--out={out}",
+            "--min_resize=32", "--videos_per_shard=1", "--workers=1", "--quiet"]
+    process = subprocess.Popen([sys.executable, "-m", "vivit.data.prepare", *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    done = []
+    while time.monotonic() < deadline and process.poll() is None:
+        done = [n for n in os.listdir(out) if ".tmp-" not in n and n.endswith("-of-00016")] \
+            if out.exists() else []
+        if len(done) >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert 2 <= len(done) < 16
+    finished_before = {n: (out / n).read_bytes() for n in done}
+
+    assert prepare_tool.main([*args, "--verify"]) == 0
+    shards = sorted(n for n in os.listdir(out) if n.endswith("-of-00016"))
+    assert shards == [f"train.tfrecord-{i:05d}-of-00016" for i in range(16)]
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]
+    for name, data in finished_before.items():  # shards finished before the kill are kept as they were
+        assert (out / name).read_bytes() == data
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["videos"] == 16
