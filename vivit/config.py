@@ -11,6 +11,7 @@ import difflib
 from typing import Any, Iterator
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from vivit.checkpoints.config import init_from_defaults
 from vivit.data.config import data_defaults
@@ -30,8 +31,23 @@ def default_config() -> ml_collections.ConfigDict:
     config.update(data_defaults())
     config.init_from = init_from_defaults()
     config.update(train_defaults())
+    _make_unset_keys_overridable(config)
     config.lock()
     return config
+
+
+def _make_unset_keys_overridable(section: ml_collections.ConfigDict) -> None:
+    """Turns every key whose default is None into an untyped placeholder.
+
+    `--config.KEY=VALUE` cannot override a plain None field (its type is unknown); a
+    placeholder(object) holds None just the same but parses the flag as a Python literal
+    (falling back to a string), so `--config.dataset_configs.base_dir=/data/k400` works.
+    """
+    for key, value in section.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            _make_unset_keys_overridable(value)
+        elif value is None:
+            section[key] = placeholder(object)
 
 
 def _flat_keys(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

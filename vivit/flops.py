@@ -21,12 +21,6 @@ from ml_collections import config_flags
 
 from vivit.models import build_model
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-_TABLE2 = flags.DEFINE_bool(
-    "table2", False, "Print the five model variants of the paper's Table 2 built on --config."
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelCost:
     """Size and per-clip compute of a model."""
@@ -100,13 +94,19 @@ def format_table(rows: list[tuple[str, ModelCost]]) -> str:
 
 def main(argv: list[str]) -> None:
     del argv
-    if _CONFIG.value is None:
+    config = flags.FLAGS.config
+    if config is None:
         raise app.UsageError("--config=configs/<file>.py is required.")
-    if _TABLE2.value:
-        print(format_table(table2_rows(_CONFIG.value)))
+    if flags.FLAGS.table2:
+        print(format_table(table2_rows(config)))
     else:
-        print(count(_CONFIG.value))
+        print(count(config))
 
 
 if __name__ == "__main__":
+    # Flags are defined only when run as a command, so importing this module (the trainer
+    # does) leaves the importer's own --config flag alone.
+    config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+    flags.DEFINE_bool(
+        "table2", False, "Print the five model variants of the paper's Table 2 built on --config.")
     app.run(main)

@@ -20,7 +20,7 @@ from vivit.data.source import VideoSource
 
 SPLITS = ("train", "validation", "test")
 
-__all__ = ["get_dataset", "VideoDataset", "DatasetMeta", "SPLITS"]
+__all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", "SPLITS"]
 
 
 def _synthetic_source(config: ml_collections.ConfigDict, split: str) -> VideoSource:
@@ -60,6 +60,17 @@ def _num_classes(config: ml_collections.ConfigDict) -> int:
     return int(dc.num_classes)
 
 
+def batch_size_of_split(config: ml_collections.ConfigDict, split: str) -> int:
+    """Global batch of `split`: batch_size for train, eval_batch_size (default batch_size) for
+    validation, dataset_configs.test_batch_size (default: the validation batch) for test."""
+    size = config.batch_size
+    if split != "train" and config.get("eval_batch_size"):
+        size = config.eval_batch_size
+    if split == "test" and config.dataset_configs.get("test_batch_size"):
+        size = config.dataset_configs.test_batch_size
+    return int(size)
+
+
 def get_dataset(
     config: ml_collections.ConfigDict,
     split: str,
@@ -81,9 +92,7 @@ def get_dataset(
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index {process_index} not in [0, {process_count}).")
 
-    global_batch = config.batch_size
-    if split != "train" and config.get("eval_batch_size"):
-        global_batch = config.eval_batch_size
+    global_batch = batch_size_of_split(config, split)
     if global_batch % process_count:
         raise ValueError(
             f"Batch size {global_batch} is not divisible by process_count {process_count}."

@@ -105,6 +105,16 @@ def data_defaults() -> ml_collections.ConfigDict:
     # Random horizontal flip in training. Turn off where left/right is the label (SSv2,
     # synthetic_motion).
     dataset_configs.random_flip = True
+    # Multi-view test: run it at all (False skips it), every log_test_epochs epochs during
+    # training (None: only at the end), with test_batch_size videos per global batch (None:
+    # eval_batch_size, else batch_size; each video carries all its views).
+    dataset_configs.do_multicrop_test = True
+    dataset_configs.log_test_epochs = None
+    dataset_configs.test_batch_size = None
+    # Accepted so Scenic configs load; no effect here (labels are one-hot on device where a loss
+    # needs them, and batches are put on devices as they are produced).
+    dataset_configs.one_hot_labels = True
+    dataset_configs.prefetch_to_device = None
     # Add the video ids (`key`) to batches.
     dataset_configs.keep_key = False
     # Threads that read and augment examples in parallel.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -54,27 +54,27 @@ class Encoder(nn.Module):
     remat: bool = False
     dtype: Dtype = jnp.float32
 
-    def _block_class(self) -> Any:
+    def _block(self) -> Callable[..., nn.Module]:
+        """The block constructor of this attention type, rematerialised when `remat` is set."""
         fused = (
             fused_attention_fn(self.attention_implementation)
             if self.attention_implementation is not None and self.attention_dropout_rate == 0.0
             else None
         )
         if self.attention_type == "factorized_self_attention_block":
-            block = functools.partial(
-                FactorizedSelfAttentionBlock,
+            block, options = FactorizedSelfAttentionBlock, dict(
                 attention_order=self.attention_order,
                 attention_kernel_init_method=self.attention_kernel_init_method,
                 attention_fn=fused,
             )
         elif self.attention_type == "factorized_dot_product_attention":
-            block = functools.partial(EncoderBlock, attention_fn=factorized_dot_product_attention)
+            block, options = EncoderBlock, dict(attention_fn=factorized_dot_product_attention)
         else:
-            block = functools.partial(EncoderBlock, attention_fn=fused)
+            block, options = EncoderBlock, dict(attention_fn=fused)
         if self.remat:
             # Argument 2 (counting self) is `deterministic`, a Python bool.
-            return nn.remat(block.func, static_argnums=(2,)), block.keywords
-        return block.func, block.keywords
+            block = nn.remat(block, static_argnums=(2,))
+        return functools.partial(block, **options)
 
     @nn.compact
     def __call__(self, tokens: jax.Array, *, train: bool) -> jax.Array:
@@ -84,10 +84,10 @@ class Encoder(nn.Module):
         if self.attention_type in FACTORISED_BLOCK_TYPES:
             x = x.reshape(batch, self.temporal_dims, num_tokens // self.temporal_dims, features)
 
-        block_class, block_kwargs = self._block_class()
+        block = self._block()
         for layer in range(self.size.num_layers):
             droplayer_p = layer / max(self.size.num_layers - 1, 1) * self.stochastic_droplayer_rate
-            x = block_class(
+            x = block(
                 mlp_dim=self.size.mlp_dim,
                 num_heads=self.size.num_heads,
                 dropout_rate=self.dropout_rate,
@@ -95,7 +95,6 @@ class Encoder(nn.Module):
                 droplayer_p=droplayer_p,
                 dtype=self.dtype,
                 name=f"encoderblock_{layer}",
-                **block_kwargs,
             )(x, not train)
 
         x = x.reshape(batch, num_tokens, features)

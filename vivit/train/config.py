@@ -99,6 +99,9 @@ def train_defaults() -> ml_collections.ConfigDict:
             "log_eval_steps": None,
             # Validation batches per evaluation (None: the whole split).
             "steps_per_eval": None,
+            # Test batches of each periodic multi-view test (dataset_configs.log_test_epochs);
+            # None: the whole split. The test after the last step always uses the whole split.
+            "steps_per_test": None,
             # Multi-view test: average softmax (True) or logits (False, the paper) over views.
             "multicrop_softmax_logits": False,
             # Views of each video run together in the multi-view test (more: faster, more memory).

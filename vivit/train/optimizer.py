@@ -117,8 +117,10 @@ def _cosine_after_warmup(
             f"({total_updates} optimiser updates); cosine restarts are not supported."
         )
     if cycle <= warmup:
+        length = (f"config.lr_configs.steps_per_cycle={cycle}" if lr_configs.get("steps_per_cycle")
+                  else f"The run's {cycle} optimiser updates (the cosine decay length)")
         raise ValueError(
-            f"config.lr_configs.steps_per_cycle={cycle} must exceed warmup_steps={warmup}."
+            f"{length} must exceed config.lr_configs.warmup_steps={warmup}."
         )
     alpha = float(lr_configs.get("alpha") or 0.0)
     cosine = optax.cosine_decay_schedule(1.0, cycle - warmup, alpha=alpha)

@@ -1,7 +1,8 @@
 """Reader for Orbax checkpoints, as this project's trainer writes them.
 
-Accepts the checkpoint root (the latest numbered step is read), one step directory (the item
-holding `params` is found), or an item directory itself. Reading never writes anything.
+Accepts a training workdir (its `checkpoints/` folder), the checkpoint root (the latest numbered
+step is read), one step directory (the item holding `params` is found), or an item directory
+itself. Reading never writes anything.
 """
 
 from __future__ import annotations
@@ -36,12 +37,23 @@ def is_orbax_dir(path: str) -> bool:
     if is_item_dir(path) or os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
         return True
     steps = _step_dirs(path)
-    return bool(steps) and is_orbax_dir(os.path.join(path, str(steps[-1])))
+    if steps:
+        return is_orbax_dir(os.path.join(path, str(steps[-1])))
+    return _workdir_checkpoints(path) is not None
+
+
+def _workdir_checkpoints(path: str) -> str | None:
+    """`<workdir>/checkpoints` when `path` is a training workdir holding Orbax steps."""
+    root = os.path.join(path, "checkpoints")
+    return root if os.path.isdir(root) and _step_dirs(root) else None
 
 
 def _find_item(path: str) -> str:
     if is_item_dir(path):
         return path
+    workdir_root = _workdir_checkpoints(path)
+    if workdir_root is not None and not _step_dirs(path):
+        return _find_item(workdir_root)
     steps = _step_dirs(path)
     if steps and not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
         return _find_item(os.path.join(path, str(steps[-1])))

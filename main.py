@@ -1,0 +1,111 @@
+"""Command line: train, evaluate, test or predict with a ViViT config.
+
+    python main.py --config=configs/demo.py --workdir=/tmp/vivit_demo
+    python main.py --config=configs/k400_fe.py --workdir=DIR --config.batch_size=32
+    python main.py --config=configs/demo.py --workdir=DIR --mode=test [--checkpoint=best]
+    python main.py --config=configs/demo.py --workdir=DIR --mode=predict a.mp4 b.mp4
+
+Multi-host: on TPU pod slices and SLURM jobs `jax.distributed` is initialised from the
+environment; elsewhere pass --coordinator_address, --num_processes and --process_id.
+"""
+
+from __future__ import annotations
+
+import logging as std_logging
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file (a .py with get_config()); FILE:ARG passes ARG to it. "
+    "Override keys with --config.KEY=VALUE.", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Directory for checkpoints, TensorBoard summaries and config.json.")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "eval", "test", "predict"],
+    "train: train (resuming from --workdir), validating and testing on the way. eval: "
+    "single-view validation of a checkpoint. test: multi-view test of a checkpoint. predict: "
+    "top-5 classes of the video files given after the flags.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "latest", "eval/test/predict: which checkpoint of --workdir: latest, best or "
+    "a step number.")
+_DISTRIBUTED = flags.DEFINE_enum(
+    "distributed", "auto", ["auto", "on", "off"],
+    "jax.distributed: auto initialises it when coordinator flags are given or the environment "
+    "is a multi-worker TPU slice or a SLURM job with several tasks; on always; off never.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "HOST:PORT of process 0, for jax.distributed outside TPU/SLURM.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the job.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the job.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _multi_worker_environment() -> bool:
+    """True on a TPU slice with several workers or a SLURM job with several tasks."""
+    tpu_hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
+    return "," in tpu_hosts or int(os.environ.get("SLURM_NTASKS", "1")) > 1
+
+
+def _initialise_distributed() -> None:
+    import jax
+
+    explicit = _COORDINATOR.value is not None
+    if _DISTRIBUTED.value == "off" and explicit:
+        raise app.UsageError("--coordinator_address was given with --distributed=off.")
+    if _DISTRIBUTED.value == "on" or explicit or (
+            _DISTRIBUTED.value == "auto" and _multi_worker_environment()):
+        jax.distributed.initialize(
+            coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+            process_id=_PROCESS_ID.value)
+        logging.info("Process %d of %d; %d local devices of %d.", jax.process_index(),
+                     jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+class _QuietLibraries(std_logging.Filter):
+    """Drops INFO records of Orbax and JAX internals (dozens per checkpoint), keeps warnings."""
+
+    _NOISY = (f"{os.sep}orbax{os.sep}", f"{os.sep}jax{os.sep}_src{os.sep}")
+
+    def filter(self, record) -> bool:
+        return record.levelno >= std_logging.WARNING or not any(
+            part in record.pathname for part in self._NOISY)
+
+
+def _print_predictions(paths, predictions) -> None:
+    for path, top in zip(paths, predictions):
+        print(path)
+        for rank, (name, score) in enumerate(top, start=1):
+            print(f"  {rank}. {name:<30} {score:.4f}")
+
+
+def main(argv: list[str]) -> None:
+    videos = argv[1:]
+    if videos and _MODE.value != "predict":
+        raise app.UsageError(f"Unexpected arguments {videos} (only --mode=predict takes files).")
+    if logging.get_verbosity() <= logging.INFO:
+        logging.get_absl_logger().addFilter(_QuietLibraries())
+    _initialise_distributed()
+
+    import trainer
+    from vivit.train.step import NonFiniteLossError
+
+    config, workdir = _CONFIG.value, _WORKDIR.value
+    try:
+        if _MODE.value == "train":
+            trainer.train_and_evaluate(config, workdir)
+        elif _MODE.value == "eval":
+            trainer.evaluate_checkpoint(config, workdir, "validation", _CHECKPOINT.value)
+        elif _MODE.value == "test":
+            trainer.evaluate_checkpoint(config, workdir, "test", _CHECKPOINT.value)
+        else:
+            _print_predictions(videos, trainer.predict(config, workdir, videos, _CHECKPOINT.value))
+    except (ValueError, OSError, NotImplementedError, NonFiniteLossError) as error:
+        # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line.
+        logging.error("%s: %s", type(error).__name__, error)
+        sys.exit(f"main.py: error: {error}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,109 @@
+"""`python main.py` stops with one clear error line naming the cause, exit code 1, and leaves
+existing checkpoints byte-for-byte as they were."""
+
+import os
+import textwrap
+
+import pytest
+
+from tests.trainer.main_runner import (
+    FAST_OVERRIDES, checkpoint_steps, run_main, tree_digest)
+
+pytestmark = pytest.mark.slow
+SHORT = FAST_OVERRIDES + ("--config.num_training_steps=10", "--config.lr_configs.warmup_steps=2")
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    """A workdir holding the finished checkpoint of a 10-step run."""
+    workdir = tmp_path_factory.mktemp("trained")
+    result = run_main(workdir, *SHORT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_steps(workdir) == [10]
+    return workdir
+
+
+def _error_line(result) -> str:
+    assert result.returncode == 1, (result.returncode, result.stderr[-3000:])
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("main.py: error: "), result.stderr[-3000:]
+    return last
+
+
+def test_unknown_key_in_a_config_file_is_named_with_a_suggestion(tmp_path):
+    config_file = tmp_path / "typo.py"
+    config_file.write_text(textwrap.dedent("""
+        import ml_collections
+        def get_config():
+            config = ml_collections.ConfigDict()
+            config.batch_size = 8
+            config.dataset_configs = ml_collections.ConfigDict({"num_clases": 10})
+            return config
+    """))
+    line = _error_line(run_main(tmp_path / "work", config=str(config_file)))
+    assert "Unknown config key 'dataset_configs.num_clases'" in line
+    assert "Did you mean 'dataset_configs.num_classes'?" in line
+
+
+def test_misspelt_or_malformed_override_is_rejected_before_anything_runs(tmp_path):
+    result = run_main(tmp_path, "--config.dataset_configs.num_clases=3")
+    assert result.returncode != 0 and "num_clases" in result.stderr
+    assert "num_classes" in result.stderr  # ml_collections suggests the right key.
+    result = run_main(tmp_path, "--config.batch_size=eight")
+    assert result.returncode != 0
+    assert "--config.batch_size=eight" in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_batch_not_divisible_by_devices_names_the_key(trained_workdir):
+    before = tree_digest(trained_workdir / "checkpoints")
+    line = _error_line(run_main(trained_workdir, *SHORT, "--config.batch_size=12", devices=8))
+    assert "config.batch_size=12 is not divisible by the 8 devices" in line
+    assert tree_digest(trained_workdir / "checkpoints") == before
+
+
+def test_unwritable_workdir_is_named(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    line = _error_line(run_main(blocker / "workdir", *SHORT))
+    assert f"Workdir '{blocker / 'workdir'}' is not writable" in line
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoints(trained_workdir):
+    before = tree_digest(trained_workdir / "checkpoints")
+    result = run_main(trained_workdir, *FAST_OVERRIDES, "--config.num_training_steps=20",
+                      "--config.lr_configs.base_learning_rate=1e30",
+                      "--config.lr_configs.warmup_steps=0")
+    line = _error_line(result)
+    assert "Non-finite training loss at step" in line
+    assert checkpoint_steps(trained_workdir) == [10]
+    assert tree_digest(trained_workdir / "checkpoints") == before
+
+
+def test_resuming_with_another_optimiser_explains_the_mismatch(trained_workdir):
+    before = tree_digest(trained_workdir / "checkpoints")
+    line = _error_line(run_main(trained_workdir, *SHORT, "--config.optimizer=momentum"))
+    assert "does not fit the train state of this config" in line
+    assert f"--config.init_from.checkpoint_path={trained_workdir}" in line
+    assert tree_digest(trained_workdir / "checkpoints") == before
+
+
+def test_bad_input_writes_nothing_into_the_workdir(tmp_path):
+    _error_line(run_main(tmp_path, *SHORT, "--config.batch_size=12", devices=8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_dataset_directory_fails_fast_naming_the_key(tmp_path):
+    line = _error_line(run_main(tmp_path, config="configs/k400_fe.py"))
+    assert "dataset_configs.base_dir must be set" in line
+    missing = tmp_path / "no_such_dir"
+    line = _error_line(run_main(tmp_path, f"--config.dataset_configs.base_dir={missing}",
+                                config="configs/k400_fe.py"))
+    assert f"dataset_configs.base_dir='{missing}' is not a directory" in line
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_predict_on_a_missing_file_names_it(trained_workdir, tmp_path):
+    missing = tmp_path / "missing.mp4"
+    line = _error_line(run_main(trained_workdir, "--mode=predict", str(missing)))
+    assert f"Video file '{missing}' does not exist" in line

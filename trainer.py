@@ -1,0 +1,407 @@
+"""Trains, evaluates, tests and predicts with the ViViT a config describes.
+
+`train_and_evaluate` is the whole training job and reads top to bottom: check the config and the
+workdir, open the data, build the mesh, model, optimiser and sharded state, resume from the
+workdir's latest checkpoint (or initialise from `config.init_from` at step 0), then loop: train
+step, summaries, validation, checkpoints, periodic multi-view test; a multi-view test at the end.
+Every piece lives in `vivit/`; this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+import vivit.flops
+from vivit import checkpoints as checkpoints_lib
+from vivit import data as data_lib
+from vivit.config import validate_keys
+from vivit.data import mixup as mixup_lib
+from vivit.data import preprocess
+from vivit.data.video_file import read_video_file
+from vivit.models import build_model
+from vivit.models.builder import num_classes
+from vivit.train import cadence as cadence_lib
+from vivit.train import checkpointing, evaluation, losses
+from vivit.train import mesh as mesh_lib
+from vivit.train import metrics as metrics_lib
+from vivit.train import optimizer as opt_lib
+from vivit.train import state as state_lib
+from vivit.train import step as step_lib
+from vivit.train.summaries import Summaries
+from vivit.train.timing import StepTimer
+
+LABEL_NAMES_FILE = "label_names.json"
+
+
+@dataclasses.dataclass
+class Run:
+    """What a config builds before any step runs: devices, model, optimiser and sharded state."""
+
+    config: ml_collections.ConfigDict
+    mesh: Mesh
+    model: Any
+    optimizer: optax.GradientTransformation
+    schedule: optax.Schedule
+    state: state_lib.TrainState
+    shardings: Any
+
+    def abstract_state(self) -> Any:
+        """The state as ShapeDtypeStructs with shardings: what Orbax restores into."""
+        return jax.tree.map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+            self.state, self.shardings)
+
+
+def checked_mesh(config: ml_collections.ConfigDict) -> Mesh:
+    """The device mesh, after checking that it divides every split's batch."""
+    mesh = mesh_lib.build_mesh(config)
+    mesh_lib.check_batch_size(config.batch_size, mesh)
+    for split, key in (("validation", "eval_batch_size"), ("test", "dataset_configs.test_batch_size")):
+        mesh_lib.check_batch_size(data_lib.batch_size_of_split(config, split), mesh, key)
+    return mesh
+
+
+def build_run(config: ml_collections.ConfigDict, total_steps: int, mesh: Mesh | None = None) -> Run:
+    """Model, optimiser and sharded state for `total_steps` steps on `mesh` (default: built)."""
+    mesh = checked_mesh(config) if mesh is None else mesh
+    model = build_model(config)
+    optimizer, schedule = opt_lib.build_optimizer(
+        config, opt_lib.num_optimizer_updates(config, total_steps))
+    state, shardings = state_lib.create_train_state(
+        model, optimizer, vivit.flops.clip_shape(config), jax.random.PRNGKey(config.rng_seed),
+        mesh, int(config.mesh.fsdp_min_size))
+    return Run(config, mesh, model, optimizer, schedule, state, shardings)
+
+
+def _to_host(tree: Any) -> Any:
+    """Numpy copy of a (possibly multi-host sharded) tree, the same on every process."""
+    if all(leaf.is_fully_addressable for leaf in jax.tree.leaves(tree)):
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) -> bool:
+    """Resumes from the workdir's latest checkpoint (returns True), else applies init_from.
+
+    Pretrained initialisation only ever happens at step 0 of a fresh workdir, so a resumed run
+    never has its trained weights replaced.
+    """
+    try:
+        restored = checkpointer.restore(run.abstract_state())
+    except ValueError as error:  # Orbax: the saved tree does not have this state's structure.
+        raise ValueError(
+            f"The latest checkpoint in {checkpointer.directory} does not fit the train state of "
+            "this config (the model or the optimiser changed since it was written). Resume with "
+            "the original config, or start a new workdir with --config.init_from.checkpoint_path="
+            f"{checkpointer.directory.parent} to load its parameters only. Orbax: "
+            f"{str(error).splitlines()[0]}") from error
+    if restored is not None:
+        run.state = restored
+        logging.info("Resumed from %s at step %d.", checkpointer.directory, int(restored.step))
+        return True
+    if run.config.init_from.checkpoint_path:
+        params = checkpoints_lib.initialise(_to_host(run.state.params), run.config)
+        run.state = state_lib.replace_params(run.state, params, run.optimizer, run.shardings)
+    return False
+
+
+def _mixup_fn(config: ml_collections.ConfigDict) -> step_lib.MixupFn | None:
+    alpha = config.mixup.get("alpha")
+    if not alpha:
+        return None
+    classes = num_classes(config)
+    splits = config.dataset_configs.get("class_splits")
+
+    def mix(rng: jax.Array, inputs: jax.Array, labels: jax.Array):
+        targets = losses.soft_targets(labels, classes, tuple(splits) if splits else None)
+        mixed_inputs, mixed_targets, _ = mixup_lib.mixup(rng, inputs, targets, float(alpha))
+        return mixed_inputs, mixed_targets
+
+    return mix
+
+
+def _write_label_names(workdir: Path, names: Sequence[str] | None) -> None:
+    """Keeps the class names beside the checkpoints so --mode=predict needs no dataset."""
+    if names and jax.process_index() == 0:
+        (workdir / LABEL_NAMES_FILE).write_text(json.dumps(list(names), indent=1))
+
+
+def multiview_test(
+    run: Run, dataset: data_lib.VideoDataset, max_batches: int | None = None
+) -> dict[str, float]:
+    """Multi-view accuracy over the test split, with the single-view figures and video count."""
+    config = run.config
+    test_step = step_lib.jit_eval_step(
+        step_lib.make_multiview_test_step(
+            run.model, metrics_lib.metrics_fn_for_config(config),
+            average_softmax=bool(config.multicrop_softmax_logits),
+            views_at_once=int(config.multicrop_clips_per_device)),
+        run.mesh, run.shardings)
+    result = evaluation.evaluate(
+        test_step, run.state, dataset.batches(), run.mesh, max_batches=max_batches)
+    result["num_videos"] = result.pop("num_examples")
+    result["views_per_video"] = float(dataset.meta.views)
+    return result
+
+
+def validate(run: Run, eval_step: Callable, dataset: data_lib.VideoDataset) -> dict[str, float]:
+    """Single-view metrics over the validation split (at most config.steps_per_eval batches)."""
+    return evaluation.evaluate(
+        eval_step, run.state, dataset.batches(), run.mesh,
+        max_batches=run.config.get("steps_per_eval"))
+
+
+def _log_test(step: int, result: dict[str, float]) -> None:
+    if "accuracy" not in result:  # Multi-label: mAP and losses, already logged by the writer.
+        return
+    logging.info(
+        "Multi-view test at step %d: accuracy %.4f over %d videos x %d views "
+        "(single-view accuracy %.4f).", step, result["accuracy"], int(result["num_videos"]),
+        int(result["views_per_video"]), result["single_view_accuracy"])
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains (resuming from `workdir`), validating, checkpointing and testing on the way.
+
+    Returns the final multi-view test metrics (empty when do_multicrop_test is off, or when
+    the run stopped early for a preemption).
+    """
+    # 1. Check what we were given before anything is written or compiled.
+    validate_keys(config)
+    workdir_path = checkpointing.ensure_writable_workdir(workdir)
+    train_data = data_lib.get_dataset(config, "train")
+    valid_data = data_lib.get_dataset(config, "validation")
+    cadence = cadence_lib.loop_cadence(config, train_data.meta.num_examples)
+    mesh = checked_mesh(config)
+    checkpointing.write_config(workdir_path, config)
+    _write_label_names(workdir_path, train_data.meta.label_names)
+
+    # 2. Model, optimiser and state; resume or initialise.
+    run = build_run(config, cadence.total_steps, mesh)
+    checkpointer = checkpointing.Checkpointer(
+        workdir_path, save_every=cadence.checkpoint_every,
+        max_to_keep=int(config.max_checkpoints_to_keep),
+        best_metric=config.get("best_checkpoint_metric"))
+    restore_or_initialise(run, checkpointer)
+    step = int(run.state.step)
+    logging.info("Training steps %d -> %d (%d per epoch) on a %s mesh.", step,
+                 cadence.total_steps, cadence.steps_per_epoch, dict(run.mesh.shape))
+
+    train_step = step_lib.jit_train_step(
+        step_lib.make_train_step(
+            run.model, run.optimizer, losses.loss_fn_for_config(config),
+            metrics_lib.metrics_fn_for_config(config), run.schedule,
+            l2_decay_factor=config.get("l2_decay_factor"),
+            gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
+            mixup_fn=_mixup_fn(config)),
+        run.mesh, run.shardings)
+    eval_step = step_lib.jit_eval_step(
+        step_lib.make_eval_step(run.model, metrics_lib.metrics_fn_for_config(config)),
+        run.mesh, run.shardings)
+    summaries = Summaries(workdir_path, total_steps=cadence.total_steps,
+                          progress_every=cadence.summary_every,
+                          write_tensorboard=bool(config.write_summary))
+    test_every = None
+    if config.dataset_configs.get("log_test_epochs"):
+        test_every = max(1, int(config.dataset_configs.log_test_epochs * cadence.steps_per_epoch))
+    test_data = None
+    if config.dataset_configs.do_multicrop_test:
+        test_data = data_lib.get_dataset(config, "test")
+    preemption = checkpointing.PreemptionSignal()
+    timer = StepTimer()
+    train_metrics = None
+    first_step = True
+
+    # 3. The loop. Batches are a function of (seed, step, process): resuming at `step` reads
+    # exactly the batches an uninterrupted run would.
+    try:
+        batches = train_data.batches(start_step=step)
+        while step < cadence.total_steps:
+            if preemption.reached(step):
+                checkpointer.save(step, run.state, force=True)
+                checkpointer.wait()
+                logging.warning("Preempted: saved step %d in %s; exiting.", step,
+                                checkpointer.directory)
+                return {}
+            local_batch = next(batches)
+            timer.data_ready()
+            run.state, step_metrics, finite = train_step(
+                run.state, mesh_lib.global_batch(run.mesh, local_batch))
+            step_lib.check_finite(finite, step, step_metrics)
+            step += 1
+            timer.step_done()
+            train_metrics = metrics_lib.merge_metrics(train_metrics, step_metrics)
+            summaries.progress(step)
+
+            if first_step:
+                first_step = False
+                _write_model_size(summaries, run, step)
+            if cadence.due(step, cadence.summary_every):
+                values = metrics_lib.compute_metrics(train_metrics)
+                values.update(timer.summary(int(config.batch_size)))
+                summaries.write(step, "train", values)
+                train_metrics = None
+            valid_metrics = None
+            if cadence.due(step, cadence.eval_every):
+                valid_metrics = validate(run, eval_step, valid_data)
+                summaries.write(step, "valid", valid_metrics)
+            checkpointer.save(step, run.state, metrics=valid_metrics,
+                              force=step == cadence.total_steps)
+            if test_data is not None and test_every and step % test_every == 0 \
+                    and step < cadence.total_steps:
+                result = multiview_test(run, test_data, config.get("steps_per_test"))
+                summaries.write(step, "test", result)
+                _log_test(step, result)
+            summaries.flush()
+
+        # 4. The multi-view test over the whole test split.
+        result: dict[str, float] = {}
+        if test_data is not None:
+            result = multiview_test(run, test_data)
+            summaries.write(step, "test", result)
+            _log_test(step, result)
+        return result
+    finally:
+        # Whatever stopped the loop (end, preemption, NaN loss, an error), pending asynchronous
+        # saves finish before the process exits, so no checkpoint is left half-written.
+        checkpointer.close()
+        summaries.close()
+        preemption.restore_handlers()
+
+
+def _write_model_size(summaries: Summaries, run: Run, step: int) -> None:
+    """Parameter count and (config.count_flops) GFLOPs per clip, written at the first step."""
+    values = {"num_params": float(state_lib.count_params(run.state.params))}
+    if run.config.count_flops:
+        values["gflops"] = vivit.flops.count(run.config).gflops
+    summaries.write(step, "model", values)
+
+
+def _restore_for_inference(
+    config: ml_collections.ConfigDict, workdir: str, checkpoint: str
+) -> Run:
+    """The state of checkpoint `checkpoint` ('latest', 'best' or a step) in `workdir`."""
+    validate_keys(config)
+    # The schedule's length does not change the state's structure, which is all a restore needs;
+    # any length the schedule accepts will do.
+    lr = config.lr_configs
+    schedule_steps = config.get("num_training_steps") or (
+        max(int(lr.warmup_steps or 0), int(lr.steps_per_cycle or 0)) + 1)
+    run = build_run(config, total_steps=int(schedule_steps))
+    directory = Path(workdir) / checkpointing.CHECKPOINT_DIR
+    if not directory.is_dir():
+        raise FileNotFoundError(f"No checkpoints in workdir '{workdir}' (no {directory}).")
+    checkpointer = checkpointing.Checkpointer(
+        workdir, save_every=1, max_to_keep=1 << 30,
+        best_metric=config.get("best_checkpoint_metric"))
+    try:
+        if checkpoint == "latest":
+            step = checkpointer.latest_step()
+        elif checkpoint == "best":
+            step = checkpointer.best_step()
+        else:
+            step = int(checkpoint)
+            if step not in checkpointer.all_steps():
+                raise FileNotFoundError(
+                    f"No checkpoint of step {step} in {directory}; it has steps "
+                    f"{checkpointer.all_steps()}.")
+        if step is None:
+            raise FileNotFoundError(f"No {checkpoint} checkpoint in {directory}.")
+        run.state = checkpointer.restore(run.abstract_state(), step)
+    finally:
+        checkpointer.close()
+    logging.info("Restored step %d from %s.", int(run.state.step), directory)
+    return run
+
+
+def evaluate_checkpoint(
+    config: ml_collections.ConfigDict, workdir: str, split: str, checkpoint: str = "latest"
+) -> dict[str, float]:
+    """--mode=eval (single-view validation) or --mode=test (multi-view test) on a checkpoint."""
+    run = _restore_for_inference(config, workdir, checkpoint)
+    step = int(run.state.step)
+    summaries = Summaries(workdir, total_steps=max(step, 1), progress_every=1,
+                          write_tensorboard=bool(config.write_summary))
+    try:
+        if split == "test":
+            result = multiview_test(run, data_lib.get_dataset(config, "test"))
+            _log_test(step, result)
+            summaries.write(step, "test", result)
+        else:
+            eval_step = step_lib.jit_eval_step(
+                step_lib.make_eval_step(run.model, metrics_lib.metrics_fn_for_config(config)),
+                run.mesh, run.shardings)
+            result = validate(run, eval_step, data_lib.get_dataset(config, "validation"))
+            summaries.write(step, "valid", result)
+    finally:
+        summaries.close()
+    return result
+
+
+def label_names(config: ml_collections.ConfigDict, workdir: str, count: int) -> list[str]:
+    """Class names saved in the workdir by training, else the dataset's label map, else ids."""
+    saved = Path(workdir) / LABEL_NAMES_FILE
+    names = None
+    if saved.exists():
+        names = json.loads(saved.read_text())
+    else:
+        try:
+            names = data_lib.get_dataset(config, "test").meta.label_names
+        except (OSError, ValueError) as error:
+            logging.warning("No label names (%s); printing class indices.", error)
+    if not names or len(names) != count:
+        return [f"class_{i}" for i in range(count)]
+    return list(names)
+
+
+def predict(
+    config: ml_collections.ConfigDict, workdir: str, video_paths: Sequence[str],
+    checkpoint: str = "latest", top_k: int = 5,
+) -> list[list[tuple[str, float]]]:
+    """Top-k (label name, probability) per video file, from the test pipeline's views averaged.
+
+    Each file is decoded with PyAV and cut into the configured test views (num_test_clips x
+    spatial crops); logits (or softmaxes, multicrop_softmax_logits) are averaged over views.
+    """
+    if not video_paths:
+        raise ValueError("--mode=predict needs video files: main.py ... --mode=predict a.mp4 b.mp4")
+    if config.model_name == "vivit_multihead_classification":
+        raise ValueError("--mode=predict supports model_name vivit_classification and "
+                         "vivit_multilabel_classification, not vivit_multihead_classification.")
+    records = [read_video_file(path) for path in video_paths]  # Fails before any compile.
+    run = _restore_for_inference(config, workdir, checkpoint)
+    settings = preprocess.ClipSettings.from_config(config.dataset_configs)
+    average_softmax = bool(config.multicrop_softmax_logits)
+    multilabel = config.model_name == "vivit_multilabel_classification"
+
+    @jax.jit
+    def probabilities(params: Any, views: jax.Array) -> jax.Array:
+        logits = run.model.apply({"params": params}, views, train=False).astype(jnp.float32)
+        if multilabel:  # Independent per-class probabilities.
+            return jnp.mean(jax.nn.sigmoid(logits), axis=0)
+        if average_softmax:
+            return jnp.mean(jax.nn.softmax(logits, axis=-1), axis=0)
+        return jax.nn.softmax(jnp.mean(logits, axis=0), axis=-1)
+
+    params = _to_host(run.state.params)
+    names = None
+    results = []
+    for record in records:
+        scores = np.asarray(probabilities(params, preprocess.test_views(record, settings)))
+        names = names or label_names(config, workdir, len(scores))
+        top = np.argsort(-scores)[:top_k]
+        results.append([(names[i], float(scores[i])) for i in top])
+    return results

@@ -1,0 +1,42 @@
+"""Where the loop's numbers go: clu metric writers (TensorBoard under the workdir + the console).
+
+The default writer also logs every scalar to the console. Tags are `<split>/<metric>`: `train/loss`, `valid/accuracy`, `test/accuracy` (multi-view) and
+`test/single_view_accuracy`, `test/num_videos`, ... Only process 0 writes event files; every
+process logs. Progress and ETA come from clu's `ReportProgress` (logged and written as
+`steps_per_sec`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import jax
+from clu import metric_writers, periodic_actions
+
+
+class Summaries:
+    """One writer for the run; `write(step, split, values)` sends `split/name` scalars."""
+
+    def __init__(
+        self, workdir: str | os.PathLike, *, total_steps: int, progress_every: int,
+        write_tensorboard: bool = True,
+    ) -> None:
+        lead = jax.process_index() == 0
+        logdir = os.fspath(workdir) if (lead and write_tensorboard) else None
+        self.writer = metric_writers.create_default_writer(logdir, just_logging=not lead)
+        self.progress = periodic_actions.ReportProgress(
+            num_train_steps=total_steps, writer=self.writer, every_steps=progress_every)
+
+    def write(self, step: int, split: str, values: Mapping[str, float]) -> None:
+        self.writer.write_scalars(step, {f"{split}/{name}": value for name, value in values.items()})
+
+    def write_config(self, config_json: str) -> None:
+        self.writer.write_texts(0, {"config": f"```\n{config_json}\n```"})
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
