@@ -17,10 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # written at every step, checkpoints every 10 steps.
 FAST_OVERRIDES = (
     "--config.batch_size=8",
-    "--config.num_training_steps=120",
+    "--config.num_training_steps=60",
     "--config.lr_configs.warmup_steps=10",
     "--config.log_summary_steps=1",
-    "--config.log_eval_steps=60",
+    "--config.log_eval_steps=30",
     "--config.checkpoint_steps=10",
     "--config.count_flops=False",
     "--config.dataset_configs.synthetic.num_train_examples=256",
