@@ -8,7 +8,7 @@ that no section declares, so a typo'd key fails loudly instead of silently doing
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import ml_collections
 from ml_collections.config_dict import placeholder
@@ -76,3 +76,22 @@ def _check_section(config: Any, defaults: Any, prefix: str) -> None:
 def validate_keys(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming the first key of `config` that no section declares."""
     _check_section(config, default_config(), "")
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]
+                    ) -> ml_collections.ConfigDict:
+    """Sets dotted keys in place, as `--config.KEY=VALUE` would (e.g. for sweeps and tests):
+    apply_overrides(config, {"mesh.fsdp": -1, "lr_configs.base_learning_rate": 0.05}).
+
+    Raises KeyError naming a dotted key whose section or leaf does not exist (locked configs).
+    """
+    for dotted, value in overrides.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for parent in parents:
+            if parent not in node:
+                raise KeyError(f"Unknown config section '{parent}' in override '{dotted}'.")
+            node = node[parent]
+        node[leaf] = value
+    return config
+

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 from flax import serialization
 
 from vivit.checkpoints.view import flatten, unflatten
-from vivit.config import default_config
+from vivit.config import apply_overrides, default_config
 from vivit.models import build_model
 
 HIDDEN, HEADS, MLP, LAYERS = 16, 2, 32, 2
@@ -41,13 +41,7 @@ def tiny_config(attention: str = "spacetime", **overrides) -> ml_collections.Con
     config.dataset_configs.num_frames = FRAMES
     config.dataset_configs.crop_size = CROP
     config.dataset_configs.num_classes = 5
-    for key, value in overrides.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for name in parents:
-            node = node[name]
-        node[leaf] = value
-    return config
+    return apply_overrides(config, overrides)
 
 
 def init_params(config, seed: int = 0):

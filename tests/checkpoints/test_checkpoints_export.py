@@ -10,7 +10,6 @@ import pytest
 
 from ckpt_layouts import CROP, FRAMES, flat, init_params, random_video, tiny_config, write_orbax
 from vivit.checkpoints import CheckpointError
-from vivit.checkpoints.view import unflatten
 from vivit.export import main
 
 CONFIG_FILE = '''

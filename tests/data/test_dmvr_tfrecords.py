@@ -46,14 +46,18 @@ def test_train_validation_test_shapes_labels_and_views(dmvr_dir, tiny_config):
     assert not np.array_equal(crops[0], crops[1]) and not np.array_equal(crops[1], crops[2])
 
 
-def test_train_files_are_split_between_processes(dmvr_dir, tiny_config):
+def test_processes_take_disjoint_slots_of_one_training_order(dmvr_dir, tiny_config):
     tiny_config.batch_size = 3
-    shares = []
+    tiny_config.dataset_configs.keep_key = True
+    single = next(get_dataset(tiny_config, "train", process_index=0, process_count=1).batches())
+    joined = []
     for process in range(3):
         ds = get_dataset(tiny_config, "train", process_index=process, process_count=3)
-        shares.append({ds.source[i].key for i in range(len(ds.source))})
-        assert len(shares[-1]) == 3
-    assert set().union(*shares) == {f"vid{i}" for i in range(9)}
+        batch = next(ds.batches())
+        assert len(batch["key"]) == 1
+        joined.extend(batch["key"])
+    assert joined == list(single["key"])
+    assert len(set(joined)) == 3
 
 
 def test_missing_base_dir_is_named(tiny_config, dmvr_dir):

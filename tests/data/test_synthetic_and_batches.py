@@ -47,15 +47,34 @@ def test_every_example_once_per_epoch(tiny_config):
     assert sorted(first_epoch) == list(range(40))
 
 
-def test_processes_read_disjoint_shares_and_half_batches(tiny_config):
-    shares = []
+def _global_batch(config, process_count, step):
+    """The batches of every process at `step`, joined in process order."""
+    parts = [next(get_dataset(config, "train", process_index=p, process_count=process_count)
+                  .batches(start_step=step)) for p in range(process_count)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def test_the_global_batch_does_not_depend_on_the_number_of_processes(tiny_config):
+    tiny_config.dataset_configs.keep_key = True
+    tiny_config.dataset_configs.augmentation_params.do_jitter_scale = True
+    for step in (0, 7):  # Step 7 crosses into the second epoch (40 examples, batches of 4).
+        one = _global_batch(tiny_config, 1, step)
+        two = _global_batch(tiny_config, 2, step)
+        assert list(two["key"]) == list(one["key"])
+        np.testing.assert_array_equal(two["inputs"], one["inputs"])
+        np.testing.assert_array_equal(two["label"], one["label"])
+
+
+def test_processes_read_disjoint_halves_of_each_epoch(tiny_config):
+    keys = []
     for process in range(2):
         ds = get_dataset(tiny_config, "train", process_index=process, process_count=2)
-        assert ds.meta.batch_size == 2 and ds.meta.num_local_examples == 20
-        shares.append({ds.source[i].key for i in range(len(ds.source))})
+        assert ds.meta.batch_size == 2 and ds.meta.num_local_examples == 40
         assert next(ds.batches())["inputs"].shape[0] == 2
-    assert not shares[0] & shares[1]
-    assert len(shares[0] | shares[1]) == 40
+        positions = np.concatenate([ds.train_positions(step) for step in range(10)])
+        keys.append({ds.source[int(i)].key for i in positions})
+    assert not keys[0] & keys[1]
+    assert len(keys[0] | keys[1]) == 40
 
 
 def test_validation_single_padded_pass(tiny_config):

@@ -20,23 +20,13 @@ def main(argv):
     jax.config.update("jax_num_cpu_devices", devices)
     if role != "single":
         jax.distributed.initialize(f"127.0.0.1:{argv[2]}", num_processes=2, process_id=int(role))
-    from tests.train.tiny_model import (INPUT_SHAPE, TinyVideoClassifier, batch_for_step,
-                                        tiny_config)
-    from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
-    from vivit.train import state as state_lib, step as step_lib
+    from tests.train.tiny_model import batch_for_step, tiny_config, tiny_training
+    from vivit.train import mesh as mesh_lib, step as step_lib
 
     config = tiny_config(**{"mesh.fsdp": 2, "mesh.fsdp_min_size": 64})
     mesh = mesh_lib.build_mesh(config)
     mesh_lib.check_batch_size(config.batch_size, mesh)
-    model = TinyVideoClassifier()
-    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=STEPS)
-    state, shardings = state_lib.create_train_state(
-        model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh,
-        config.mesh.fsdp_min_size)
-    train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
-                                 metrics.metrics_fn_for_config(config), schedule),
-        mesh, shardings)
+    *_, state, _, train_step = tiny_training(config, mesh, STEPS)
     per_process = config.batch_size // jax.process_count()
     start = jax.process_index() * per_process
     curve = []

@@ -14,9 +14,8 @@ import time
 
 import jax
 
-from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, batch_for_step, tiny_config
-from vivit.train import checkpointing, losses, mesh as mesh_lib, metrics, optimizer as opt_lib
-from vivit.train import state as state_lib, step as step_lib
+from tests.train.tiny_model import batch_for_step, tiny_config, tiny_training
+from vivit.train import checkpointing, mesh as mesh_lib, step as step_lib
 
 
 def main(workdir: str, num_steps: int, sleep: float) -> int:
@@ -27,10 +26,7 @@ def main(workdir: str, num_steps: int, sleep: float) -> int:
     checkpointing.write_config(workdir, config)
     preemption = checkpointing.PreemptionSignal()
     mesh = mesh_lib.build_mesh(config)
-    model = TinyVideoClassifier()
-    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=num_steps)
-    state, shardings = state_lib.create_train_state(
-        model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(config.rng_seed), mesh)
+    _, _, state, shardings, train_step = tiny_training(config, mesh, num_steps)
     checkpointer = checkpointing.Checkpointer(
         workdir, save_every=3, max_to_keep=config.max_checkpoints_to_keep)
     abstract = jax.tree.map(
@@ -39,10 +35,6 @@ def main(workdir: str, num_steps: int, sleep: float) -> int:
     if restored is not None:
         state = restored
         print(f"resumed {int(state.step)}", flush=True)
-    train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
-                                 metrics.metrics_fn_for_config(config), schedule),
-        mesh, shardings)
     step = int(state.step)
     while step < num_steps:
         if preemption.reached(step):

@@ -12,8 +12,9 @@ import tempfile
 import jax
 import numpy as np
 
-from tests.train.tiny_model import TinyVideoClassifier, batch_for_step, tiny_config, INPUT_SHAPE
-from vivit.train import checkpointing, losses, mesh as mesh_lib, metrics, optimizer as opt_lib
+from tests.train.tiny_model import (
+    INPUT_SHAPE, TinyVideoClassifier, batch_for_step, tiny_config, tiny_training)
+from vivit.train import checkpointing, mesh as mesh_lib, optimizer as opt_lib
 from vivit.train import state as state_lib, step as step_lib
 
 STEPS = 6
@@ -22,15 +23,7 @@ STEPS = 6
 def loss_curve(num_devices: int, fsdp: int, checkpoint_dir: str | None = None) -> dict:
     config = tiny_config(**{"mesh.data": -1, "mesh.fsdp": fsdp, "mesh.fsdp_min_size": 64})
     mesh = mesh_lib.build_mesh(config, jax.devices()[:num_devices])
-    model = TinyVideoClassifier()
-    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=STEPS)
-    state, shardings = state_lib.create_train_state(
-        model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh,
-        config.mesh.fsdp_min_size)
-    train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
-                                 metrics.metrics_fn_for_config(config), schedule),
-        mesh, shardings)
+    *_, state, _, train_step = tiny_training(config, mesh, STEPS)
     curve = []
     for step in range(STEPS):
         batch = mesh_lib.global_batch(mesh, batch_for_step(step))

@@ -8,20 +8,14 @@ import numpy as np
 import optax
 import pytest
 
-from vivit.config import default_config
+from vivit.config import apply_overrides, default_config
 from vivit.train import optimizer as opt_lib
 
 
 def _config(**overrides):
     config = default_config()
     config.unlock()
-    for key, value in overrides.items():
-        target = config
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target[parent]
-        target[leaf] = value
-    return config
+    return apply_overrides(config, overrides)
 
 
 def _scenic_compound(step, base, warmup, cycle):

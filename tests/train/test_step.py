@@ -1,7 +1,6 @@
 """Tests for vivit.train.step on the tiny model, one device: learning, rng, mixup, NaN, eval."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,10 +1,9 @@
 """A tiny flax video classifier with dropout, standing in for ViViT in trainer tests."""
 
 import flax.linen as nn
-import jax.numpy as jnp
 import numpy as np
 
-from vivit.config import default_config
+from vivit.config import apply_overrides, default_config
 
 INPUT_SHAPE = (2, 4, 4, 3)  # [time, height, width, channels]
 NUM_CLASSES = 6
@@ -30,12 +29,7 @@ def tiny_config(**overrides):
     config.batch_size = 16
     config.lr_configs.warmup_steps = 2
     config.lr_configs.base_learning_rate = 0.5
-    for key, value in overrides.items():
-        target = config
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            target = target[parent]
-        target[leaf] = value
+    apply_overrides(config, overrides)
     return config
 
 
@@ -46,3 +40,22 @@ def batch_for_step(step: int, batch_size: int = 16, num_classes: int = NUM_CLASS
     inputs = rng.uniform(-1, 1, size=(batch_size,) + INPUT_SHAPE).astype(np.float32) * 0.3
     inputs[:, 0, :, :, 0] += (labels[:, None, None] / num_classes).astype(np.float32)
     return {"inputs": inputs, "label": labels, "batch_mask": np.ones(batch_size, np.float32)}
+
+
+def tiny_training(config, mesh, total_updates: int):
+    """(model, optimizer, state, shardings, jitted train_step) of the tiny model on `mesh`."""
+    import jax
+
+    from vivit.train import losses, metrics, optimizer as opt_lib
+    from vivit.train import state as state_lib, step as step_lib
+
+    model = TinyVideoClassifier()
+    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=total_updates)
+    state, shardings = state_lib.create_train_state(
+        model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(config.rng_seed), mesh,
+        config.mesh.fsdp_min_size)
+    train_step = step_lib.jit_train_step(
+        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
+                                 metrics.metrics_fn_for_config(config), schedule),
+        mesh, shardings)
+    return model, optimizer, state, shardings, train_step

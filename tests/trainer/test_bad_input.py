@@ -1,7 +1,6 @@
 """`python main.py` stops with one clear error line naming the cause, exit code 1, and leaves
 existing checkpoints byte-for-byte as they were."""
 
-import os
 import textwrap
 
 import pytest

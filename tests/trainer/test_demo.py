@@ -51,6 +51,14 @@ def test_mode_test_on_the_checkpoint_repeats_the_final_test(demo_workdir):
     assert f"accuracy {trained['accuracy']:.4f} over 512 videos x 2 views" in result.stderr
 
 
+def test_mode_eval_on_the_checkpoint_repeats_the_last_validation(demo_workdir):
+    validation = read_scalars(demo_workdir)["valid/accuracy"]
+    last = validation[600][0]
+    result = run_main(demo_workdir, "--mode=eval", "--checkpoint=600")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"valid/accuracy={last:.6g}" in result.stderr
+
+
 def _write_mp4(path, frames):
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=8)

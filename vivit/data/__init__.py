@@ -102,17 +102,20 @@ def get_dataset(
     settings = preprocess.ClipSettings.from_config(config.dataset_configs)
     num_classes = _num_classes(config)
     name = config.dataset_name
+    # Training: every process opens the whole split and takes its own slots of one global order
+    # (see VideoDataset), so the global batch does not depend on the number of processes.
+    # Evaluation: process p holds examples p, p + P, p + 2P, ...
+    share_index, share_count = (0, 1) if split == "train" else (process_index, process_count)
     if name == "synthetic_motion":
         source = _synthetic_source(config, split)
         num_examples = len(source)
-        # Example-level sharding: process p reads examples p, p + P, p + 2P, ...
-        source = source.shard(np.arange(process_index, num_examples, process_count))
+        source = source.shard(np.arange(share_index, num_examples, share_count))
     elif name == "video_tfrecord_dataset":
-        source, num_examples = _tfrecord_source(config, split, process_index, process_count)
+        source, num_examples = _tfrecord_source(config, split, share_index, share_count)
     elif name == "tfds":
         from vivit.data.tfds_source import open_tfds_split
 
-        source, num_examples = open_tfds_split(config, split, process_index, process_count)
+        source, num_examples = open_tfds_split(config, split, share_index, share_count)
     else:
         raise ValueError(
             f"Unknown dataset_name {name!r}; expected synthetic_motion, "
@@ -148,6 +151,7 @@ def get_dataset(
         meta=meta,
         seed=int(config.rng_seed),
         process_index=process_index,
+        process_count=process_count,
         num_batches=num_batches,
         keep_key=bool(config.dataset_configs.keep_key),
         num_threads=int(config.dataset_configs.num_parallel_reads),

@@ -1,9 +1,11 @@
 """`VideoDataset`: per-process batches over a random-access source.
 
-Training batch `step` of process `p` holds positions `step*b .. step*b+b-1` of an endless stream
-made of per-epoch permutations of the process's share, each permutation seeded by
-(rng_seed, epoch, p); every example's augmentation is seeded by (rng_seed, step, p, slot). So a
-batch is a pure function of (seed, step, process), and resuming at step k costs nothing.
+Training reads one endless global stream made of per-epoch permutations of the whole split, each
+seeded by (rng_seed, epoch). Global batch `step` is positions `step*B .. step*B+B-1` of it
+(B = global batch); process `p` of `P` takes slots `p*b .. p*b+b-1` (b = B / P), and the example
+in global slot `s` is augmented with the rng seeded by (rng_seed, step, s). So the global batch is
+a pure function of (seed, step), the same for any number of processes, and resuming at step k
+(even on another number of hosts) costs nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ class DatasetMeta:
     num_classes: int
     # Examples of the whole split (all processes).
     num_examples: int
-    # Examples this process reads.
+    # Examples this process can read: the whole split in training (processes take disjoint
+    # slots of one global order), its every-P-th share in evaluation.
     num_local_examples: int
     label_names: list[str] | None
     # [T, H, W, 3] of one clip; test batches add a views axis before it.
@@ -45,6 +48,7 @@ class VideoDataset:
         meta: DatasetMeta,
         seed: int,
         process_index: int,
+        process_count: int,
         num_batches: int | None,
         keep_key: bool,
         num_threads: int,
@@ -55,21 +59,26 @@ class VideoDataset:
         self.meta = meta
         self._seed = seed
         self._process_index = process_index
+        self._process_count = process_count
         # Eval: batches in one pass (the same on every process, so collectives line up).
         self.num_batches = num_batches
         self._keep_key = keep_key
         self._num_threads = max(1, num_threads)
 
     # --- which examples ---
+    def train_slots(self) -> np.ndarray:
+        """This process's slots in every global training batch."""
+        size = self.meta.batch_size
+        return np.arange(self._process_index * size, (self._process_index + 1) * size)
+
     def train_positions(self, step: int) -> np.ndarray:
-        """Positions in the local source of the examples of training batch `step`."""
-        size, local = self.meta.batch_size, len(self.source)
-        stream = np.arange(step * size, (step + 1) * size)
-        epochs, offsets = np.divmod(stream, local)
-        positions = np.empty(size, np.int64)
+        """Positions in the (whole-split) source of this process's examples of batch `step`."""
+        global_size, total = self.meta.batch_size * self._process_count, len(self.source)
+        stream = step * global_size + self.train_slots()
+        epochs, offsets = np.divmod(stream, total)
+        positions = np.empty(len(stream), np.int64)
         for epoch in np.unique(epochs):
-            order = np.random.default_rng([self._seed, int(epoch), self._process_index])
-            permutation = order.permutation(local)
+            permutation = np.random.default_rng([self._seed, int(epoch)]).permutation(total)
             chosen = epochs == epoch
             positions[chosen] = permutation[offsets[chosen]]
         return positions
@@ -78,14 +87,15 @@ class VideoDataset:
     def _example(self, position: int, step: int, slot: int) -> tuple[np.ndarray, VideoRecord]:
         record = self.source[position]
         if self.split == "train":
-            rng = np.random.default_rng([self._seed, step, self._process_index, slot])
+            rng = np.random.default_rng([self._seed, step, slot])
             return preprocess.train_clip(record, self.settings, rng), record
         if self.split == "validation":
             return preprocess.validation_clip(record, self.settings), record
         return preprocess.test_views(record, self.settings), record
 
-    def _submit(self, pool, positions: np.ndarray, step: int) -> list:
-        return [pool.submit(self._example, int(p), step, slot) for slot, p in enumerate(positions)]
+    def _submit(self, pool, positions: np.ndarray, step: int, slots: np.ndarray) -> list:
+        return [pool.submit(self._example, int(p), step, int(slot))
+                for slot, p in zip(slots, positions)]
 
     def _collect(self, futures: list, valid: int) -> dict[str, np.ndarray]:
         results = [f.result() for f in futures]
@@ -115,7 +125,7 @@ class VideoDataset:
         with concurrent.futures.ThreadPoolExecutor(self._num_threads) as pool:
             if self.split == "train":
                 def submit(step):
-                    return self._submit(pool, self.train_positions(step), step)
+                    return self._submit(pool, self.train_positions(step), step, self.train_slots())
 
                 size = self.meta.batch_size
                 pending = submit(start_step)
@@ -129,7 +139,8 @@ class VideoDataset:
                 queued = []
                 for index in range(self.num_batches):
                     positions, valid = self._eval_positions(index)
-                    queued.append((self._submit(pool, positions, 0), valid))
+                    queued.append((self._submit(pool, positions, 0, np.arange(len(positions))),
+                                   valid))
                     if len(queued) == 2:
                         yield self._collect(*queued.pop(0))
                 while queued:

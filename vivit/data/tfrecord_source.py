@@ -206,11 +206,10 @@ def _decode_jpeg(data: bytes, where: str) -> np.ndarray:
 def open_dmvr_split(
     config: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
 ) -> tuple[DMVRSource, int]:
-    """This process's share of a split, and the split's total number of examples.
+    """Records p, p + P, p + 2P, ... of a split, and the split's total number of examples.
 
-    Training: each process reads its own files (files p, p+P, ...) when there are at least as
-    many files as processes, else every P-th record. Evaluation: every P-th record, so all
-    processes hold the same number of examples (to one) and run the same number of batches.
+    Every P-th record keeps the shares equal to one, so all processes run the same number of
+    evaluation batches. (Training opens the whole split with P = 1; see VideoDataset.)
     """
     dc = config.dataset_configs
     if not dc.base_dir:
@@ -229,11 +228,7 @@ def open_dmvr_split(
     def records_of(files):
         return [(p, n, off, length) for p in files for n, (off, length) in enumerate(per_file[p])]
 
-    by_file = split == "train" and len(paths) >= process_count
-    if by_file:
-        records = records_of(paths[process_index::process_count])
-    else:
-        records = records_of(paths)[process_index::process_count]
+    records = records_of(paths)[process_index::process_count]
     label_names = _read_label_map(dc.base_dir)
     source = DMVRSource(
         records,
