@@ -1,12 +1,7 @@
-"""Tests for vivit.train.checkpointing: keep/best policy, resume, config diff, SIGTERM, resume
-exactness, leftovers of an interrupted save, bad workdirs."""
+"""Tests for vivit.train.checkpointing: keep/best policy, resume, config diff, leftovers of an
+interrupted save, bad workdirs."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -16,7 +11,6 @@ from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
 from vivit.train import checkpointing, mesh as mesh_lib, optimizer as opt_lib
 from vivit.train import state as state_lib
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _state():
@@ -100,65 +94,6 @@ def test_unwritable_workdir_is_named(tmp_path):
         checkpointing.Checkpointer(tmp_path / "w", save_every=0, max_to_keep=1)
 
 
-def _run(workdir, steps, sleep=0.0):
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.train.preemptible_run", str(workdir), str(steps), str(sleep)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, JAX_PLATFORMS="cpu"))
 
-
-def _losses(lines):
-    return {int(parts[1]): float(parts[2]) for parts in (l.split() for l in lines)
-            if parts and parts[0] == "loss"}
-
-
-@pytest.mark.slow
-def test_sigterm_and_sigkill_runs_resume_with_the_uninterrupted_losses(tmp_path):
-    steps = 8
-    reference = _run(tmp_path / "reference", steps)
-    out, err = reference.communicate(timeout=300)
-    assert reference.returncode == 0, err[-3000:]
-    expected = _losses(out.splitlines())
-    assert sorted(expected) == list(range(steps))
-
-    workdir = tmp_path / "preempted"
-    first = _run(workdir, steps, sleep=0.5)
-    lines = []
-    for line in first.stdout:
-        lines.append(line.strip())
-        if line.startswith("loss 1 "):
-            first.send_signal(signal.SIGTERM)
-            break
-    rest, err = first.communicate(timeout=300)
-    lines += rest.splitlines()
-    assert first.returncode == 0, err[-3000:]
-    preempted_at = int(next(l for l in lines if l.startswith("preempted")).split()[1])
-    assert 2 <= preempted_at < steps
-    assert checkpointing.Checkpointer(workdir, save_every=3, max_to_keep=3).latest_step() == (
-        preempted_at)
-
-    second = _run(workdir, steps)
-    out, err = second.communicate(timeout=300)
-    assert second.returncode == 0, err[-3000:]
-    assert f"resumed {preempted_at}" in out
-    resumed = _losses(out.splitlines())
-    assert sorted(resumed) == list(range(preempted_at, steps))
-    for step, loss in {**_losses(lines), **resumed}.items():
-        assert loss == pytest.approx(expected[step], rel=1e-6), step
-
-    # SIGKILL (no chance to save) after the periodic checkpoint of step 3: the restart resumes
-    # from that checkpoint, written while later steps reused (donated) the state's buffers.
-    killed_dir = tmp_path / "killed"
-    killed = _run(killed_dir, steps, sleep=0.5)
-    for line in killed.stdout:
-        if line.startswith("loss 4 "):
-            killed.kill()
-            break
-    killed.communicate(timeout=300)
-    assert killed.returncode == -signal.SIGKILL
-    restarted = _run(killed_dir, steps)
-    out, err = restarted.communicate(timeout=300)
-    assert restarted.returncode == 0, err[-3000:]
-    assert "resumed 3" in out
-    for step, loss in _losses(out.splitlines()).items():
-        assert loss == pytest.approx(expected[step], rel=1e-6), step
+# SIGTERM / SIGKILL resume of a whole run is tested through main.py in
+# tests/trainer/test_resume_and_devices.py.
