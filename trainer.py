@@ -235,6 +235,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 logging.warning("Preempted: saved step %d in %s; exiting.", step,
                                 checkpointer.directory)
                 return {}
+            timer.begin_step()
             local_batch = next(batches)
             timer.data_ready()
             run.state, step_metrics, finite = train_step(

@@ -50,3 +50,20 @@ def test_step_timer_splits_wait_and_compute_and_warns_when_input_bound(caplog):
     assert summary["clips_per_second"] == pytest.approx(4.0)
     assert "bottleneck" in caplog.text
     assert timer.summary(clips_per_step=8) == {}
+
+
+def test_time_between_steps_counts_as_neither_wait_nor_compute(caplog):
+    now = [0.0]
+    timer = StepTimer(bottleneck_fraction=0.2, clock=lambda: now[0])
+    for _ in range(2):
+        now[0] += 30.0  # An evaluation and a checkpoint after the previous step.
+        timer.begin_step()
+        now[0] += 0.1   # Waiting for the batch.
+        timer.data_ready()
+        now[0] += 0.9   # Computing.
+        timer.step_done()
+    with caplog.at_level("WARNING"):
+        summary = timer.summary(clips_per_step=8)
+    assert summary["data_wait_seconds"] == pytest.approx(0.1)
+    assert summary["step_seconds"] == pytest.approx(1.0)
+    assert "bottleneck" not in caplog.text

@@ -23,6 +23,11 @@ class StepTimer:
         self._steps = 0
         self._mark = clock()
 
+    def begin_step(self) -> None:
+        """Call just before asking for the next batch, so the time spent since the last step
+        (evaluation, checkpoints, summaries) counts as neither data wait nor compute."""
+        self._mark = self._clock()
+
     def data_ready(self) -> None:
         """Call when the next batch has arrived (ends the data-wait part of the step)."""
         now = self._clock()
