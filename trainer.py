@@ -26,7 +26,7 @@ from jax.sharding import Mesh
 import vivit.flops
 from vivit import checkpoints as checkpoints_lib
 from vivit import data as data_lib
-from vivit.config import validate_keys
+from vivit.config import complete
 from vivit.data import mixup as mixup_lib
 from vivit.data import preprocess
 from vivit.data.video_file import read_video_file
@@ -179,7 +179,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     the run stopped early for a preemption).
     """
     # 1. Check what we were given before anything is written or compiled.
-    validate_keys(config)
+    config = complete(config)
     workdir_path = checkpointing.ensure_writable_workdir(workdir)
     train_data = data_lib.get_dataset(config, "train")
     valid_data = data_lib.get_dataset(config, "validation")
@@ -294,7 +294,6 @@ def _restore_for_inference(
     config: ml_collections.ConfigDict, workdir: str, checkpoint: str
 ) -> Run:
     """The state of checkpoint `checkpoint` ('latest', 'best' or a step) in `workdir`."""
-    validate_keys(config)
     # The schedule's length does not change the state's structure, which is all a restore needs;
     # any length the schedule accepts will do.
     lr = config.lr_configs
@@ -331,6 +330,7 @@ def evaluate_checkpoint(
     config: ml_collections.ConfigDict, workdir: str, split: str, checkpoint: str = "latest"
 ) -> dict[str, float]:
     """--mode=eval (single-view validation) or --mode=test (multi-view test) on a checkpoint."""
+    config = complete(config)
     run = _restore_for_inference(config, workdir, checkpoint)
     step = int(run.state.step)
     summaries = Summaries(workdir, total_steps=max(step, 1), progress_every=1,
@@ -376,6 +376,7 @@ def predict(
     Each file is decoded with PyAV and cut into the configured test views (num_test_clips x
     spatial crops); logits (or softmaxes, multicrop_softmax_logits) are averaged over views.
     """
+    config = complete(config)
     if not video_paths:
         raise ValueError("--mode=predict needs video files: main.py ... --mode=predict a.mp4 b.mp4")
     if config.model_name == "vivit_multihead_classification":

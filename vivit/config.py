@@ -78,6 +78,20 @@ def validate_keys(config: ml_collections.ConfigDict) -> None:
     _check_section(config, default_config(), "")
 
 
+def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` with every key it leaves out at its default (a new, locked config).
+
+    Config files that start from `default_config()` come back unchanged; ones written for
+    Scenic (a plain ConfigDict with only the keys they set) run as they are. Raises ValueError
+    naming the first unknown key, so a misspelt section fails instead of being ignored.
+    """
+    validate_keys(config)
+    full = default_config()
+    # Values only (placeholders resolved); update() merges nested sections key by key.
+    full.update(config.to_dict())
+    return full
+
+
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Mapping[str, Any]
                     ) -> ml_collections.ConfigDict:
     """Sets dotted keys in place, as `--config.KEY=VALUE` would (e.g. for sweeps and tests):

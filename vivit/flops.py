@@ -19,6 +19,7 @@ import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
+from vivit.config import complete
 from vivit.models import build_model
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,7 @@ def main(argv: list[str]) -> None:
     config = flags.FLAGS.config
     if config is None:
         raise app.UsageError("--config=configs/<file>.py is required.")
+    config = complete(config)
     if flags.FLAGS.table2:
         print(format_table(table2_rows(config)))
     else:

@@ -48,5 +48,8 @@ def init_from_defaults() -> ml_collections.ConfigDict:
             # matches the model's (same class count) and keeps the fresh head otherwise;
             # True requires it (error when the class count differs); False never restores it.
             "restore_output_projection": None,
+            # Scenic: the config of the model the checkpoint holds. Accepted so Scenic configs
+            # load; vivit reads every shape from the checkpoint itself.
+            "model_config": None,
         }
     )

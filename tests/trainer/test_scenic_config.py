@@ -1,0 +1,130 @@
+"""A config file written the way Scenic writes them (a plain ConfigDict holding only Scenic's
+keys, lists where Scenic uses lists) trains through `main.py` on DMVR TFRecords: every key it
+leaves out takes vivit's default."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+from tests.data.conftest import write_dmvr_tfrecord
+from tests.trainer.main_runner import checkpoint_steps, read_scalars, run_main
+from vivit.data.synthetic import SyntheticMotionSource
+
+pytestmark = pytest.mark.slow
+
+SCENIC_STYLE_CONFIG = '''
+import ml_collections
+
+def get_config():
+    config = ml_collections.ConfigDict()
+    config.experiment_name = "scenic_style_vivit"
+    config.dataset_name = "video_tfrecord_dataset"
+    config.dataset_configs = ml_collections.ConfigDict()
+    config.data_dtype_str = "float32"
+    config.dataset_configs.base_dir = "{base_dir}"
+    config.dataset_configs.tables = {{
+        "train": "train.tfrecord@2", "validation": "validation.tfrecord",
+        "test": "test.tfrecord"}}
+    config.dataset_configs.examples_per_subset = {{"train": 16, "validation": 8, "test": 4}}
+    config.dataset_configs.num_classes = 2
+    config.dataset_configs.num_frames = 4
+    config.dataset_configs.stride = 2
+    config.dataset_configs.min_resize = 32
+    config.dataset_configs.crop_size = 32
+    config.dataset_configs.one_hot_labels = True
+    config.dataset_configs.zero_centering = True
+    config.dataset_configs.do_multicrop_test = True
+    config.dataset_configs.log_test_epochs = 1
+    config.dataset_configs.num_test_clips = 2
+    config.dataset_configs.test_batch_size = 4
+    config.dataset_configs.do_three_spatial_crops = False
+    config.dataset_configs.prefetch_to_device = 2
+    config.dataset_configs.augmentation_params = ml_collections.ConfigDict()
+    config.dataset_configs.augmentation_params.do_jitter_scale = True
+    config.dataset_configs.augmentation_params.scale_min_factor = 0.9
+    config.dataset_configs.augmentation_params.scale_max_factor = 1.33
+    config.dataset_configs.augmentation_params.prob_scale_jitter = 1.0
+    config.dataset_configs.augmentation_params.do_color_augment = True
+    config.dataset_configs.augmentation_params.prob_color_augment = 0.8
+    config.dataset_configs.augmentation_params.prob_color_drop = 0.1
+
+    config.model_name = "vivit_classification"
+    config.model = ml_collections.ConfigDict()
+    config.model.hidden_size = 32
+    config.model.patches = ml_collections.ConfigDict()
+    config.model.patches.size = [16, 16, 2]
+    config.model.attention_config = ml_collections.ConfigDict()
+    config.model.attention_config.type = "spacetime"
+    config.model.num_heads = 2
+    config.model.mlp_dim = 64
+    config.model.num_layers = 2
+    config.model.representation_size = None
+    config.model.classifier = "token"
+    config.model.attention_dropout_rate = 0.
+    config.model.dropout_rate = 0.
+    config.model_dtype_str = "float32"
+    config.model.temporal_encoding_config = ml_collections.ConfigDict()
+    config.model.temporal_encoding_config.method = "3d_conv"
+    config.model.temporal_encoding_config.kernel_init_method = "central_frame_initializer"
+
+    config.trainer_name = "vivit_trainer"
+    config.optimizer = "momentum"
+    config.optimizer_configs = ml_collections.ConfigDict()
+    config.l2_decay_factor = 0
+    config.max_grad_norm = 1
+    config.label_smoothing = None
+    config.num_training_epochs = 2
+    config.batch_size = 4
+    config.rng_seed = 0
+
+    config.init_from = ml_collections.ConfigDict()
+    config.init_from.model_config = None
+    config.init_from.checkpoint_path = None
+    config.init_from.restore_positional_embedding = True
+    config.init_from.restore_input_embedding = True
+    config.init_from.positional_embed_size_change = "tile"
+
+    config.lr_configs = ml_collections.ConfigDict()
+    config.lr_configs.learning_rate_schedule = "compound"
+    config.lr_configs.factors = "constant * cosine_decay * linear_warmup"
+    config.lr_configs.warmup_steps = 2
+    config.lr_configs.steps_per_cycle = 8
+    config.lr_configs.base_learning_rate = 0.1
+
+    config.write_summary = True
+    config.checkpoint = True
+    config.debug_train = False
+    config.debug_eval = False
+    config.log_eval_steps = 4
+    config.log_summary_steps = 1
+    return config
+'''
+
+
+def _records(split, count, seed):
+    source = SyntheticMotionSource(split=split, num_examples=count, num_classes=2,
+                                   video_frames=12, resolution=32, seed=seed)
+    return [(source[i].read_frames(np.arange(12)), int(source[i].label), f"{split}{i}")
+            for i in range(count)]
+
+
+def test_a_scenic_style_config_trains_on_dmvr_tfrecords(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    train = _records("train", 16, 0)
+    for shard in range(2):
+        write_dmvr_tfrecord(data / f"train.tfrecord-{shard:05d}-of-00002", train[shard::2])
+    write_dmvr_tfrecord(data / "validation.tfrecord", _records("validation", 8, 0))
+    write_dmvr_tfrecord(data / "test.tfrecord", _records("test", 4, 0))
+    config_file = tmp_path / "scenic_style.py"
+    config_file.write_text(textwrap.dedent(SCENIC_STYLE_CONFIG.format(base_dir=data)))
+
+    workdir = tmp_path / "work"
+    result = run_main(workdir, config=str(config_file))
+    assert result.returncode == 0, result.stderr[-3000:]
+    scalars = read_scalars(workdir)
+    assert sorted(scalars["train/loss"]) == list(range(1, 9))  # 2 epochs of 16 / 4.
+    assert set(scalars["valid/accuracy"]) == {4, 8}
+    assert scalars["test/num_videos"][8] == [4.0] and scalars["test/views_per_video"][8] == [2.0]
+    assert 8 in checkpoint_steps(workdir)
