@@ -122,3 +122,25 @@ def test_multi_label_records_give_multi_hot(tiny_config, tmp_path, dmvr_writer):
     ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
     with pytest.raises(ValueError, match=r"ml.tfrecord \(record 0\).*2 values"):
         next(ds.batches())
+
+
+def test_multi_head_records_give_one_index_per_head(tiny_config, tmp_path, dmvr_writer):
+    frames = np.zeros((5, 16, 16, 3), np.uint8)
+    dmvr_writer(tmp_path / "ek.tfrecord", [(frames, [4, 1], "a"), (frames, [0, 2], "b")])
+    dmvr_writer(tmp_path / "bad.tfrecord", [(frames, [2, 3], "c"), (frames, [1], "d")])
+    tiny_config.dataset_name = "video_tfrecord_dataset"
+    tiny_config.model_name = "vivit_multihead_classification"
+    dc = tiny_config.dataset_configs
+    dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "ek.tfrecord", None
+    dc.class_splits, dc.split_names = [5, 3], ["noun", "verb"]
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    assert ds.meta.num_classes == 8
+    (batch,) = ds.batches()
+    assert batch["label"].dtype == np.int32
+    np.testing.assert_array_equal(batch["label"][:2], [[4, 1], [0, 2]])
+    dc.tables.validation = "bad.tfrecord"
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    with pytest.raises(ValueError, match=r"bad.tfrecord \(record 0\).*value 1 = 3.*head 1's 3"):
+        ds.source[0]
+    with pytest.raises(ValueError, match=r"bad.tfrecord \(record 1\).*1 values.*one per head"):
+        ds.source[1]

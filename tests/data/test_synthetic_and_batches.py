@@ -167,9 +167,9 @@ def test_crop_larger_than_resize_is_named(tiny_config):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
 
 
-def test_multihead_labels_are_refused_clearly(tiny_config):
+def test_multihead_labels_need_tfrecords(tiny_config):
     tiny_config.model_name = "vivit_multihead_classification"
-    with pytest.raises(NotImplementedError, match="class_splits"):
+    with pytest.raises(ValueError, match="only dataset_name='video_tfrecord_dataset' reads"):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
 
 

@@ -102,23 +102,46 @@ def get_config():
 '''
 
 
-def _records(split, count, seed):
-    source = SyntheticMotionSource(split=split, num_examples=count, num_classes=2,
-                                   video_frames=12, resolution=32, seed=seed)
-    return [(source[i].read_frames(np.arange(12)), int(source[i].label), f"{split}{i}")
-            for i in range(count)]
+# Epic Kitchens style: two heads instead of num_classes. The four slow translations of
+# synthetic_motion split into axis (horizontal / vertical) and sign.
+MULTIHEAD_LINES = """
+    config.model_name = "vivit_multihead_classification"
+    config.dataset_configs.num_classes = None
+    config.dataset_configs.class_splits = [2, 2]
+    config.dataset_configs.split_names = ["axis", "sign"]
+    config.best_checkpoint_metric = "axis-sign_accuracy"
+"""
+
+
+def _records(split, count, multi_head=False):
+    source = SyntheticMotionSource(split=split, num_examples=count, num_classes=4,
+                                   video_frames=12, resolution=32, seed=0)
+    records = []
+    for i in range(count):
+        label = int(source[i].label)
+        records.append((source[i].read_frames(np.arange(12)),
+                        [label // 2, label % 2] if multi_head else label % 2, f"{split}{i}"))
+    return records
+
+
+def _write_data_and_config(tmp_path, multi_head=False):
+    data = tmp_path / "data"
+    data.mkdir()
+    train = _records("train", 16, multi_head)
+    for shard in range(2):
+        write_dmvr_tfrecord(data / f"train.tfrecord-{shard:05d}-of-00002", train[shard::2])
+    write_dmvr_tfrecord(data / "validation.tfrecord", _records("validation", 8, multi_head))
+    write_dmvr_tfrecord(data / "test.tfrecord", _records("test", 4, multi_head))
+    text = SCENIC_STYLE_CONFIG.format(base_dir=data)
+    if multi_head:
+        text = text.replace("    return config\n", MULTIHEAD_LINES + "    return config\n")
+    config_file = tmp_path / "scenic_style.py"
+    config_file.write_text(textwrap.dedent(text))
+    return config_file
 
 
 def test_a_scenic_style_config_trains_on_dmvr_tfrecords(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    train = _records("train", 16, 0)
-    for shard in range(2):
-        write_dmvr_tfrecord(data / f"train.tfrecord-{shard:05d}-of-00002", train[shard::2])
-    write_dmvr_tfrecord(data / "validation.tfrecord", _records("validation", 8, 0))
-    write_dmvr_tfrecord(data / "test.tfrecord", _records("test", 4, 0))
-    config_file = tmp_path / "scenic_style.py"
-    config_file.write_text(textwrap.dedent(SCENIC_STYLE_CONFIG.format(base_dir=data)))
+    config_file = _write_data_and_config(tmp_path)
 
     workdir = tmp_path / "work"
     result = run_main(workdir, config=str(config_file))
@@ -127,4 +150,17 @@ def test_a_scenic_style_config_trains_on_dmvr_tfrecords(tmp_path):
     assert sorted(scalars["train/loss"]) == list(range(1, 9))  # 2 epochs of 16 / 4.
     assert set(scalars["valid/accuracy"]) == {4, 8}
     assert scalars["test/num_videos"][8] == [4.0] and scalars["test/views_per_video"][8] == [2.0]
+    assert 8 in checkpoint_steps(workdir)
+
+
+def test_a_multihead_config_trains_and_reports_per_head_and_joint_accuracy(tmp_path):
+    config_file = _write_data_and_config(tmp_path, multi_head=True)
+    workdir = tmp_path / "work"
+    result = run_main(workdir, config=str(config_file))
+    assert result.returncode == 0, result.stderr[-3000:]
+    scalars = read_scalars(workdir)
+    for name in ("axis_accuracy", "sign_accuracy", "axis-sign_accuracy", "total_loss"):
+        assert set(scalars[f"valid/{name}"]) == {4, 8}, name
+    assert scalars["test/num_videos"][8] == [4.0]
+    assert "test/single_view_axis-sign_accuracy" in scalars
     assert 8 in checkpoint_steps(workdir)

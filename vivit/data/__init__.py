@@ -48,13 +48,17 @@ def _tfrecord_source(
 
 
 def _num_classes(config: ml_collections.ConfigDict) -> int:
+    """Output width: num_classes, or the sum of class_splits for multi-head models."""
     dc = config.dataset_configs
     if config.get("model_name") == "vivit_multihead_classification":
-        # The record layout of per-head labels (Epic Kitchens verb/noun) is not read yet.
-        raise NotImplementedError(
-            "model_name='vivit_multihead_classification': the data pipeline does not read "
-            "per-head labels (dataset_configs.class_splits) yet."
-        )
+        if config.dataset_name != "video_tfrecord_dataset":
+            raise ValueError(
+                "model_name='vivit_multihead_classification' needs per-head labels, which only "
+                f"dataset_name='video_tfrecord_dataset' reads; got {config.dataset_name!r}.")
+        if not dc.class_splits:
+            raise ValueError("model_name='vivit_multihead_classification' needs "
+                             "dataset_configs.class_splits (classes per head).")
+        return int(sum(dc.class_splits))
     if dc.num_classes is None:
         raise ValueError(f"dataset_configs.num_classes must be set for {config.dataset_name}.")
     return int(dc.num_classes)

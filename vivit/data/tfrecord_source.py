@@ -127,12 +127,15 @@ class DMVRSource:
         label_offset: int,
         multi_label: bool,
         label_names: list[str] | None = None,
+        class_splits: tuple[int, ...] | None = None,
     ):
         # (path, record number in file, payload offset, payload length)
         self._records = records
         self._num_classes = num_classes
         self._label_offset = label_offset
         self._multi_label = multi_label
+        # Multi-head models: classes per head; the label holds one index per head, in order.
+        self._class_splits = class_splits
         self.label_names = label_names
 
     def __len__(self) -> int:
@@ -145,12 +148,15 @@ class DMVRSource:
             label_offset=self._label_offset,
             multi_label=self._multi_label,
             label_names=self.label_names,
+            class_splits=self._class_splits,
         )
 
     def _label(self, values: list[int], where: str) -> int | np.ndarray:
         if not values:
             raise ValueError(f"{where}: context feature '{LABEL_KEY}' is missing or empty.")
         labels = [v - self._label_offset for v in values]
+        if self._class_splits is not None:
+            return self._head_labels(labels, where)
         bad = [v for v in labels if not 0 <= v < self._num_classes]
         if bad:
             raise ValueError(
@@ -168,6 +174,21 @@ class DMVRSource:
                 "(model_name='vivit_multilabel_classification') take several."
             )
         return labels[0]
+
+    def _head_labels(self, labels: list[int], where: str) -> np.ndarray:
+        """One class index per head (e.g. [noun, verb] for Epic Kitchens), checked per head."""
+        splits = self._class_splits
+        if len(labels) != len(splits):
+            raise ValueError(
+                f"{where}: '{LABEL_KEY}' has {len(labels)} values; a multi-head model with "
+                f"dataset_configs.class_splits={list(splits)} needs one per head, in that order.")
+        for head, (label, classes) in enumerate(zip(labels, splits)):
+            if not 0 <= label < classes:
+                raise ValueError(
+                    f"{where}: '{LABEL_KEY}' value {head} = {label + self._label_offset} (minus "
+                    f"label_offset {self._label_offset}) is outside head {head}'s {classes} "
+                    "classes (dataset_configs.class_splits).")
+        return np.asarray(labels, np.int32)
 
     def __getitem__(self, position: int) -> VideoRecord:
         path, number, offset, length = self._records[position]
@@ -219,7 +240,8 @@ def open_dmvr_split(
     table = dc.tables.get(split)
     if not table:
         raise ValueError(f"dataset_configs.tables.{split} must be set for video_tfrecord_dataset.")
-    if dc.num_classes is None:
+    multi_head = config.get("model_name") == "vivit_multihead_classification"
+    if dc.num_classes is None and not multi_head:
         raise ValueError("dataset_configs.num_classes must be set for video_tfrecord_dataset.")
     paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
     per_file = {path: record_locations(path) for path in paths}
@@ -232,10 +254,11 @@ def open_dmvr_split(
     label_names = _read_label_map(dc.base_dir)
     source = DMVRSource(
         records,
-        num_classes=int(dc.num_classes),
+        num_classes=int(sum(dc.class_splits)) if multi_head else int(dc.num_classes),
         label_offset=int(dc.label_offset),
         multi_label=config.get("model_name") == "vivit_multilabel_classification",
         label_names=label_names,
+        class_splits=tuple(int(c) for c in dc.class_splits) if multi_head else None,
     )
     return source, num_examples
 
