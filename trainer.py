@@ -10,6 +10,7 @@ Every piece lives in `vivit/`; this file only wires them together.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from pathlib import Path
@@ -47,21 +48,35 @@ LABEL_NAMES_FILE = "label_names.json"
 
 @dataclasses.dataclass
 class Run:
-    """What a config builds before any step runs: devices, model, optimiser and sharded state."""
+    """What a config builds before any step runs: devices, model, optimiser and the state's
+    sharded layout. `state` stays None until it is restored or created."""
 
     config: ml_collections.ConfigDict
     mesh: Mesh
     model: Any
     optimizer: optax.GradientTransformation
     schedule: optax.Schedule
-    state: state_lib.TrainState
+    abstract_state: Any  # ShapeDtypeStructs with shardings: what Orbax restores into.
     shardings: Any
+    create_state: Callable[[], state_lib.TrainState]
+    state: state_lib.TrainState | None = None
 
-    def abstract_state(self) -> Any:
-        """The state as ShapeDtypeStructs with shardings: what Orbax restores into."""
-        return jax.tree.map(
-            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-            self.state, self.shardings)
+    @functools.cached_property
+    def eval_step(self) -> Callable:
+        """Single-view validation step, jitted once per run."""
+        return step_lib.jit_eval_step(
+            step_lib.make_eval_step(self.model, metrics_lib.metrics_fn_for_config(self.config)),
+            self.mesh, self.shardings)
+
+    @functools.cached_property
+    def test_step(self) -> Callable:
+        """Multi-view test step, jitted once per run (periodic tests reuse it)."""
+        return step_lib.jit_eval_step(
+            step_lib.make_multiview_test_step(
+                self.model, metrics_lib.metrics_fn_for_config(self.config),
+                average_softmax=bool(self.config.multicrop_softmax_logits),
+                views_at_once=int(self.config.multicrop_clips_per_device)),
+            self.mesh, self.shardings)
 
 
 def checked_mesh(config: ml_collections.ConfigDict) -> Mesh:
@@ -79,10 +94,10 @@ def build_run(config: ml_collections.ConfigDict, total_steps: int, mesh: Mesh | 
     model = build_model(config)
     optimizer, schedule = opt_lib.build_optimizer(
         config, opt_lib.num_optimizer_updates(config, total_steps))
-    state, shardings = state_lib.create_train_state(
+    abstract, shardings, create = state_lib.plan_train_state(
         model, optimizer, vivit.flops.clip_shape(config), jax.random.PRNGKey(config.rng_seed),
         mesh, int(config.mesh.fsdp_min_size))
-    return Run(config, mesh, model, optimizer, schedule, state, shardings)
+    return Run(config, mesh, model, optimizer, schedule, abstract, shardings, create)
 
 
 def _to_host(tree: Any) -> Any:
@@ -92,14 +107,14 @@ def _to_host(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) -> bool:
-    """Resumes from the workdir's latest checkpoint (returns True), else applies init_from.
+def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) -> None:
+    """Resumes from the workdir's latest checkpoint, else creates the state and applies init_from.
 
     Pretrained initialisation only ever happens at step 0 of a fresh workdir, so a resumed run
     never has its trained weights replaced.
     """
     try:
-        restored = checkpointer.restore(run.abstract_state())
+        restored = checkpointer.restore(run.abstract_state)
     except ValueError as error:  # Orbax: the saved tree does not have this state's structure.
         raise ValueError(
             f"The latest checkpoint in {checkpointer.directory} does not fit the train state of "
@@ -110,11 +125,11 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
     if restored is not None:
         run.state = restored
         logging.info("Resumed from %s at step %d.", checkpointer.directory, int(restored.step))
-        return True
+        return
+    run.state = run.create_state()
     if run.config.init_from.checkpoint_path:
         params = checkpoints_lib.initialise(_to_host(run.state.params), run.config)
         run.state = state_lib.replace_params(run.state, params, run.optimizer, run.shardings)
-    return False
 
 
 def _mixup_fn(config: ml_collections.ConfigDict) -> step_lib.MixupFn | None:
@@ -142,24 +157,17 @@ def multiview_test(
     run: Run, dataset: data_lib.VideoDataset, max_batches: int | None = None
 ) -> dict[str, float]:
     """Multi-view accuracy over the test split, with the single-view figures and video count."""
-    config = run.config
-    test_step = step_lib.jit_eval_step(
-        step_lib.make_multiview_test_step(
-            run.model, metrics_lib.metrics_fn_for_config(config),
-            average_softmax=bool(config.multicrop_softmax_logits),
-            views_at_once=int(config.multicrop_clips_per_device)),
-        run.mesh, run.shardings)
     result = evaluation.evaluate(
-        test_step, run.state, dataset.batches(), run.mesh, max_batches=max_batches)
+        run.test_step, run.state, dataset.batches(), run.mesh, max_batches=max_batches)
     result["num_videos"] = result.pop("num_examples")
     result["views_per_video"] = float(dataset.meta.views)
     return result
 
 
-def validate(run: Run, eval_step: Callable, dataset: data_lib.VideoDataset) -> dict[str, float]:
+def validate(run: Run, dataset: data_lib.VideoDataset) -> dict[str, float]:
     """Single-view metrics over the validation split (at most config.steps_per_eval batches)."""
     return evaluation.evaluate(
-        eval_step, run.state, dataset.batches(), run.mesh,
+        run.eval_step, run.state, dataset.batches(), run.mesh,
         max_batches=run.config.get("steps_per_eval"))
 
 
@@ -195,7 +203,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         max_to_keep=int(config.max_checkpoints_to_keep),
         best_metric=config.get("best_checkpoint_metric"))
     restore_or_initialise(run, checkpointer)
-    step = int(run.state.step)
+    step = start_step = int(run.state.step)
     logging.info("Training steps %d -> %d (%d per epoch) on a %s mesh.", step,
                  cadence.total_steps, cadence.steps_per_epoch, dict(run.mesh.shape))
 
@@ -206,9 +214,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             l2_decay_factor=config.get("l2_decay_factor"),
             gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
             mixup_fn=_mixup_fn(config)),
-        run.mesh, run.shardings)
-    eval_step = step_lib.jit_eval_step(
-        step_lib.make_eval_step(run.model, metrics_lib.metrics_fn_for_config(config)),
         run.mesh, run.shardings)
     summaries = Summaries(workdir_path, total_steps=cadence.total_steps,
                           progress_every=cadence.summary_every,
@@ -222,12 +227,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     preemption = checkpointing.PreemptionSignal()
     timer = StepTimer()
     train_metrics = None
-    first_step = True
 
     # 3. The loop. Batches are a function of (seed, step, process): resuming at `step` reads
     # exactly the batches an uninterrupted run would.
     try:
-        batches = train_data.batches(start_step=step)
+        batches = train_data.batches(start_step=start_step)
         while step < cadence.total_steps:
             if preemption.reached(step):
                 checkpointer.save(step, run.state, force=True)
@@ -246,8 +250,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             train_metrics = metrics_lib.merge_metrics(train_metrics, step_metrics)
             summaries.progress(step)
 
-            if first_step:
-                first_step = False
+            if step == start_step + 1:
                 _write_model_size(summaries, run, step)
             if cadence.due(step, cadence.summary_every):
                 values = metrics_lib.compute_metrics(train_metrics)
@@ -256,7 +259,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 train_metrics = None
             valid_metrics = None
             if cadence.due(step, cadence.eval_every):
-                valid_metrics = validate(run, eval_step, valid_data)
+                valid_metrics = validate(run, valid_data)
                 summaries.write(step, "valid", valid_metrics)
             checkpointer.save(step, run.state, metrics=valid_metrics,
                               force=step == cadence.total_steps)
@@ -319,7 +322,7 @@ def _restore_for_inference(
                     f"{checkpointer.all_steps()}.")
         if step is None:
             raise FileNotFoundError(f"No {checkpoint} checkpoint in {directory}.")
-        run.state = checkpointer.restore(run.abstract_state(), step)
+        run.state = checkpointer.restore(run.abstract_state, step)
     finally:
         checkpointer.close()
     logging.info("Restored step %d from %s.", int(run.state.step), directory)
@@ -341,10 +344,7 @@ def evaluate_checkpoint(
             _log_test(step, result)
             summaries.write(step, "test", result)
         else:
-            eval_step = step_lib.jit_eval_step(
-                step_lib.make_eval_step(run.model, metrics_lib.metrics_fn_for_config(config)),
-                run.mesh, run.shardings)
-            result = validate(run, eval_step, data_lib.get_dataset(config, "validation"))
+            result = validate(run, data_lib.get_dataset(config, "validation"))
             summaries.write(step, "valid", result)
     finally:
         summaries.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax
 import flax.linen as nn
@@ -43,6 +43,28 @@ def _init_state(
     )
 
 
+def plan_train_state(
+    model: nn.Module,
+    optimizer: optax.GradientTransformation,
+    input_shape: Sequence[int],
+    rng: jax.Array,
+    mesh: Mesh,
+    fsdp_min_size: int = 2**14,
+) -> tuple[Any, Any, Callable[[], TrainState]]:
+    """(abstract state, shardings, create): the state's layout with nothing allocated.
+
+    The abstract state holds ShapeDtypeStructs with their shardings (what Orbax restores into);
+    `create()` initialises the real state directly in that layout. A resumed run restores and
+    never pays for a fresh initialisation. `rng` must be a raw uint32 key (jax.random.PRNGKey).
+    """
+    init = lambda key: _init_state(model, optimizer, input_shape, key)
+    shapes = jax.eval_shape(init, rng)
+    shardings = mesh_lib.state_shardings(mesh, shapes, fsdp_min_size)
+    abstract = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
+    return abstract, shardings, lambda: jax.jit(init, out_shardings=shardings)(rng)
+
+
 def create_train_state(
     model: nn.Module,
     optimizer: optax.GradientTransformation,
@@ -53,14 +75,11 @@ def create_train_state(
 ) -> tuple[TrainState, Any]:
     """Initialises the state directly in its sharded layout; returns (state, its shardings).
 
-    `input_shape` is one example batch's shape, e.g. [1, T, H, W, 3]. `rng` must be a raw
-    uint32 key (jax.random.PRNGKey). The shardings are what jit and Orbax restore need.
+    `input_shape` is one example batch's shape, e.g. [1, T, H, W, 3].
     """
-    init = lambda key: _init_state(model, optimizer, input_shape, key)
-    abstract = jax.eval_shape(init, rng)
-    shardings = mesh_lib.state_shardings(mesh, abstract, fsdp_min_size)
-    state = jax.jit(init, out_shardings=shardings)(rng)
-    return state, shardings
+    _, shardings, create = plan_train_state(model, optimizer, input_shape, rng, mesh,
+                                            fsdp_min_size)
+    return create(), shardings
 
 
 def replace_params(

@@ -31,9 +31,6 @@ class Summaries:
     def write(self, step: int, split: str, values: Mapping[str, float]) -> None:
         self.writer.write_scalars(step, {f"{split}/{name}": value for name, value in values.items()})
 
-    def write_config(self, config_json: str) -> None:
-        self.writer.write_texts(0, {"config": f"```\n{config_json}\n```"})
-
     def flush(self) -> None:
         self.writer.flush()
 
