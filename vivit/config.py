@@ -8,6 +8,8 @@ that no section declares, so a typo'd key fails loudly instead of silently doing
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import os
 from typing import Any, Iterator, Mapping
 
 import ml_collections
@@ -76,6 +78,16 @@ def _check_section(config: Any, defaults: Any, prefix: str) -> None:
 def validate_keys(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming the first key of `config` that no section declares."""
     _check_section(config, default_config(), "")
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+    """The `get_config()` of a config file, for scripts and tests that do not parse flags."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file '{path}' does not exist.")
+    spec = importlib.util.spec_from_file_location(f"vivit_config_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -14,7 +14,6 @@ non-empty DIR is never overwritten.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import sys
@@ -28,20 +27,11 @@ from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.hf_names import hf_to_scenic, scenic_to_hf_vivit
 from vivit.checkpoints.readers import read_checkpoint
 from vivit.checkpoints.view import CheckpointView
+from vivit.config import load_config_file
 
 # Our MLP uses flax.linen.gelu, the tanh approximation: Hugging Face calls it gelu_fast.
 HF_HIDDEN_ACT = "gelu_fast"
 LAYER_NORM_EPS = 1e-6  # flax.linen.LayerNorm's default
-
-
-def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """A config file's `get_config()` (the trainer's config files)."""
-    spec = importlib.util.spec_from_file_location("export_config", path)
-    if spec is None or spec.loader is None or not os.path.exists(path):
-        raise CheckpointError(f"Config file '{path}' does not exist.")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def _check_model1_config(config: ml_collections.ConfigDict) -> None:
@@ -166,7 +156,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "(default: from --config, else the crop size)")
     args = parser.parse_args(argv)
     try:
-        config = load_config_file(args.config) if args.config else None
+        try:
+            config = load_config_file(args.config) if args.config else None
+        except FileNotFoundError as error:
+            raise CheckpointError(str(error)) from error
         if config is not None:
             _check_model1_config(config)
         data = config.dataset_configs if config is not None else None

@@ -10,7 +10,6 @@ multiply-add as one FLOP, as the ViViT paper and Scenic do.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 
 import jax
@@ -21,6 +20,7 @@ from ml_collections import config_flags
 
 from vivit.config import complete
 from vivit.models import build_model
+from vivit.models.encoder import FACTORISED_BLOCK_TYPES
 
 @dataclasses.dataclass(frozen=True)
 class ModelCost:
@@ -64,16 +64,6 @@ TABLE2_VARIANTS = {
 }
 
 
-def load_config(path: str) -> ml_collections.ConfigDict:
-    """Runs `get_config()` of a config file (for scripts and tests that do not parse flags)."""
-    spec = importlib.util.spec_from_file_location("vivit_config_file", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"Cannot load config file {path}.")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
 def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]]:
     """The cost of each Table 2 variant, built from `config` with only the attention type changed."""
     rows = []
@@ -81,7 +71,7 @@ def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]
         variant = ml_collections.ConfigDict(config.to_dict())
         variant.model.attention_config.type = attention_type
         variant.model.attention_config.spatial_only_baseline = baseline
-        if attention_type in ("factorized_self_attention_block", "factorized_dot_product_attention"):
+        if attention_type in FACTORISED_BLOCK_TYPES:
             variant.model.classifier = "gap"
         rows.append((name, count(variant)))
     return rows

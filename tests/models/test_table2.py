@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from vivit.flops import load_config, table2_rows
+from vivit.config import load_config_file
+from vivit.flops import table2_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # name -> (parameters in millions, GFLOPs), from the paper's Table 2.
@@ -21,7 +22,7 @@ PAPER = {
 
 @pytest.mark.slow
 def test_table2_parameters_and_gflops_match_the_paper():
-    rows = table2_rows(load_config(str(ROOT / "configs" / "k400_fe.py")))
+    rows = table2_rows(load_config_file(str(ROOT / "configs" / "k400_fe.py")))
     assert [name for name, _ in rows] == list(PAPER)
     for name, cost in rows:
         paper_params, paper_gflops = PAPER[name]

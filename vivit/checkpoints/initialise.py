@@ -50,9 +50,6 @@ class _Plan:
         self.updates: dict[str, np.ndarray] = {}
         self.report = InitReport()
 
-    def has(self, path: str) -> bool:
-        return path in self.target
-
     def put(self, path: str, value: np.ndarray, source: str, how: Optional[str] = None) -> None:
         if path not in self.target:
             raise CheckpointError(

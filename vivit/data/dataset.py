@@ -134,8 +134,6 @@ class VideoDataset:
                     yield self._collect(pending, size)
                     pending = following
             else:
-                if self.num_batches == 0:
-                    return
                 queued = []
                 for index in range(self.num_batches):
                     positions, valid = self._eval_positions(index)

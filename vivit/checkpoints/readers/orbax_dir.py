@@ -91,8 +91,6 @@ def read_orbax(path: str) -> CheckpointView:
         restore_args = jax.tree_util.tree_map(
             lambda _: ocp.RestoreArgs(restore_type=np.ndarray), dict(tree_meta))
         tree = checkpointer.restore(item, restore_args=restore_args)
-    except CheckpointError:
-        raise
     except Exception as err:  # Orbax raises many types (ValueError, FileNotFoundError, ...).
         raise CheckpointError(
             f"Cannot restore the Orbax checkpoint '{item}': it is incomplete or corrupt "
