@@ -9,25 +9,69 @@ per split, every skipped video with its reason). Each shard is written under a t
 and renamed when complete, with a per-shard summary `<shard>.json` renamed just before it, so a
 killed run leaves only whole shards; running again converts only the missing ones. `--verify`
 recounts the written records and frames against the manifest.
+
+Bad input (an annotation row that does not fit its format, an option out of range, an `--out`
+holding someone else's shards) stops the run before anything is written, with one line
+`prepare: error: ...` naming the file, line or option.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import ctypes
 import hashlib
 import json
 import math
 import multiprocessing
 import os
+import re
+import signal
 import sys
-from typing import Any
+import threading
+import time
+from typing import Any, NoReturn
 
-from vivit.data.annotations import Entry, read_annotations
+from vivit.data.annotations import Entry, normalise_path, read_annotations
 
 MANIFEST = "manifest.json"
 LABEL_MAP = "label_map.txt"
 PLAN = "prepare_plan.json"
+_SHARD_FILE = re.compile(r"\.(tfrecord|array_record)-\d{5}-of-\d{5}")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_main_process(main_pid: int) -> None:
+    """Pool-worker initialiser: the worker exits when the main process dies (even by SIGKILL,
+    which no handler sees), instead of converting on for nobody.
+
+    Linux: the kernel sends SIGKILL when the worker's parent (the forkserver, which itself exits
+    when the main process goes) dies. Everywhere: a thread checks every half second that the
+    parent and the main process are still there.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass  # no prctl: the thread below still stops the worker
+
+    def main_alive() -> bool:
+        try:
+            os.kill(main_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent or not main_alive():
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="stop-with-main-process", daemon=True).start()
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -131,33 +175,56 @@ def plan_shards(entries: list[Entry], videos_per_shard: int) -> dict[str, list[l
     return plan
 
 
+def _fail(message: str) -> NoReturn:
+    raise SystemExit(f"prepare: error: {message}")
+
+
 def _check_same_plan(out: str, fingerprint: str) -> None:
+    """Claims `out` for this plan, or stops if it holds another run's output."""
     path = os.path.join(out, PLAN)
     if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)["fingerprint"]
+        try:
+            with open(path) as f:
+                previous = json.load(f)["fingerprint"]
+        except (ValueError, KeyError, TypeError):
+            previous = None
         if previous != fingerprint:
-            raise SystemExit(
-                f"{out} holds shards made from other annotations or options ({path}); "
-                "use a new --out directory (nothing was changed)."
-            )
-    else:
-        _write_atomically(path, json.dumps({"fingerprint": fingerprint}))
+            _fail(f"--out={out} holds shards made from other annotations or options ({path}); "
+                  "use a new --out directory (nothing was changed).")
+        return
+    if os.path.isdir(out):
+        theirs = sorted(name for name in os.listdir(out)
+                        if _SHARD_FILE.search(name) or name in (MANIFEST, LABEL_MAP))
+        if theirs:
+            _fail(f"--out={out} already holds {theirs[0]} (and {len(theirs) - 1} more) but no "
+                  f"{PLAN}: it is not this tool's output for these annotations; use a new "
+                  "--out directory (nothing was changed).")
+    os.makedirs(out, exist_ok=True)
+    _write_atomically(path, json.dumps({"fingerprint": fingerprint}))
+
+
+def _fingerprint(entries: list[Entry], videos: str, options: dict[str, Any],
+                 videos_per_shard: int) -> str:
+    """Depends on what is converted (videos relative to --videos, labels, options), not on the
+    working directory or on how --videos was spelt."""
+    listed = [[os.path.relpath(e.video, videos) if "://" not in e.video else e.video,
+               e.label, e.split, e.start_seconds, e.end_seconds] for e in entries]
+    return hashlib.sha256(json.dumps([listed, options, videos_per_shard]).encode()).hexdigest()
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
-    entries = read_annotations(args.annotations, args.videos, args.split)
+    try:
+        entries = read_annotations(args.annotations, args.videos, args.split)
+    except (ValueError, OSError) as error:
+        _fail(str(error))
     if not entries:
-        raise SystemExit(f"--annotations={args.annotations}: no videos listed.")
+        _fail(f"--annotations={args.annotations}: no videos listed.")
     labels = sorted({e.label for e in entries})
     label_index = {label: i for i, label in enumerate(labels)}
     plan = plan_shards(entries, args.videos_per_shard)
     options = {"min_resize": args.min_resize, "jpeg_quality": args.jpeg_quality,
                "min_frames": args.min_frames, "format": args.format}
-    fingerprint = hashlib.sha256(
-        json.dumps([[vars(e) for e in entries], options, args.videos_per_shard]).encode()
-    ).hexdigest()
-    os.makedirs(args.out, exist_ok=True)
+    fingerprint = _fingerprint(entries, args.videos, options, args.videos_per_shard)
     _check_same_plan(args.out, fingerprint)
     _write_atomically(os.path.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
     for name in os.listdir(args.out):  # leftovers of a killed run
@@ -175,7 +242,9 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     # forkserver: workers start from a clean process, never from a fork of a multithreaded
     # parent (JAX, TensorFlow), which can deadlock.
     context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.workers), mp_context=context) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+            args.workers, mp_context=context, initializer=_stop_with_main_process,
+            initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(convert_shard, s, label_index, p, options) for s, p in jobs]
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                            desc="shards", disable=args.quiet):
@@ -206,8 +275,13 @@ def verify(out: str) -> list[str]:
     """Differences between the shards on disk and the manifest (empty list: all agree)."""
     from vivit.data.tfrecord_source import _parse, read_record, record_locations
 
-    with open(os.path.join(out, MANIFEST)) as f:
-        manifest = json.load(f)
+    try:
+        with open(os.path.join(out, MANIFEST)) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        _fail(f"--out={out} holds no {MANIFEST}: nothing to verify (convert first).")
+    except ValueError as error:
+        return [f"{os.path.join(out, MANIFEST)}: unreadable: {error}"]
     problems = []
     for split, counts in manifest["splits"].items():
         for name, expected in counts["files"].items():
@@ -233,21 +307,42 @@ def verify(out: str) -> list[str]:
     return problems
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"prepare: error: {message}\n")
+
+
+def _int_in(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            wanted = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range (expected {wanted})")
+        return value
+    return parse
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vivit.data.prepare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m vivit.data.prepare", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", help="folder of video files (mp4, webm, avi, mkv)")
     parser.add_argument("--annotations", help="Kinetics CSV, path,label CSV or SSv2 JSON")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--split", default="train", help="split of SSv2 JSON entries")
-    parser.add_argument("--min_resize", type=int, default=256, help="shorter side, pixels")
-    parser.add_argument("--videos_per_shard", type=int, default=100)
-    parser.add_argument("--min_frames", type=int, default=1,
+    parser.add_argument("--min_resize", type=_int_in(1), default=256,
+                        help="shorter side, pixels (>= 1)")
+    parser.add_argument("--videos_per_shard", type=_int_in(1), default=100)
+    parser.add_argument("--min_frames", type=_int_in(1), default=1,
                         help="videos with fewer decoded frames are skipped")
-    parser.add_argument("--jpeg_quality", type=int, default=90)
+    parser.add_argument("--jpeg_quality", type=_int_in(1, 100), default=90)
     parser.add_argument("--format", choices=("tfrecord", "array_record"), default="tfrecord",
                         help="tfrecord (what Scenic reads) or array_record (random access)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=_int_in(1), default=os.cpu_count() or 1)
     parser.add_argument("--verify", action="store_true",
                         help="after converting (or alone, without --videos), recount the output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -256,13 +351,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--videos and --annotations are required unless only --verify is given")
     if args.videos and not os.path.isdir(args.videos):
         parser.error(f"--videos={args.videos!r} is not a directory")
+    if args.annotations and not os.path.isfile(args.annotations):
+        parser.error(f"--annotations={args.annotations!r} is not a file")
+    args.videos = normalise_path(args.videos) if args.videos else args.videos
+    args.out = normalise_path(args.out)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"--out={args.out!r} is a file, not a directory")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.videos and args.annotations:
-        manifest = prepare(args)
+        try:
+            manifest = prepare(args)
+        except OSError as error:  # e.g. an unwritable --out or a full disk
+            _fail(f"--out={args.out}: {error}")
         for split, counts in manifest["splits"].items():
             print(f"{split}: {counts['videos']} videos, {counts['frames']} frames, "
                   f"table {counts['table']!r}")
