@@ -189,3 +189,155 @@ def test_sigkill_halfway_then_rerun_gives_whole_unduplicated_shards(tmp_path):
         assert (out / name).read_bytes() == data
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["splits"]["train"]["videos"] == 16
+
+
+# Bad input stops before anything is written, with one line naming the cause.
+
+def _one_error_line(capsys_or_text) -> str:
+    text = capsys_or_text if isinstance(capsys_or_text, str) else capsys_or_text.readouterr().err
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("prepare: error: "), text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+@pytest.mark.parametrize("option, message", [
+    ("--min_resize=0", "argument --min_resize: 0 is out of range (expected >= 1)"),
+    ("--videos_per_shard=0", "argument --videos_per_shard: 0 is out of range (expected >= 1)"),
+    ("--jpeg_quality=101", "argument --jpeg_quality: 101 is out of range (expected from 1 to 100)"),
+    ("--workers=0", "argument --workers: 0 is out of range"),
+    ("--min_frames=x", "argument --min_frames: 'x' is not an integer"),
+])
+def test_options_out_of_range_are_refused(video_folder, capsys, option, message):
+    with pytest.raises(SystemExit) as stopped:
+        _run(video_folder, option)
+    assert stopped.value.code == 2
+    assert message in _one_error_line(capsys)
+    assert not video_folder[2].exists()
+
+
+def test_a_bad_annotation_row_stops_before_writing(video_folder):
+    videos, annotations, out = video_folder
+    annotations.write_text("path,label\nv0.mp4,playing guitar, loudly\n")
+    with pytest.raises(SystemExit, match=r"^prepare: error: .*labels.csv, line 2: 3 fields"):
+        _run(video_folder)
+    annotations.write_text("label,youtube_id,time_start,time_end,split\nrun,v0,,1,train\n")
+    with pytest.raises(SystemExit, match=r"labels.csv, line 2: time_start='' is not a number"):
+        _run(video_folder)
+    assert not out.exists()
+
+
+def test_cli_errors_are_one_line_without_traceback(video_folder):
+    import subprocess
+    import sys
+
+    videos, annotations, out = video_folder
+    annotations.write_text("label,youtube_id,time_start,time_end,split\nrun,v0,,1,train\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "vivit.data.prepare", f"--videos={videos}",
+         f"--annotations={annotations}", f"--out={out}"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "time_start=''" in _one_error_line(result.stderr)
+
+
+def test_an_out_dir_with_other_shards_but_no_plan_is_refused(video_folder):
+    videos, annotations, out = video_folder
+    out.mkdir()
+    (out / "train.tfrecord-00000-of-00001").write_bytes(b"someone else's shard")
+    (out / "label_map.txt").write_text("swim\n")
+    before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+    with pytest.raises(SystemExit, match=r"--out=.* already holds label_map.txt .*no "
+                                          r"prepare_plan.json"):
+        _run(video_folder, "--verify")
+    assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+
+
+def test_relative_paths_rerun_identically_from_another_directory(video_folder, monkeypatch):
+    videos, annotations, out = video_folder
+    annotations.write_text("v0.mp4,run\nv1.mp4,jump\n")
+    root = videos.parent
+    monkeypatch.chdir(root)
+    args = ["--annotations=labels.csv", "--min_resize=16", "--workers=1", "--quiet"]
+    assert prepare_tool.main(["--videos=videos", "--out=out", *args]) == 0
+    shard = out / "train.tfrecord-00000-of-00001"
+    written = shard.stat().st_mtime_ns
+    (root / "elsewhere").mkdir()
+    monkeypatch.chdir(root / "elsewhere")
+    args[0] = "--annotations=../labels.csv"
+    assert prepare_tool.main(["--videos=../videos/", "--out=../out", *args, "--verify"]) == 0
+    assert shard.stat().st_mtime_ns == written  # nothing redone
+
+
+def test_duplicate_rows_are_converted_once(video_folder, capsys):
+    videos, annotations, out = video_folder
+    annotations.write_text("v0.mp4,run\nv1.mp4,jump\nv0.mp4,run\n")
+    assert _run(video_folder) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["videos"] == 2
+    assert "line 3" in capsys.readouterr().err
+
+
+def _descendants(pid):
+    """Pids of the living (not zombie) processes below `pid`, from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            state, parent = stat.rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                children.setdefault(int(parent), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the workers")
+def test_workers_stop_when_the_main_process_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    rows = []
+    for i in range(8):
+        _write_mp4(videos / f"v{i}.mp4", 40, height=64, width=96, seed=i)
+        rows.append(f"v{i}.mp4,{'jump' if i % 2 else 'run'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vivit.data.prepare", f"--videos={videos}",
+         f"--annotations={tmp_path / 'labels.csv'}", f"--out={tmp_path / 'out'}",
+         "--min_resize=64", "--videos_per_shard=1", "--workers=2", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    workers = []
+    while time.monotonic() < deadline and process.poll() is None:
+        # The forkserver plus two workers below it, and a first shard started.
+        workers = _descendants(process.pid)
+        started = any(".tmp-" in n for n in os.listdir(tmp_path / "out")) \
+            if (tmp_path / "out").exists() else False
+        if len(workers) >= 3 and started:
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(workers) >= 3, "the workers never started"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert [p for p in workers if _alive(p)] == []

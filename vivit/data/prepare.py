@@ -39,16 +39,29 @@ LABEL_MAP = "label_map.txt"
 PLAN = "prepare_plan.json"
 _SHARD_FILE = re.compile(r"\.(tfrecord|array_record)-\d{5}-of-\d{5}")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_main_pid: int | None = None  # set in pool workers: the process that started the pool
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stop_with_main_process(main_pid: int) -> None:
     """Pool-worker initialiser: the worker exits when the main process dies (even by SIGKILL,
-    which no handler sees), instead of converting on for nobody.
+    which no handler sees), instead of converting on for nobody and racing a rerun.
 
-    Linux: the kernel sends SIGKILL when the worker's parent (the forkserver, which itself exits
-    when the main process goes) dies. Everywhere: a thread checks every half second that the
-    parent and the main process are still there.
+    A thread checks ten times a second that the main process and the worker's parent are still
+    there; on Linux the kernel also sends SIGKILL when the parent (the forkserver, which exits
+    when the main process goes) dies.
     """
+    global _main_pid
+    _main_pid = main_pid
     parent = os.getppid()
     if sys.platform.startswith("linux"):
         try:
@@ -56,20 +69,11 @@ def _stop_with_main_process(main_pid: int) -> None:
         except (OSError, AttributeError):
             pass  # no prctl: the thread below still stops the worker
 
-    def main_alive() -> bool:
-        try:
-            os.kill(main_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
     def watch() -> None:
         while True:
-            if os.getppid() != parent or not main_alive():
+            if os.getppid() != parent or not _pid_alive(main_pid):
                 os._exit(1)
-            time.sleep(0.5)
+            time.sleep(0.1)
 
     threading.Thread(target=watch, name="stop-with-main-process", daemon=True).start()
 
@@ -132,6 +136,8 @@ def convert_shard(
     """Writes one shard (temporary name, then rename) and returns its summary."""
     from vivit.data.video_decode import decode_to_jpegs
 
+    if _main_pid is not None and not _pid_alive(_main_pid):
+        os._exit(1)  # a queued shard of a killed run: leave it to the rerun
     summary = {"shard": os.path.basename(out_path), "videos": 0, "frames": 0, "skipped": []}
     temporary = f"{out_path}.tmp-{os.getpid()}"
     with _open_writer(temporary, options["format"]) as writer:
@@ -212,6 +218,23 @@ def _fingerprint(entries: list[Entry], videos: str, options: dict[str, Any],
     return hashlib.sha256(json.dumps([listed, options, videos_per_shard]).encode()).hexdigest()
 
 
+def _remove_leftovers(out: str, wait_seconds: float = 3.0) -> None:
+    """Deletes the temporary files of a killed run, after giving its workers (which stop within
+    a fraction of a second of their main process) time to go."""
+    leftovers = [name for name in os.listdir(out) if ".tmp-" in name]
+    writers = {int(pid) for pid in (name.rsplit(".tmp-", 1)[1] for name in leftovers)
+               if pid.isdigit() and int(pid) != os.getpid()}
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline and any(_pid_alive(pid) for pid in writers):
+        time.sleep(0.05)
+    for name in os.listdir(out):
+        if ".tmp-" in name:
+            try:
+                os.remove(os.path.join(out, name))
+            except FileNotFoundError:
+                pass
+
+
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
     try:
         entries = read_annotations(args.annotations, args.videos, args.split)
@@ -227,9 +250,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     fingerprint = _fingerprint(entries, args.videos, options, args.videos_per_shard)
     _check_same_plan(args.out, fingerprint)
     _write_atomically(os.path.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
-    for name in os.listdir(args.out):  # leftovers of a killed run
-        if ".tmp-" in name:
-            os.remove(os.path.join(args.out, name))
+    _remove_leftovers(args.out)
 
     jobs = []
     for split, shards in plan.items():
