@@ -73,11 +73,20 @@ class _QuietLibraries(std_logging.Filter):
             part in record.pathname for part in self._NOISY)
 
 
-def _print_predictions(paths, predictions) -> None:
-    for path, top in zip(paths, predictions):
-        print(path)
-        for rank, (name, score) in enumerate(top, start=1):
+def _print_predictions(predictions) -> int:
+    """Each video's top-k on stdout, or one error line on stderr; returns how many failed."""
+    failed = 0
+    for prediction in predictions:
+        if prediction.error is not None:
+            failed += 1
+            sys.stdout.flush()
+            print(f"main.py: error: {prediction.error}", file=sys.stderr, flush=True)
+            continue
+        print(prediction.path)
+        for rank, (name, score) in enumerate(prediction.top, start=1):
             print(f"  {rank}. {name:<30} {score:.4f}")
+    sys.stdout.flush()
+    return failed
 
 
 def main(argv: list[str]) -> None:
@@ -100,7 +109,9 @@ def main(argv: list[str]) -> None:
         elif _MODE.value == "test":
             trainer.evaluate_checkpoint(config, workdir, "test", _CHECKPOINT.value)
         else:
-            _print_predictions(videos, trainer.predict(config, workdir, videos, _CHECKPOINT.value))
+            predictions = trainer.predict(config, workdir, videos, _CHECKPOINT.value)
+            if _print_predictions(predictions):
+                sys.exit(1)  # Some videos failed (their errors are printed); the rest are done.
     except (ValueError, OSError, NotImplementedError, NonFiniteLossError) as error:
         # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line.
         logging.error("%s: %s", type(error).__name__, error)

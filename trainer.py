@@ -30,7 +30,7 @@ from vivit import data as data_lib
 from vivit.config import complete
 from vivit.data import mixup as mixup_lib
 from vivit.data import preprocess
-from vivit.data.video_file import read_video_file
+from vivit.data.video_file import expand_video_paths, read_video_file
 from vivit.models import build_model
 from vivit.models.builder import num_classes
 from vivit.train import cadence as cadence_lib
@@ -367,14 +367,26 @@ def label_names(config: ml_collections.ConfigDict, workdir: str, count: int) -> 
     return list(names)
 
 
+@dataclasses.dataclass
+class Prediction:
+    """What --mode=predict says about one video file: its top-k classes, or why there are none."""
+
+    path: str
+    top: list[tuple[str, float]] | None = None  # (label name, probability), best first
+    error: str | None = None
+
+
 def predict(
     config: ml_collections.ConfigDict, workdir: str, video_paths: Sequence[str],
     checkpoint: str = "latest", top_k: int = 5,
-) -> list[list[tuple[str, float]]]:
+) -> list[Prediction]:
     """Top-k (label name, probability) per video file, from the test pipeline's views averaged.
 
-    Each file is decoded with PyAV and cut into the configured test views (num_test_clips x
-    spatial crops); logits (or softmaxes, multicrop_softmax_logits) are averaged over views.
+    A directory in `video_paths` stands for the video files below it. Each file is decoded with
+    PyAV and cut into the configured test views (num_test_clips x spatial crops); logits (or
+    softmaxes, multicrop_softmax_logits) are averaged over views. A file that is missing or
+    cannot be decoded gets a Prediction with its error and the others go on; a bad config or
+    checkpoint still raises.
     """
     config = complete(config)
     if not video_paths:
@@ -382,7 +394,9 @@ def predict(
     if config.model_name == "vivit_multihead_classification":
         raise ValueError("--mode=predict supports model_name vivit_classification and "
                          "vivit_multilabel_classification, not vivit_multihead_classification.")
-    records = [read_video_file(path) for path in video_paths]  # Fails before any compile.
+    expanded = expand_video_paths(video_paths)
+    if all(error for _, error in expanded):  # Nothing to predict: no restore, no compile.
+        return [Prediction(path, error=error) for path, error in expanded]
     run = _restore_for_inference(config, workdir, checkpoint)
     settings = preprocess.ClipSettings.from_config(config.dataset_configs)
     average_softmax = bool(config.multicrop_softmax_logits)
@@ -400,9 +414,17 @@ def predict(
     params = _to_host(run.state.params)
     names = None
     results = []
-    for record in records:
-        scores = np.asarray(probabilities(params, preprocess.test_views(record, settings)))
+    for path, error in expanded:
+        if error:
+            results.append(Prediction(path, error=error))
+            continue
+        try:  # One file at a time: a bad file is reported, the others go on.
+            views = preprocess.test_views(read_video_file(path), settings)
+        except (ValueError, OSError) as decode_error:
+            results.append(Prediction(path, error=str(decode_error)))
+            continue
+        scores = np.asarray(probabilities(params, views))
         names = names or label_names(config, workdir, len(scores))
         top = np.argsort(-scores)[:top_k]
-        results.append([(names[i], float(scores[i])) for i in top])
+        results.append(Prediction(path, top=[(names[i], float(scores[i])) for i in top]))
     return results

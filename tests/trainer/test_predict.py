@@ -1,0 +1,69 @@
+"""--mode=predict through main.py: a directory stands for its videos, each file gets its own
+result or error line, one bad file does not stop the others, and the exit code says if any failed."""
+
+import av
+import numpy as np
+import pytest
+
+from tests.trainer.main_runner import FAST_OVERRIDES, checkpoint_steps, run_main
+
+pytestmark = pytest.mark.slow
+SHORT = FAST_OVERRIDES + ("--config.num_training_steps=2", "--config.lr_configs.warmup_steps=1",
+                          "--config.checkpoint_steps=2")
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("trained")
+    result = run_main(workdir, *SHORT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert checkpoint_steps(workdir) == [2]
+    return workdir
+
+
+def _write_video(path, seed, frames=16, size=32):
+    rng = np.random.default_rng(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=8)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(frames):
+            image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def test_directories_expand_and_bad_files_get_their_own_error_line(trained_workdir, tmp_path):
+    folder = tmp_path / "videos"
+    (folder / "sub").mkdir(parents=True)
+    _write_video(folder / "b.mp4", 1)
+    _write_video(folder / "sub" / "a.MKV", 2)  # extensions match case-insensitively
+    (folder / "notes.txt").write_text("not a video")
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(300))
+    missing = tmp_path / "missing.mp4"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    single = tmp_path / "single.mp4"
+    _write_video(single, 3)
+
+    result = run_main(trained_workdir, "--mode=predict", str(folder), str(corrupt), str(missing),
+                      str(empty), str(single))
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    # Results for every good video, in order (the folder's files sorted), top-5 each.
+    headers = [line for line in result.stdout.splitlines() if not line.startswith("  ")]
+    assert headers == [str(folder / "b.mp4"), str(folder / "sub" / "a.MKV"), str(single)]
+    assert len(result.stdout.splitlines()) == 3 * 6
+    errors = [line for line in result.stderr.splitlines() if line.startswith("main.py: error:")]
+    assert len(errors) == 3, result.stderr[-3000:]
+    assert f"Cannot decode video file '{corrupt}'" in errors[0]
+    assert f"Video file '{missing}' does not exist" in errors[1]
+    assert f"Directory '{empty}' holds no video files (.mp4" in errors[2]
+
+
+def test_all_good_files_exit_zero(trained_workdir, tmp_path):
+    _write_video(tmp_path / "x.mov", 4)
+    result = run_main(trained_workdir, "--mode=predict", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0] == str(tmp_path / "x.mov")
