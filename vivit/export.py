@@ -1,6 +1,15 @@
 """Export a Model 1 checkpoint as a Hugging Face ViViT model.
 
     python -m vivit.export --checkpoint=WORKDIR_OR_FILE --to=hf --out=DIR [--config=configs/x.py]
+        [--config.KEY=VALUE ...]
+
+When the checkpoint belongs to a training run (a workdir holding `config.json` and
+`checkpoints/`, or a checkpoint inside one), the model, the clip settings and the class names come
+from the run: its `config.json` (the completed config it trained with, command-line overrides
+included) and `label_names.json`. `--config=FILE` is needed only for checkpoints without a run;
+given with a run, the keys the file holds override the run's, except the model (`model_name`,
+`model.*`), which the checkpoint's weights fix: a file disagreeing there is reported and the run's
+value kept. `--config.KEY=VALUE` overrides any key.
 
 `transformers.VivitForVideoClassification.from_pretrained(DIR)` then gives our logits, and
 `AutoImageProcessor.from_pretrained(DIR)` reproduces our input range: pixels / 127.5 - 1, no
@@ -14,11 +23,13 @@ non-empty DIR is never overwritten.
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
 import shutil
 import sys
 import tempfile
-from typing import Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 import ml_collections
 import numpy as np
@@ -27,11 +38,13 @@ from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.hf_names import hf_to_scenic, scenic_to_hf_vivit
 from vivit.checkpoints.readers import read_checkpoint
 from vivit.checkpoints.view import CheckpointView
-from vivit.config import load_config_file
+from vivit.config import apply_overrides, complete, load_config_file
 
 # Our MLP uses flax.linen.gelu, the tanh approximation: Hugging Face calls it gelu_fast.
 HF_HIDDEN_ACT = "gelu_fast"
 LAYER_NORM_EPS = 1e-6  # flax.linen.LayerNorm's default
+RUN_CONFIG = "config.json"  # written by training in the workdir (vivit.train.checkpointing)
+RUN_LABEL_NAMES = "label_names.json"  # written by training (trainer.LABEL_NAMES_FILE)
 
 
 def _check_model1_config(config: ml_collections.ConfigDict) -> None:
@@ -40,7 +53,8 @@ def _check_model1_config(config: ml_collections.ConfigDict) -> None:
     if model.attention_config.type != "spacetime":
         problems.append(f"model.attention_config.type={model.attention_config.type!r} (need 'spacetime')")
     if model.classifier not in ("token", "0"):
-        problems.append(f"model.classifier={model.classifier!r} (need 'token')")
+        problems.append(f"model.classifier={model.classifier!r} (Hugging Face ViViT classifies "
+                        "from the class token only: need 'token')")
     if model.temporal_encoding_config.method != "3d_conv":
         problems.append(f"model.temporal_encoding_config.method="
                         f"{model.temporal_encoding_config.method!r} (need '3d_conv')")
@@ -78,6 +92,10 @@ def hf_vivit_config(view: CheckpointView, num_frames: int, image_size: int,
             f"{image_size}x{image_size} with {t}x{h}x{w} tubelets give {expected}; pass the "
             "checkpoint's --num_frames and --image_size (or its --config).")
     num_labels = p["output_projection/kernel"].shape[1]
+    if label_names and len(label_names) != num_labels:
+        raise CheckpointError(
+            f"'{view.path}' has {num_labels} classes but {len(label_names)} label names were "
+            "given; they must match one to one.")
     labels = list(label_names) if label_names else [f"LABEL_{i}" for i in range(num_labels)]
     return VivitConfig(
         image_size=image_size, num_frames=num_frames, tubelet_size=[t, h, w],
@@ -143,37 +161,166 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
     return out
 
 
+def find_run(checkpoint: str) -> Optional[str]:
+    """The training workdir `checkpoint` belongs to (it holds config.json and checkpoints/):
+    the checkpoint itself, or up to three levels above it (checkpoints/<step>/<item>)."""
+    path = os.path.abspath(os.path.expanduser(checkpoint))
+    for _ in range(4):
+        if (os.path.isfile(os.path.join(path, RUN_CONFIG))
+                and os.path.isdir(os.path.join(path, "checkpoints"))):
+            return path
+        path = os.path.dirname(path)
+    return None
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as error:
+        raise CheckpointError(f"'{path}' is not valid JSON ({error}).") from None
+
+
+def run_config(run: str) -> ml_collections.ConfigDict:
+    """The completed config a run trained with, from its config.json."""
+    path = os.path.join(run, RUN_CONFIG)
+    values = _read_json(path)
+    if not isinstance(values, dict):
+        raise CheckpointError(f"'{path}' does not hold a config (a JSON object).")
+    try:
+        return complete(ml_collections.ConfigDict(values))
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"'{path}': {error}") from None
+
+
+def run_label_names(run: str) -> Optional[list[str]]:
+    """The class names training saved beside the checkpoints, if any."""
+    path = os.path.join(run, RUN_LABEL_NAMES)
+    if not os.path.isfile(path):
+        return None
+    names = _read_json(path)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(f"'{path}' must hold a JSON list of class names.")
+    return names
+
+
+def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(values, dict):
+        flat = {}
+        for key, value in values.items():
+            flat.update(_flat(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: values}
+
+
+def _comparable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _is_model_key(key: str) -> bool:
+    return key == "model_name" or key.startswith("model.")
+
+
+def overlay_config_file(config: ml_collections.ConfigDict, file_config: ml_collections.ConfigDict,
+                        source: str) -> ml_collections.ConfigDict:
+    """`config` (a run's) with the keys `file_config` holds, except the model's (the run's
+    weights fix it): a model key on which the file disagrees is reported and the run's kept."""
+    run_values = _flat(config.to_dict())
+    file_values = _flat(complete(file_config).to_dict())
+    held = _flat(file_config.to_dict())
+    for key in sorted(held):
+        value = file_values[key]
+        if _is_model_key(key):
+            if _comparable(value) != _comparable(run_values.get(key)):
+                print(f"export: warning: {source} sets {key}={value!r} but the run trained with "
+                      f"{run_values.get(key)!r}; using the run's.", file=sys.stderr)
+            continue
+        apply_overrides(config, {key: value})
+    return config
+
+
+def _override_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a plain string, as ml_collections' flags take it
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"export: error: {message}\n")
+
+
+def _export_config(args: argparse.Namespace, overrides: dict[str, Any]
+                   ) -> tuple[Optional[ml_collections.ConfigDict], Optional[list[str]]]:
+    """The config to export with (the run's, then --config, then --config.KEY=VALUE) and the
+    run's label names."""
+    run = find_run(args.checkpoint)
+    config = run_config(run) if run else None
+    labels = run_label_names(run) if run else None
+    if args.config:
+        try:
+            file_config = load_config_file(args.config)
+        except FileNotFoundError as error:
+            raise CheckpointError(f"--config: {error}") from None
+        try:
+            config = (complete(file_config) if config is None
+                      else overlay_config_file(config, file_config, f"--config={args.config}"))
+        except (ValueError, TypeError, KeyError) as error:
+            raise CheckpointError(f"--config={args.config}: {error}") from None
+    if overrides:
+        if config is None:
+            raise CheckpointError(
+                f"--config.{next(iter(overrides))} needs a config to override: '{args.checkpoint}' "
+                "is not in a training workdir (no config.json beside checkpoints/) and no "
+                "--config was given.")
+        for key, value in overrides.items():
+            try:
+                apply_overrides(config, {key: value})
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                raise CheckpointError(f"--config.{key}={value!r}: {error}") from None
+    return config, labels
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vivit.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="any format vivit.checkpoints reads")
+    parser = _Parser(prog="python -m vivit.export", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True,
+                        help="a training workdir, or any format vivit.checkpoints reads")
     parser.add_argument("--to", required=True, choices=["hf"])
     parser.add_argument("--out", required=True, help="new directory to write")
-    parser.add_argument("--config", help="the run's config file (gives frames, crop, resize)")
-    parser.add_argument("--num_frames", type=int, help="clip length (default: from --config)")
-    parser.add_argument("--image_size", type=int, help="crop size (default: from --config)")
+    parser.add_argument("--config", help="config file: for checkpoints outside a training "
+                        "workdir; with one, its keys (not the model's) override the run's")
+    parser.add_argument("--num_frames", type=int, help="clip length (default: from the config)")
+    parser.add_argument("--image_size", type=int, help="crop size (default: from the config)")
     parser.add_argument("--min_resize", type=int, help="short side before cropping "
-                        "(default: from --config, else the crop size)")
-    args = parser.parse_args(argv)
+                        "(default: from the config, else the crop size)")
+    args, rest = parser.parse_known_args(argv)
+    overrides = {}
+    for extra in rest:
+        key, equals, value = extra.partition("=")
+        if not key.startswith("--config.") or not equals or key == "--config.":
+            parser.error(f"unrecognised argument {extra!r} (overrides are --config.KEY=VALUE)")
+        overrides[key[len("--config."):]] = _override_value(value)
     try:
-        try:
-            config = load_config_file(args.config) if args.config else None
-        except FileNotFoundError as error:
-            raise CheckpointError(str(error)) from error
+        config, labels = _export_config(args, overrides)
         if config is not None:
             _check_model1_config(config)
         data = config.dataset_configs if config is not None else None
         num_frames = args.num_frames or (data.num_frames if data else None)
         image_size = args.image_size or (data.crop_size if data else None)
         if not num_frames or not image_size:
-            raise CheckpointError("Pass --config, or both --num_frames and --image_size.")
+            raise CheckpointError(
+                f"'{args.checkpoint}' is not in a training workdir (no config.json beside "
+                "checkpoints/): pass --config, or both --num_frames and --image_size.")
         min_resize = args.min_resize or (data.min_resize if data else image_size)
-        labels = getattr(data, "label_names", None) if data is not None else None
         out = export_to_hf(args.checkpoint, args.out, num_frames=int(num_frames),
                            image_size=int(image_size), min_resize=int(min_resize),
                            label_names=labels)
     except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"export: error: {err}", file=sys.stderr)
         return 2
     print(f"Wrote Hugging Face ViViT to {out}")
     return 0

@@ -104,3 +104,95 @@ def test_wrong_clip_size_is_explained(exported, tmp_path):
     with pytest.raises(CheckpointError, match="posemb has 9 tokens.*--num_frames"):
         export_to_hf(str(root / "workdir"), str(tmp_path / "o"), num_frames=8, image_size=16,
                      min_resize=16)
+
+
+# Export of a training run: the model, clip settings and class names come from the workdir.
+
+@pytest.fixture(scope="module")
+def token_run(tmp_path_factory):
+    """A 2-step demo run trained with the class-token classifier (demo.py says 'gap')."""
+    from tests.trainer.main_runner import FAST_OVERRIDES, run_main
+
+    workdir = tmp_path_factory.mktemp("token_run")
+    result = run_main(workdir, *FAST_OVERRIDES, "--config.num_training_steps=2",
+                      "--config.lr_configs.warmup_steps=1", "--config.checkpoint_steps=2",
+                      "--config.model.classifier=token")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def _our_logits(workdir, video):
+    import json
+
+    from vivit.checkpoints import read_checkpoint
+    from vivit.checkpoints.view import unflatten
+    from vivit.export import run_config
+    from vivit.models import build_model
+
+    config = run_config(str(workdir))
+    assert json.loads((workdir / "config.json").read_text())["model"]["classifier"] == "token"
+    params = unflatten(read_checkpoint(str(workdir)).params)
+    return np.asarray(build_model(config).apply({"params": params}, video, train=False))
+
+
+@pytest.mark.slow
+def test_export_of_a_run_needs_no_config_and_keeps_its_class_names(token_run, tmp_path, capsys):
+    import json
+
+    import torch
+    from transformers import AutoImageProcessor, VivitForVideoClassification
+
+    out = tmp_path / "hf"
+    assert main([f"--checkpoint={token_run}", "--to=hf", f"--out={out}"]) == 0, \
+        capsys.readouterr().err
+    hf = VivitForVideoClassification.from_pretrained(str(out)).eval()
+    names = json.loads((token_run / "label_names.json").read_text())
+    assert len(names) == 10 and names[0] != "LABEL_0"
+    assert [hf.config.id2label[i] for i in range(10)] == names
+    assert hf.config.label2id == {name: i for i, name in enumerate(names)}
+    assert hf.config.num_frames == 8 and hf.config.image_size == 32  # configs/demo.py's clips
+    assert AutoImageProcessor.from_pretrained(str(out)).size == {"shortest_edge": 32}
+
+    video = np.random.default_rng(0).uniform(-1, 1, (2, 8, 32, 32, 3)).astype(np.float32)
+    ours = _our_logits(token_run, video)
+    with torch.no_grad():
+        theirs = hf(pixel_values=torch.from_numpy(video.transpose(0, 1, 4, 2, 3))).logits.numpy()
+    assert np.abs(ours).max() > 0.01
+    np.testing.assert_allclose(theirs, ours, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_config_file_does_not_override_the_runs_model(token_run, tmp_path, capsys):
+    from tests.trainer.main_runner import REPO_ROOT
+
+    # The issue's command: the run's file says classifier 'gap', the run trained with 'token'.
+    out = tmp_path / "hf"
+    assert main([f"--checkpoint={token_run / 'checkpoints'}", "--to=hf", f"--out={out}",
+                 f"--config={REPO_ROOT / 'configs' / 'demo.py'}", "--config.dataset_configs.min_resize=40"]) == 0
+    err = capsys.readouterr().err
+    assert "sets model.classifier='gap' but the run trained with 'token'; using the run's" in err
+    from transformers import AutoImageProcessor
+
+    assert AutoImageProcessor.from_pretrained(str(out)).size == {"shortest_edge": 40}
+
+
+def test_export_errors_are_one_line(exported, tmp_path, capsys):
+    _, _, root, _ = exported
+    base = [f"--checkpoint={root / 'workdir'}", "--to=hf", f"--out={tmp_path / 'o'}"]
+    assert main(base) == 2
+    assert "is not in a training workdir" in capsys.readouterr().err
+    assert main([*base, "--config.model.classifier=token"]) == 2
+    assert "--config.model.classifier needs a config" in capsys.readouterr().err
+    assert main([*base, f"--config={root / 'run_config.py'}", "--config.model.clasifier=1"]) == 2
+    assert "--config.model.clasifier=1" in capsys.readouterr().err
+    assert main([*base, f"--config={root / 'run_config.py'}",
+                 "--config.model.classifier=gap"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("export: error: ") and "\n" not in line
+    assert "model.classifier='gap' (Hugging Face ViViT classifies from the class token" in line
+    with pytest.raises(SystemExit) as stopped:
+        main([*base, "--bogus=1"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "export: error: unrecognised argument '--bogus=1' (overrides are --config.KEY=VALUE)")
+    assert not (tmp_path / "o").exists()
