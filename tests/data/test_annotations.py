@@ -113,3 +113,14 @@ def test_ssv2_errors_name_the_item(tmp_path):
         _read(tmp_path, json.dumps([{"id": "1", "template": "a"}, {"label": "b"}]), "s.json")
     with pytest.raises(AnnotationError, match=r"s.json, line 2: not valid JSON"):
         _read(tmp_path, '[{"id": "1",\n "template": }]', "s.json")
+
+
+def test_paths_with_spaces_around_and_odd_split_names_are_errors(tmp_path):
+    with pytest.raises(AnnotationError, match=r"line 1: path 'v.mp4 ' has surrounding spaces"):
+        _read(tmp_path, "v.mp4 ,cat\n")
+    with pytest.raises(AnnotationError, match=r"line 1: split 'train/x' is not a plain name"):
+        _read(tmp_path, "v.mp4,cat,train/x\n")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps([{"id": "1", "template": "a"}]))
+    with pytest.raises(AnnotationError, match=r"--split\): split '../x' is not a plain name"):
+        read_annotations(str(path), str(tmp_path), "../x")
