@@ -168,7 +168,8 @@ def test_a_config_file_does_not_override_the_runs_model(token_run, tmp_path, cap
     # The command: the run's file says classifier 'gap', the run trained with 'token'.
     out = tmp_path / "hf"
     assert main([f"--checkpoint={token_run / 'checkpoints'}", "--to=hf", f"--out={out}",
-                 f"--config={REPO_ROOT / 'configs' / 'demo.py'}", "--config.dataset_configs.min_resize=40"]) == 0
+                 f"--config={REPO_ROOT / 'configs' / 'demo.py'}",
+                 "--config.dataset_configs.min_resize=40"]) == 0
     err = capsys.readouterr().err
     assert "sets model.classifier='gap' but the run trained with 'token'; using the run's" in err
     from transformers import AutoImageProcessor

@@ -337,7 +337,8 @@ def test_workers_stop_when_the_main_process_is_killed(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert len(workers) >= 3, "the workers never started"
-    deadline = time.monotonic() + 3  # about a second (checked every 0.1 s), with slack for a busy machine
+    # Docs: within about a second (checked every 0.1 s); slack for a busy machine.
+    deadline = time.monotonic() + 3
     while time.monotonic() < deadline and any(_alive(p) for p in workers):
         time.sleep(0.1)
     assert [p for p in workers if _alive(p)] == []

@@ -1,5 +1,6 @@
 """--mode=predict through main.py: a directory stands for its videos, each file gets its own
-result or error line, one bad file does not stop the others, and the exit code says if any failed."""
+result or error line, one bad file does not stop the others, and the exit code says if any
+failed."""
 
 import av
 import numpy as np
