@@ -77,14 +77,10 @@ class _QuietLibraries(std_logging.Filter):
 
 def _parse_flags(argv: list[str]) -> list[str]:
     """absl flag parsing, after setting aside the --config.KEY=VALUE overrides for load_config."""
-    rest = []
-    for arg in argv:
-        if arg.startswith("--config."):
-            _CONFIG_OVERRIDES.append(arg[len("--config."):])
-        elif arg.startswith("--noconfig."):
-            _CONFIG_OVERRIDES.append(arg[len("--noconfig."):] + "=False")
-        else:
-            rest.append(arg)
+    from vivit.config import split_override_args
+
+    rest, overrides = split_override_args(argv)
+    _CONFIG_OVERRIDES.extend(overrides)
     return app.parse_flags_with_usage(rest)
 
 

@@ -8,10 +8,12 @@ that no section declares, so a typo'd key fails loudly instead of silently doing
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import importlib.util
 import os
 import re
+import sys
 import traceback
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -264,10 +266,14 @@ def apply_overrides(config: ml_collections.ConfigDict,
 
 def _error_in_file(path: str, error: BaseException) -> ConfigError:
     """One line naming the config file's line that raised `error` and what it says."""
+    # The deepest line in the config file or a helper module beside it.
+    directory = os.path.dirname(os.path.abspath(path))
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if os.path.abspath(frame.filename) == os.path.abspath(path)]
+              if os.path.dirname(os.path.abspath(frame.filename)) == directory]
     where = f"Config file '{path}'"
     if frames:
+        if os.path.abspath(frames[-1].filename) != os.path.abspath(path):
+            where = f"Config file '{path}', in '{frames[-1].filename}'"
         where += f" line {frames[-1].lineno}"
         if frames[-1].line:
             where += f" ({frames[-1].line.strip()})"
@@ -282,6 +288,22 @@ def _error_in_file(path: str, error: BaseException) -> ConfigError:
     return ConfigError(f"{where}: {type(error).__name__}: {message.splitlines()[0]}")
 
 
+@contextlib.contextmanager
+def _siblings_importable(directory: str) -> Iterator[None]:
+    """Lets a config file import modules beside it (`from common import ...`), then forgets
+    them, so config directories with same-named helpers never see each other's."""
+    before = set(sys.modules)
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        sys.path.remove(directory)
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules[name], "__file__", None) or ""
+            if os.path.dirname(os.path.abspath(origin)) == directory:
+                del sys.modules[name]
+
+
 def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
     """The `get_config()` (or `get_config(arg)`) of a config file, as the file returns it.
 
@@ -293,10 +315,12 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
     spec = importlib.util.spec_from_file_location(f"vivit_config_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
-        if not hasattr(module, "get_config"):
-            raise ConfigError(f"Config file '{path}' has no get_config() function.")
-        return module.get_config() if arg is None else module.get_config(arg)
+        with _siblings_importable(os.path.dirname(os.path.abspath(path))):
+            sys.modules[spec.name] = module  # Forgotten on exit; dataclasses need it.
+            spec.loader.exec_module(module)
+            if not hasattr(module, "get_config"):
+                raise ConfigError(f"Config file '{path}' has no get_config() function.")
+            return module.get_config() if arg is None else module.get_config(arg)
     except ConfigError:
         raise
     except SyntaxError as error:
@@ -305,6 +329,21 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
                           f"{error.msg}" + (f": {text}" if text else "")) from None
     except Exception as error:  # noqa: BLE001 - anything a config file raises is named in one line.
         raise _error_in_file(path, error) from None
+
+
+def split_override_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """argv -> (other arguments, overrides): `--config.KEY=VALUE` gives 'KEY=VALUE', a bare
+    `--config.KEY` 'KEY' (True), `--noconfig.KEY` 'KEY=False'. For command lines whose other
+    flags absl parses (main.py, vivit.flops); pass the overrides to `load_config`."""
+    rest, overrides = [], []
+    for arg in argv:
+        if arg.startswith("--config."):
+            overrides.append(arg[len("--config."):])
+        elif arg.startswith("--noconfig."):
+            overrides.append(arg[len("--noconfig."):] + "=False")
+        else:
+            rest.append(arg)
+    return rest, overrides
 
 
 def split_config_spec(spec: str) -> tuple[str, str | None]:
