@@ -182,3 +182,15 @@ def test_explicit_warmup_steps_win_over_warmup_epochs():
     accumulated = load_config("configs/k400_fe.py", ["gradient_accumulation_steps=2"])
     resolved = opt_lib.resolve_schedule(accumulated, 6400)  # 100 steps = 50 updates per epoch.
     assert resolved.lr_configs.warmup_steps == 125
+
+
+def test_command_line_overrides_are_split_from_other_arguments():
+    from vivit.config import split_override_args
+
+    rest, overrides = split_override_args(
+        ["main.py", "--config=configs/demo.py", "--config.batch_size=8", "--config.model.remat",
+         "--noconfig.write_summary", "--workdir=/tmp/x", "a.mp4"])
+    assert rest == ["main.py", "--config=configs/demo.py", "--workdir=/tmp/x", "a.mp4"]
+    config = load_config("configs/demo.py", overrides + ["checkpoint=false"])
+    assert config.batch_size == 8 and config.model.remat is True
+    assert config.write_summary is False and config.checkpoint is False
