@@ -194,8 +194,10 @@ def test_scenic_quirks_train_with_overrides_of_keys_the_file_does_not_set(tmp_pa
     # overridden for this first run only, to leave a checkpoint in the workdir.
     unset = ("--config.num_training_steps=4", "--config.num_training_epochs=None",
              "--config.count_flops=False", "--config.steps_per_eval=1",
-             "--config.best_checkpoint_metric=loss")
-    first = run_main(workdir, *unset, "--config.checkpoint=True", config=str(config_file))
+             "--config.best_checkpoint_metric=loss",
+             "--config.dataset_configs.log_test_epochs=None")
+    first = run_main(workdir, *unset, "--config.checkpoint=True",
+                     "--config.dataset_configs.do_multicrop_test=False", config=str(config_file))
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Scenic config quirk: config.datset_configs" in first.stderr
     assert "Scenic config quirk: config.lr_configs.warmup_steps=5.0 is a float" in first.stderr
