@@ -90,7 +90,8 @@ def test_a_file_argument_is_passed_to_get_config(tmp_path):
     ("batch_size=eight", "--config.batch_size=eight: config.batch_size expects an integer."),
     ("checkpoint=maybe", "config.checkpoint expects true or false"),
     ("model=3", "config.model is a section; set its keys one by one"),
-    ("init_from.model_config.model.classifier=gap", "config.init_from.model_config is not a section"),
+    ("init_from.model_config.model.classifier=gap",
+     "config.init_from.model_config is not a section"),
 ])
 def test_bad_overrides_are_one_line_naming_key_and_expectation(override, message):
     with pytest.raises(ConfigError) as error:

@@ -347,7 +347,7 @@ def split_override_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def split_config_spec(spec: str) -> tuple[str, str | None]:
-    """'configs/vit.py:L/16' -> ('configs/vit.py', 'L/16'); a spec without ':ARG' -> (spec, None)."""
+    """'configs/vit.py:L/16' -> ('configs/vit.py', 'L/16'); without ':ARG' -> (spec, None)."""
     match = re.fullmatch(r"(.+?\.py):(.*)", spec)
     if match and not os.path.isfile(spec):
         return match.group(1), match.group(2)

@@ -36,8 +36,8 @@ def _keys_left_for_the_user(config) -> list[str]:
     assert config.dataset_name == "video_tfrecord_dataset", config.dataset_name
     missing = [f"dataset_configs.{key}" for key in ("base_dir",) if data.get(key) is None]
     for section in ("tables", "examples_per_subset"):
-        missing += [f"dataset_configs.{section}.{split}" for split in ("train", "validation", "test")
-                    if data[section].get(split) is None]
+        missing += [f"dataset_configs.{section}.{split}"
+                    for split in ("train", "validation", "test") if data[section].get(split) is None]
     if data.num_classes is None and not data.class_splits:
         missing.append("dataset_configs.num_classes")
     return missing
