@@ -7,7 +7,10 @@ names, frame stride, test views, gradient clipping); where the two differ the pa
 config file says so.
 
 Data: DMVR TFRecords (e.g. written by `python -m vivit.data.prepare`); set their directory with
---config.dataset_configs.base_dir=DIR. Pretrained weights: --config.init_from.checkpoint_path=...
+--config.dataset_configs.base_dir=DIR. Shard counts and split sizes below are Scenic's; for your
+own copy set --config.dataset_configs.tables.train='train.tfrecord@N' (or a glob) and
+--config.dataset_configs.examples_per_subset.train=COUNT (checked against what is read), and the
+same for validation and test. Pretrained weights: --config.init_from.checkpoint_path=...
 (ImageNet-21k ViT for Kinetics and MiT; the paper initialises EK and SSv2 from Kinetics models).
 
 This file is not a config (it has no get_config()); config files import it as a sibling module,
