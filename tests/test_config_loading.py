@@ -61,6 +61,7 @@ def test_overrides_reach_keys_the_file_does_not_set_or_sets_to_none(tmp_path):
         "dataset_configs.synthetic.num_train_examples=64", "init_from.checkpoint_path=/ckpt/x",
         "model.patches.size=(8, 8, 2)", "checkpoint=True", "lr_configs.steps_per_cycle=None",
         "label_smoothing=0.1", "model.attention_config.implementation=xla",
+        "experiment_name=None",
     ])
     assert config.num_training_steps == 12 and config.num_training_epochs is None
     assert config.best_checkpoint_metric == "loss"
@@ -70,6 +71,7 @@ def test_overrides_reach_keys_the_file_does_not_set_or_sets_to_none(tmp_path):
     assert config.checkpoint is True and config.lr_configs.steps_per_cycle is None
     assert config.label_smoothing == 0.1
     assert config.model.attention_config.implementation == "xla"
+    assert config.experiment_name is None  # A string key can be unset too.
 
 
 def test_a_file_argument_is_passed_to_get_config(tmp_path):

@@ -181,8 +181,9 @@ def _type_name(declared_type: type) -> str:
 
 def _parse_value(text: str, declared_type: type) -> Any:
     """A command-line string as the declared type; keys declared None take a Python literal
-    (falling back to the string itself), as ml_collections does for placeholders."""
-    if text == "None" and declared_type is not str:
+    (falling back to the string itself), as ml_collections does for placeholders. 'None' unsets
+    any key (e.g. best_checkpoint_metric=None turns best-checkpoint tracking off)."""
+    if text == "None":
         return None
     if declared_type is bool:
         lowered = text.lower()
