@@ -16,11 +16,13 @@ import os
 import sys
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = flags.DEFINE_string(
     "config", None, "Config file (a .py with get_config()); FILE:ARG passes ARG to it. "
-    "Override keys with --config.KEY=VALUE.", lock_config=True)
+    "Override any declared key with --config.KEY=VALUE (applied after the file's config is "
+    "completed with the defaults, so also keys the file does not set).")
+# --config.KEY=VALUE arguments, taken out of argv before absl parses the other flags.
+_CONFIG_OVERRIDES: list[str] = []
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, TensorBoard summaries and config.json.")
 _MODE = flags.DEFINE_enum(
@@ -73,6 +75,25 @@ class _QuietLibraries(std_logging.Filter):
             part in record.pathname for part in self._NOISY)
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing, after setting aside the --config.KEY=VALUE overrides for load_config."""
+    from vivit.config import split_override_args
+
+    rest, overrides = split_override_args(argv)
+    _CONFIG_OVERRIDES.extend(overrides)
+    return app.parse_flags_with_usage(rest)
+
+
+def _load_config():
+    """The completed config with the overrides applied; bad input exits with one line."""
+    from vivit.config import ConfigError, load_config
+
+    try:
+        return load_config(_CONFIG.value, _CONFIG_OVERRIDES)
+    except (ConfigError, OSError) as error:
+        sys.exit(f"main.py: error: {error}")
+
+
 def _print_predictions(predictions) -> int:
     """Each video's top-k on stdout, or one error line on stderr; returns how many failed."""
     failed = 0
@@ -95,12 +116,13 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments {videos} (only --mode=predict takes files).")
     if logging.get_verbosity() <= logging.INFO:
         logging.get_absl_logger().addFilter(_QuietLibraries())
+    config = _load_config()
     _initialise_distributed()
 
     import trainer
     from vivit.train.step import NonFiniteLossError
 
-    config, workdir = _CONFIG.value, _WORKDIR.value
+    workdir = _WORKDIR.value
     try:
         if _MODE.value == "train":
             trainer.train_and_evaluate(config, workdir)
@@ -119,4 +141,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

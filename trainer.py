@@ -192,6 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     train_data = data_lib.get_dataset(config, "train")
     valid_data = data_lib.get_dataset(config, "validation")
     cadence = cadence_lib.loop_cadence(config, train_data.meta.num_examples)
+    config = opt_lib.resolve_schedule(config, train_data.meta.num_examples)
     mesh = checked_mesh(config)
     checkpointing.write_config(workdir_path, config)
     _write_label_names(workdir_path, train_data.meta.label_names)
@@ -201,7 +202,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     checkpointer = checkpointing.Checkpointer(
         workdir_path, save_every=cadence.checkpoint_every,
         max_to_keep=int(config.max_checkpoints_to_keep),
-        best_metric=config.get("best_checkpoint_metric"))
+        best_metric=config.get("best_checkpoint_metric")) if config.checkpoint \
+        else checkpointing.NoCheckpoints(workdir_path)
     restore_or_initialise(run, checkpointer)
     step = start_step = int(run.state.step)
     logging.info("Training steps %d -> %d (%d per epoch) on a %s mesh.", step,

@@ -15,10 +15,11 @@ import math
 import jax
 import jax.numpy as jnp
 import ml_collections
-from absl import app, flags
-from ml_collections import config_flags
+import sys
 
-from vivit.config import complete
+from absl import app, flags
+
+from vivit.config import ConfigError, load_config, split_override_args
 from vivit.models import build_model
 from vivit.models.encoder import FACTORISED_BLOCK_TYPES
 
@@ -83,12 +84,23 @@ def format_table(rows: list[tuple[str, ModelCost]]) -> str:
     return "\n".join(lines)
 
 
+_OVERRIDES: list[str] = []
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    rest, overrides = split_override_args(argv)
+    _OVERRIDES.extend(overrides)
+    return app.parse_flags_with_usage(rest)
+
+
 def main(argv: list[str]) -> None:
     del argv
-    config = flags.FLAGS.config
-    if config is None:
+    if flags.FLAGS.config is None:
         raise app.UsageError("--config=configs/<file>.py is required.")
-    config = complete(config)
+    try:
+        config = load_config(flags.FLAGS.config, _OVERRIDES)
+    except (ConfigError, OSError) as error:
+        sys.exit(f"vivit.flops: error: {error}")
     if flags.FLAGS.table2:
         print(format_table(table2_rows(config)))
     else:
@@ -98,7 +110,8 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     # Flags are defined only when run as a command, so importing this module (the trainer
     # does) leaves the importer's own --config flag alone.
-    config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+    flags.DEFINE_string("config", None, "Config file FILE[:ARG]; override keys with "
+                        "--config.KEY=VALUE.")
     flags.DEFINE_bool(
         "table2", False, "Print the five model variants of the paper's Table 2 built on --config.")
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

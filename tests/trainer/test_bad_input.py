@@ -106,3 +106,35 @@ def test_predict_on_a_missing_file_names_it(trained_workdir, tmp_path):
     missing = tmp_path / "missing.mp4"
     line = _error_line(run_main(trained_workdir, "--mode=predict", str(missing)))
     assert f"Video file '{missing}' does not exist" in line
+
+
+def _only_line(result) -> str:
+    """The run failed with exit code 1 and wrote exactly one line to stderr, no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stderr[-3000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("main.py: error: "), result.stderr[-3000:]
+    return lines[0]
+
+
+def test_misspelt_override_is_one_line_naming_the_key(tmp_path):
+    line = _only_line(run_main(tmp_path, "--config.modle.num_heads=2"))
+    assert line == ("main.py: error: Unknown config key 'modle.num_heads' in "
+                    "--config.modle.num_heads=2. Did you mean 'model.num_heads'?")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad_line, expected", [
+    ("config.modle.num_heads = 2", "unknown config key 'modle'. Did you mean 'model'?"),
+    ("Use a pretrained Kinetics checkpoint", "invalid syntax"),
+])
+def test_typo_inside_a_config_file_is_one_line_naming_file_and_line(tmp_path, bad_line, expected):
+    config_file = tmp_path / "typo.py"
+    config_file.write_text(
+        "from vivit.config import default_config\n"
+        "def get_config():\n"
+        "    config = default_config()\n"
+        f"    {bad_line}\n"
+        "    return config\n")
+    line = _only_line(run_main(tmp_path / "work", config=str(config_file)))
+    assert line.startswith(f"main.py: error: Config file '{config_file}' line 4"), line
+    assert expected in line

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.data.conftest import write_dmvr_tfrecord
-from tests.trainer.main_runner import checkpoint_steps, read_scalars, run_main
+from tests.trainer.main_runner import checkpoint_steps, read_scalars, run_main, tree_digest
 from vivit.data.synthetic import SyntheticMotionSource
 
 pytestmark = pytest.mark.slow
@@ -164,3 +164,50 @@ def test_a_multihead_config_trains_and_reports_per_head_and_joint_accuracy(tmp_p
     assert scalars["test/num_videos"][8] == [4.0]
     assert "test/single_view_axis-sign_accuracy" in scalars
     assert 8 in checkpoint_steps(workdir)
+
+
+# The quirks of Scenic's released files, each reproduced (not copied): an empty typo'd
+# `datset_configs`, a float warmup (K600), a checkpoint path set and then overwritten with None
+# (SSv2, EK), and `checkpoint = False`.
+QUIRKS = {
+    "    config.dataset_configs = ml_collections.ConfigDict()\n":
+        "    config.dataset_configs = ml_collections.ConfigDict()\n"
+        "    config.datset_configs = ml_collections.ConfigDict()\n",
+    "    config.lr_configs.warmup_steps = 2\n":
+        "    config.lr_configs.warmup_steps = 2.5 * (16 // config.batch_size) / 2\n",
+    "    config.init_from.checkpoint_path = None\n":
+        "    config.init_from.checkpoint_path = 'path_to_checkpoint'\n"
+        "    config.init_from.checkpoint_path = None\n",
+    "    config.checkpoint = True\n": "    config.checkpoint = False\n",
+}
+
+
+def test_scenic_quirks_train_with_overrides_of_keys_the_file_does_not_set(tmp_path):
+    config_file = _write_data_and_config(tmp_path)
+    text = config_file.read_text()
+    for line, quirk in QUIRKS.items():
+        assert text.count(line) == 1, line
+        text = text.replace(line, quirk)
+    config_file.write_text(text)
+    workdir = tmp_path / "work"
+    # Overrides of keys the file does not set (or sets to None); the file's checkpoint=False is
+    # overridden for this first run only, to leave a checkpoint in the workdir.
+    unset = ("--config.num_training_steps=4", "--config.num_training_epochs=None",
+             "--config.count_flops=False", "--config.steps_per_eval=1",
+             "--config.best_checkpoint_metric=loss",
+             "--config.dataset_configs.log_test_epochs=None")
+    first = run_main(workdir, *unset, "--config.checkpoint=True",
+                     "--config.dataset_configs.do_multicrop_test=False", config=str(config_file))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Scenic config quirk: config.datset_configs" in first.stderr
+    assert "Scenic config quirk: config.lr_configs.warmup_steps=5.0 is a float" in first.stderr
+    assert checkpoint_steps(workdir) == [4]
+    before = tree_digest(workdir / "checkpoints")
+
+    # config.checkpoint=False (Scenic's meaning): neither restore nor save; the final test runs.
+    second = run_main(workdir, *unset, "--config.num_training_steps=6", config=str(config_file))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Training steps 0 -> 6" in second.stderr
+    assert checkpoint_steps(workdir) == [4] and tree_digest(workdir / "checkpoints") == before
+    scalars = read_scalars(workdir)
+    assert 6 in scalars["test/accuracy"] and scalars["test/num_videos"][6] == [4.0]

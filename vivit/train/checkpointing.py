@@ -189,6 +189,29 @@ class Checkpointer:
         self._manager.close()
 
 
+class NoCheckpoints:
+    """Stands in for Checkpointer when config.checkpoint is False (Scenic's meaning): nothing is
+    restored from the workdir and nothing is saved; the run starts at step 0 every time."""
+
+    def __init__(self, workdir: str | os.PathLike) -> None:
+        self.directory = Path(workdir) / CHECKPOINT_DIR
+        logging.warning("config.checkpoint=False: no checkpoint is restored from or saved to %s.",
+                        self.directory)
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> None:
+        return None
+
+    def save(self, step: int, state: Any, metrics: Mapping[str, float] | None = None,
+             force: bool = False) -> bool:
+        return False
+
+    def wait(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class PreemptionSignal:
     """Tells the training loop when to save cleanly and exit 0 because of a preemption notice.
 

@@ -33,10 +33,16 @@ def _lr_configs() -> ml_collections.ConfigDict:
             "factors": "constant * cosine_decay * linear_warmup",
             # Peak learning rate ('constant' factor).
             "base_learning_rate": 0.1,
-            # Linear warmup from warmup_alpha x peak to the peak over this many steps.
-            "warmup_steps": 0,
+            # Linear warmup from warmup_alpha x peak to the peak, either over warmup_steps
+            # optimiser updates (Scenic's key; wins when set) or over warmup_epochs epochs,
+            # turned into steps at run time from batch_size and the training split's size, so
+            # overriding batch_size or the epochs keeps the warmup at the same epochs. Neither
+            # set: no warmup.
+            "warmup_steps": None,
+            "warmup_epochs": None,
             "warmup_alpha": 0.0,
-            # Cosine decay length in steps, warmup included (None: the whole run).
+            # Cosine decay length in steps, warmup included (None: the whole run, which follows
+            # num_training_epochs and batch_size). Scenic's files set it from batch 64.
             "steps_per_cycle": None,
             # Cosine decay floor as a fraction of the peak.
             "alpha": 0.0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+from absl import logging
 import jax.numpy as jnp
 import ml_collections
 import optax
@@ -50,6 +51,31 @@ def total_train_steps(config: ml_collections.ConfigDict, num_train_examples: int
     if epochs <= 0:
         raise ValueError(f"config.num_training_epochs must be positive, got {epochs}.")
     return max(1, int(epochs * steps_per_epoch(config, num_train_examples)))
+
+
+def resolve_schedule(config: ml_collections.ConfigDict, num_train_examples: int
+                     ) -> ml_collections.ConfigDict:
+    """`config` with `lr_configs.warmup_epochs` turned into `warmup_steps` (optimiser updates).
+
+    Resolved at run time from batch_size, gradient accumulation and the training split's size,
+    so overriding any of them keeps the warmup at the same number of epochs. An explicit
+    `warmup_steps` (Scenic's key) wins. Returns `config` itself when there is nothing to resolve.
+    """
+    lr_configs = config.lr_configs
+    epochs = lr_configs.get("warmup_epochs")
+    if epochs is None:
+        return config
+    if lr_configs.get("warmup_steps") is not None:
+        logging.info("lr_configs.warmup_steps=%s is set; lr_configs.warmup_epochs=%s is ignored.",
+                     lr_configs.warmup_steps, epochs)
+        return config
+    if epochs < 0:
+        raise ValueError(f"config.lr_configs.warmup_epochs must be >= 0, got {epochs}.")
+    updates_per_epoch = steps_per_epoch(config, num_train_examples) / _accumulation_steps(config)
+    resolved = config.copy_and_resolve_references()
+    resolved.lr_configs.warmup_steps = int(epochs * updates_per_epoch)
+    resolved.lock()
+    return resolved
 
 
 def num_optimizer_updates(config: ml_collections.ConfigDict, train_steps: int) -> int:
@@ -114,7 +140,8 @@ def _cosine_after_warmup(
     if cycle < total_updates:
         raise ValueError(
             f"config.lr_configs.steps_per_cycle={cycle} is shorter than the run "
-            f"({total_updates} optimiser updates); cosine restarts are not supported."
+            f"({total_updates} optimiser updates); cosine restarts are not supported. Unset it "
+            "(--config.lr_configs.steps_per_cycle=None) to decay over the whole run."
         )
     if cycle <= warmup:
         length = (f"config.lr_configs.steps_per_cycle={cycle}" if lr_configs.get("steps_per_cycle")
