@@ -8,7 +8,9 @@ mean/std (the processors on the Hub have shipped with other offsets and scales).
 (spacetime attention, class token, no pre_logits) exists in transformers. Needs `transformers`,
 `torch` and `safetensors` (requirements-test.txt). The output directory is written beside DIR and
 renamed into place at the end, so a failed export leaves nothing half-written; an existing,
-non-empty DIR is never overwritten.
+non-empty DIR is never overwritten. DIR may be a bucket (gs://...): the model is written and
+checked in a local staging directory, then uploaded (config and processor files first, the weights
+last).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Optional, Sequence
 import ml_collections
 import numpy as np
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.hf_names import hf_to_scenic, scenic_to_hf_vivit
 from vivit.checkpoints.readers import read_checkpoint
@@ -120,13 +123,14 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
     """Writes `out` (a new directory) holding config.json, model.safetensors and the processor."""
     from safetensors.numpy import save_file
 
-    if os.path.exists(out) and os.listdir(out):
+    if storage.isdir(out) and storage.listdir(out):
         raise CheckpointError(f"Output directory '{out}' exists and is not empty; not overwriting.")
     view = read_checkpoint(checkpoint)
     config = hf_vivit_config(view, num_frames, image_size, label_names)
     state = {k: np.ascontiguousarray(v, dtype=np.float32)
              for k, v in scenic_to_hf_vivit(view.params).items()}
-    parent = os.path.dirname(os.path.abspath(out))
+    remote = storage.is_url(out)
+    parent = tempfile.gettempdir() if remote else os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
@@ -134,6 +138,10 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
         config.save_pretrained(staging)
         hf_image_processor(min_resize, image_size).save_pretrained(staging)
         _verify_written(staging, view, config.num_attention_heads)
+        if remote:
+            _upload_export(staging, out)
+            shutil.rmtree(staging, ignore_errors=True)
+            return out
         if os.path.exists(out):
             os.rmdir(out)  # empty, checked above
         os.rename(staging, out)
@@ -141,6 +149,14 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def _upload_export(staging: str, out: str) -> None:
+    """Uploads a finished export; model.safetensors goes last, so a directory holding it is
+    complete (transformers needs config.json beside it)."""
+    names = sorted(os.listdir(staging), key=lambda name: name == "model.safetensors")
+    for name in names:
+        storage.upload(os.path.join(staging, name), storage.join(out, name))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -9,6 +9,9 @@ per split, every skipped video with its reason). Each shard is written under a t
 and renamed when complete, with a per-shard summary `<shard>.json` renamed just before it, so a
 killed run leaves only whole shards; running again converts only the missing ones. `--verify`
 recounts the written records and frames against the manifest.
+
+`--out` may be a bucket (gs://...): each shard is written to a local temporary file and uploaded
+when complete (an object appears only once its upload finishes), through fsspec (`vivit.storage`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import sys
 from typing import Any
 
+from vivit import storage
 from vivit.data.annotations import Entry, read_annotations
 
 MANIFEST = "manifest.json"
@@ -31,10 +35,7 @@ PLAN = "prepare_plan.json"
 
 
 def _write_atomically(path: str, text: str) -> None:
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
+    storage.write_text_atomically(path, text)
 
 
 def shard_name(split: str, index: int, count: int, file_format: str = "tfrecord") -> str:
@@ -88,8 +89,8 @@ def convert_shard(
     """Writes one shard (temporary name, then rename) and returns its summary."""
     from vivit.data.video_decode import decode_to_jpegs
 
-    summary = {"shard": os.path.basename(out_path), "videos": 0, "frames": 0, "skipped": []}
-    temporary = f"{out_path}.tmp-{os.getpid()}"
+    summary = {"shard": storage.basename(out_path), "videos": 0, "frames": 0, "skipped": []}
+    temporary = storage.staging_path(out_path)
     with _open_writer(temporary, options["format"]) as writer:
         for entry in entries:
             try:
@@ -115,7 +116,7 @@ def convert_shard(
             summary["videos"] += 1
             summary["frames"] += len(jpegs)
     _write_atomically(f"{out_path}.json", json.dumps(summary))
-    os.replace(temporary, out_path)
+    storage.publish(temporary, out_path)
     return summary
 
 
@@ -132,10 +133,9 @@ def plan_shards(entries: list[Entry], videos_per_shard: int) -> dict[str, list[l
 
 
 def _check_same_plan(out: str, fingerprint: str) -> None:
-    path = os.path.join(out, PLAN)
-    if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)["fingerprint"]
+    path = storage.join(out, PLAN)
+    if storage.exists(path):
+        previous = json.loads(storage.read_text(path))["fingerprint"]
         if previous != fingerprint:
             raise SystemExit(
                 f"{out} holds shards made from other annotations or options ({path}); "
@@ -157,18 +157,22 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     fingerprint = hashlib.sha256(
         json.dumps([[vars(e) for e in entries], options, args.videos_per_shard]).encode()
     ).hexdigest()
-    os.makedirs(args.out, exist_ok=True)
+    if args.format == "array_record":
+        from vivit.data.tfrecord_source import check_array_record_is_local
+
+        check_array_record_is_local(args.out)
+    storage.makedirs(args.out)
     _check_same_plan(args.out, fingerprint)
-    _write_atomically(os.path.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
-    for name in os.listdir(args.out):  # leftovers of a killed run
+    _write_atomically(storage.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
+    for name in storage.listdir(args.out):  # leftovers of a killed run
         if ".tmp-" in name:
-            os.remove(os.path.join(args.out, name))
+            storage.remove(storage.join(args.out, name))
 
     jobs = []
     for split, shards in plan.items():
         for index, shard in enumerate(shards):
-            path = os.path.join(args.out, shard_name(split, index, len(shards), args.format))
-            if not os.path.exists(path):
+            path = storage.join(args.out, shard_name(split, index, len(shards), args.format))
+            if not storage.exists(path):
                 jobs.append((shard, path))
     from tqdm import tqdm
 
@@ -181,7 +185,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
                            desc="shards", disable=args.quiet):
             future.result()
     manifest = _manifest(args.out, plan, args.format)
-    _write_atomically(os.path.join(args.out, MANIFEST), json.dumps(manifest, indent=1))
+    _write_atomically(storage.join(args.out, MANIFEST), json.dumps(manifest, indent=1))
     return manifest
 
 
@@ -192,8 +196,7 @@ def _manifest(out: str, plan: dict[str, list[list[Entry]]], file_format: str) ->
                   "table": f"{split}.{file_format}@{len(shards)}", "files": {}}
         for index in range(len(shards)):
             name = shard_name(split, index, len(shards), file_format)
-            with open(os.path.join(out, f"{name}.json")) as f:
-                summary = json.load(f)
+            summary = json.loads(storage.read_text(storage.join(out, f"{name}.json")))
             counts["videos"] += summary["videos"]
             counts["frames"] += summary["frames"]
             counts["files"][name] = {"videos": summary["videos"], "frames": summary["frames"]}
@@ -206,13 +209,12 @@ def verify(out: str) -> list[str]:
     """Differences between the shards on disk and the manifest (empty list: all agree)."""
     from vivit.data.tfrecord_source import _parse, read_record, record_locations
 
-    with open(os.path.join(out, MANIFEST)) as f:
-        manifest = json.load(f)
+    manifest = json.loads(storage.read_text(storage.join(out, MANIFEST)))
     problems = []
     for split, counts in manifest["splits"].items():
         for name, expected in counts["files"].items():
-            path = os.path.join(out, name)
-            if not os.path.exists(path):
+            path = storage.join(out, name)
+            if not storage.exists(path):
                 problems.append(f"{path}: missing")
                 continue
             videos = frames = 0
