@@ -262,14 +262,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             if cadence.due(step, cadence.eval_every):
                 valid_metrics = validate(run, valid_data)
                 summaries.write(step, "valid", valid_metrics)
-            checkpointer.save(step, run.state, metrics=valid_metrics,
-                              force=step == cadence.total_steps)
+            saved = checkpointer.save(step, run.state, metrics=valid_metrics,
+                                      force=step == cadence.total_steps)
             if test_data is not None and test_every and step % test_every == 0 \
                     and step < cadence.total_steps:
                 result = multiview_test(run, test_data, config.get("steps_per_test"))
                 summaries.write(step, "test", result)
                 _log_test(step, result)
-            summaries.flush()
+            # A remote workdir's events are uploaded (at least) with every checkpoint, so a
+            # killed run's curve has no gap before the step it resumes from.
+            summaries.flush(upload=saved)
 
         # 4. The multi-view test over the whole test split.
         result: dict[str, float] = {}

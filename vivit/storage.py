@@ -48,12 +48,15 @@ def configure_environment() -> None:
         # gcsfs's default filesystem first asks a gRPC control API (absent from emulators) for
         # each bucket's type, retrying for up to a minute without credentials: use the plain one.
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-    # gcsfs caches directory listings forever by default; other processes (the other hosts of a
-    # pod, a resumed run) write to the same bucket, so every listing must ask the bucket.
     import fsspec.config
 
     for protocol in ("gs", "gcs"):
-        fsspec.config.conf.setdefault(protocol, {}).setdefault("use_listings_cache", False)
+        settings = fsspec.config.conf.setdefault(protocol, {})
+        # gcsfs caches directory listings forever by default; other processes (the other hosts
+        # of a pod, a resumed run) write to the same bucket, so every listing asks the bucket.
+        settings.setdefault("use_listings_cache", False)
+        if emulator:  # No credentials to look for (Google's default-credential probe is slow).
+            settings.setdefault("token", "anon")
 
 
 def is_url(path: str | os.PathLike) -> bool:

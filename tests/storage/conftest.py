@@ -1,5 +1,7 @@
 """A real GCS emulator for the storage tests: `gcp-storage-emulator` (a Python HTTP server speaking
-the GCS JSON API, in memory) started once per session on a free port, stopped at the end.
+the GCS JSON API, in memory) started once per session on a free port, stopped at the end. It runs
+through tests/storage/gcs_emulator_server.py, which adds the generation headers real GCS sends on
+downloads and TensorStore (Orbax) needs.
 
 Every process of the session (and the subprocesses the tests start) reaches it through the
 standard variables: STORAGE_EMULATOR_HOST (gcsfs, hence fsspec and etils.epath) and
@@ -62,8 +64,9 @@ def gcs_emulator(tmp_path_factory):
     log_path = str(tmp_path_factory.mktemp("gcs_emulator") / "server.log")
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1",
-         f"--port={port}", "--in-memory"], stdout=log, stderr=subprocess.STDOUT)
+        [sys.executable, "-m", "tests.storage.gcs_emulator_server", "start", "--host=127.0.0.1",
+         f"--port={port}", "--in-memory"], stdout=log, stderr=subprocess.STDOUT,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:

@@ -160,7 +160,10 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     if args.format == "array_record":
         from vivit.data.tfrecord_source import check_array_record_is_local
 
-        check_array_record_is_local(args.out)
+        try:
+            check_array_record_is_local(args.out)
+        except ValueError as error:
+            raise SystemExit(f"--out: {error}") from None
     storage.makedirs(args.out)
     _check_same_plan(args.out, fingerprint)
     _write_atomically(storage.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))

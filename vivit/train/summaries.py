@@ -7,8 +7,8 @@ process logs. Progress and ETA come from clu's `ReportProgress` (logged and writ
 
 TensorBoard's writer appends to local files only (and TensorFlow's own gs:// support ignores
 STORAGE_EMULATOR_HOST), so with a remote workdir the event file is written to a local mirror and
-uploaded whole on flush (at most every few seconds) and on close: a killed run keeps the
-events of its last upload.
+uploaded whole on flush (at most every few seconds, and at every checkpoint) and on close: a
+killed run keeps the events up to its last checkpoint at least.
 """
 
 from __future__ import annotations
@@ -45,10 +45,12 @@ class Summaries:
     def write(self, step: int, split: str, values: Mapping[str, float]) -> None:
         self.writer.write_scalars(step, {f"{split}/{name}": value for name, value in values.items()})
 
-    def flush(self) -> None:
+    def flush(self, upload: bool = False) -> None:
+        """Writes pending events; a remote workdir's are uploaded every few seconds, or now with
+        upload=True."""
         self.writer.flush()
         if self._mirror is not None:
-            self._mirror.sync()
+            self._mirror.sync(force=upload)
 
     def close(self) -> None:
         self.writer.close()

@@ -26,8 +26,11 @@ def is_item_dir(path: str) -> bool:
 
 
 def _step_dirs(path: str) -> list[int]:
+    """Finished steps only: on a bucket Orbax writes a step in place and marks it complete with
+    a commit_success.txt file (no rename), so a step being written is skipped."""
     return sorted(int(n) for n in storage.listdir(path)
-                  if n.isdigit() and storage.isdir(storage.join(path, n)))
+                  if n.isdigit() and storage.isdir(storage.join(path, n))
+                  and ocp.utils.is_checkpoint_finalized(storage.resolve(storage.join(path, n))))
 
 
 def is_orbax_dir(path: str) -> bool:
