@@ -80,6 +80,12 @@ def prepared(gcs_emulator, tmp_path_factory):
     assert {"manifest.json", "label_map.txt", "train.tfrecord-00000-of-00002",
             "train.tfrecord-00001-of-00002", "validation.tfrecord-00000-of-00001"} <= set(files)
     assert not any(".tmp-" in name for name in files), files
+    from vivit import storage
+    from vivit.data.tfrecord_source import index_records
+
+    for shard in ("train.tfrecord-00000-of-00002", "validation.tfrecord-00000-of-00001"):
+        summary = json.loads(storage.read_text(f"{bucket}/data/{shard}.json"))
+        assert [tuple(r) for r in summary["records"]] == index_records(f"{bucket}/data/{shard}")
     assert not (folder / "gs:").exists()
     flags = (
         *FAST_OVERRIDES, f"--config.num_training_steps={STEPS}", "--config.checkpoint_steps=4",

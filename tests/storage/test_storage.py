@@ -77,12 +77,13 @@ def _upload_tree(local_dir, url):
         storage.upload(os.path.join(local_dir, name), storage.join(url, name))
 
 
-def _downloads(emulator, object_name: str) -> int:
-    """Media downloads (range reads) of one object the emulator has answered so far."""
+def _downloads(emulator, url: str) -> int:
+    """Media downloads (range reads) of the object at gs://bucket/name answered so far."""
     time.sleep(0.2)  # The server logs after it answers.
+    bucket_name, object_name = url[len("gs://"):].split("/", 1)
     quoted = object_name.replace("/", "%2F")
     return sum(1 for line in emulator.log_lines() if re.search(
-        rf'"GET /download/storage/v1/b/[^/]+/o/{re.escape(quoted)}\?', line))
+        rf'"GET /download/storage/v1/b/{re.escape(bucket_name)}/o/{re.escape(quoted)}\?', line))
 
 
 def test_indexing_and_reading_records_costs_a_few_large_requests(
@@ -94,18 +95,35 @@ def test_indexing_and_reading_records_costs_a_few_large_requests(
     local = tmp_path / "train.tfrecord-00000-of-00001"
     remote = f"{bucket}/data/train.tfrecord-00000-of-00001"
     storage.upload(str(local), remote)
-    object_name = "data/train.tfrecord-00000-of-00001"
-    assert _downloads(gcs_emulator, object_name) == 0
+    assert _downloads(gcs_emulator, remote) == 0
 
     locations = index_records(remote)
     assert locations == index_records(str(local))
-    after_index = _downloads(gcs_emulator, object_name)
+    after_index = _downloads(gcs_emulator, remote)
     assert 1 <= after_index <= 2, after_index
     for number, (offset, length) in enumerate(locations):
         assert read_record(remote, number, offset, length) == read_record(
             str(local), number, offset, length)
-    assert _downloads(gcs_emulator, object_name) - after_index <= 2
+    assert _downloads(gcs_emulator, remote) - after_index <= 2
     assert os.path.getsize(local) > 40 * 20_000  # The records really are that many bytes.
+
+
+def test_a_prepare_summary_indexes_a_bucket_shard_without_reading_it(
+        bucket, gcs_emulator, tmp_path):
+    from vivit.data.tfrecord_source import index_records, record_locations
+
+    _write_tfrecords(tmp_path, files=1, per_file=6)
+    local = tmp_path / "train.tfrecord-00000-of-00001"
+    remote = f"{bucket}/data/{local.name}"
+    storage.upload(str(local), remote)
+    locations = index_records(str(local))
+    storage.write_text_atomically(f"{remote}.json", json.dumps({"records": locations}))
+    assert record_locations(remote) == locations
+    assert _downloads(gcs_emulator, remote) == 0
+    # An index that does not fit the file (e.g. the shard was replaced) is not trusted.
+    storage.write_text_atomically(f"{remote}.json", json.dumps({"records": locations[:-1]}))
+    assert record_locations(remote) == locations
+    assert _downloads(gcs_emulator, remote) >= 1
 
 
 def test_dmvr_split_on_a_bucket_reads_like_the_local_one(bucket, tmp_path, tiny_config):

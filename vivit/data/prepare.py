@@ -89,7 +89,10 @@ def convert_shard(
     """Writes one shard (temporary name, then rename) and returns its summary."""
     from vivit.data.video_decode import decode_to_jpegs
 
-    summary = {"shard": storage.basename(out_path), "videos": 0, "frames": 0, "skipped": []}
+    # records: (payload offset, length) of each TFRecord, so readers of a bucket need not scan.
+    summary = {"shard": storage.basename(out_path), "videos": 0, "frames": 0, "skipped": [],
+               "records": []}
+    position = 0
     temporary = storage.staging_path(out_path)
     with _open_writer(temporary, options["format"]) as writer:
         for entry in entries:
@@ -112,7 +115,10 @@ def convert_shard(
                 continue
             media_id = os.path.splitext(os.path.basename(entry.video))[0]
             example = _sequence_example(jpegs, label_index[entry.label], entry.label, media_id)
-            writer.write(example.SerializeToString())
+            payload = example.SerializeToString()
+            writer.write(payload)
+            summary["records"].append([position + 12, len(payload)])  # 12: length + its crc.
+            position += 12 + len(payload) + 4
             summary["videos"] += 1
             summary["frames"] += len(jpegs)
     _write_atomically(f"{out_path}.json", json.dumps(summary))
@@ -222,7 +228,7 @@ def verify(out: str) -> list[str]:
                 continue
             videos = frames = 0
             try:
-                locations = record_locations(path)
+                locations = record_locations(path, use_summary=False)
             except Exception as error:  # a damaged file is a finding, not a crash
                 problems.append(f"{path}: unreadable: {error}")
                 continue

@@ -15,6 +15,7 @@ range reads with read-ahead (`vivit.storage`). ArrayRecord's reader opens local 
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import threading
@@ -91,8 +92,32 @@ def check_array_record_is_local(path: str) -> None:
             "(vivit.data.prepare --format=tfrecord).")
 
 
-def record_locations(path: str) -> list[tuple[int, int]]:
-    """(offset, length) of every record; ArrayRecord files give (-1, -1) (read by number)."""
+def _index_from_summary(path: str) -> list[tuple[int, int]] | None:
+    """The record index `vivit.data.prepare` keeps in `<shard>.json`, when it fits the file.
+
+    Scanning the headers of a shard in a bucket downloads most of it; the summary is one small
+    read. An index that does not end where the file ends is ignored (the file was replaced).
+    """
+    summary_path = f"{path}.json"
+    if not storage.isfile(summary_path):
+        return None
+    try:
+        records = json.loads(storage.read_text(summary_path)).get("records")
+    except (ValueError, OSError):
+        return None
+    if records is None:
+        return None
+    locations = [(int(offset), int(length)) for offset, length in records]
+    end = locations[-1][0] + locations[-1][1] + 4 if locations else 0
+    return locations if end == storage.size(path) else None
+
+
+def record_locations(path: str, use_summary: bool = True) -> list[tuple[int, int]]:
+    """(offset, length) of every record; ArrayRecord files give (-1, -1) (read by number).
+
+    TFRecords: from the shard's `prepare` summary when it has one (use_summary), else by
+    reading every record header.
+    """
     if is_array_record(path):
         from array_record.python import array_record_module
 
@@ -102,6 +127,10 @@ def record_locations(path: str) -> list[tuple[int, int]]:
             return [(-1, -1)] * reader.num_records()
         finally:
             reader.close()
+    if use_summary:
+        from_summary = _index_from_summary(path)
+        if from_summary is not None:
+            return from_summary
     return index_records(path)
 
 
