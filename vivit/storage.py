@@ -12,10 +12,10 @@ may be `gs://bucket/...`. This module is the one place that knows it:
 - reads from object storage are large buffered range reads with read-ahead (`read_range`,
   `open_for_reading`), so reading records one after another costs a few HTTP requests, not one
   or more per record;
-- writers that only take local paths (TFRecordWriter, ArrayRecordWriter, TensorBoard's event
-  writer, safetensors) write to a local staging file that is then uploaded (`publish`,
-  `LocalMirror`); an object appears in a bucket only once its upload completes, so a killed
-  writer never leaves a half-written object behind.
+- writers that only take local paths (TFRecordWriter, TensorBoard's event writer, the Hugging
+  Face export) write to a local staging file that is then uploaded (`publish`, `LocalMirror`);
+  an object appears in a bucket only once its upload completes, so a killed writer never leaves
+  a half-written object behind. (ArrayRecord's reader and writer open local paths only.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ import shutil
 import tempfile
 import threading
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from etils import epath
 
 # The default for remote paths read through epath: fsspec, not TensorFlow (see the docstring).
 # Must be set before etils decides on its backend, i.e. before the first epath call on gs://;
@@ -65,7 +68,7 @@ def is_url(path: str | os.PathLike) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
-def resolve(path: str | os.PathLike):
+def resolve(path: str | os.PathLike) -> "epath.Path":
     """An `etils.epath.Path`: a URL as it is, a local path expanded (~) and made absolute."""
     from etils import epath
 
