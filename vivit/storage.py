@@ -9,9 +9,9 @@ may be `gs://bucket/...`. This module is the one place that knows it:
   `STORAGE_EMULATOR_HOST`; `etils.epath` (what Orbax uses) is told to use fsspec too
   (`EPATH_USE_TF=false`, set at import of `vivit`), because TensorFlow's own GCS filesystem
   ignores the emulator variable and always calls the real service;
-- reads from object storage are large buffered range reads with read-ahead (`read_range`,
-  `open_for_reading`), so reading records one after another costs a few HTTP requests, not one
-  or more per record;
+- reads from object storage in order are large buffered range reads with read-ahead
+  (`read_range`, `open_for_reading`), so reading records one after another costs a few HTTP
+  requests, not one per record; a random read fetches just its bytes;
 - writers that only take local paths (TFRecordWriter, TensorBoard's event writer, the Hugging
   Face export) write to a local staging file that is then uploaded (`publish`, `LocalMirror`);
   an object appears in a bucket only once its upload completes, so a killed writer never leaves
@@ -190,30 +190,45 @@ def open_for_reading(path: str | os.PathLike, block_bytes: int = READ_BLOCK_BYTE
     return fs.open(inner, "rb", block_size=block_bytes, cache_type="readahead")
 
 
-class _OpenFiles(threading.local):
+class _RemoteReads(threading.local):
+    """Per thread: an open read-ahead file and where the last read ended, per remote path."""
+
     def __init__(self) -> None:
-        self.files: dict[str, IO[bytes]] = {}
+        self.files: dict[str, tuple[IO[bytes], int]] = {}
 
 
-_OPEN_FILES = _OpenFiles()
+_REMOTE_READS = _RemoteReads()
 _MAX_OPEN_FILES_PER_THREAD = 16
+# A read starting at most this far past the previous one's end continues a sequential scan
+# (the next TFRecord starts 16 bytes after the previous payload: crc, length, crc).
+_SEQUENTIAL_GAP_BYTES = 64 << 10
 
 
 def read_range(path: str, offset: int, length: int) -> bytes:
-    """`length` bytes at `offset`. Remote files stay open per thread (a few at most), so a read
-    inside the last fetched block costs no request and a read past it fetches one large block."""
+    """`length` bytes at `offset`.
+
+    Remote files: a read that continues the previous one in this thread (records read in order)
+    goes through a read-ahead buffer, so it usually costs no request and otherwise one large
+    one; any other read (random access, as in training) is one request for exactly those bytes,
+    so random reads do not download blocks they do not use.
+    """
     if not is_url(path):
         with open(expand(path), "rb") as handle:
             handle.seek(offset)
             return handle.read(length)
-    files = _OPEN_FILES.files
-    handle = files.get(path)
-    if handle is None:
+    files = _REMOTE_READS.files
+    if path not in files:
         if len(files) >= _MAX_OPEN_FILES_PER_THREAD:
-            files.pop(next(iter(files))).close()
-        handle = files[path] = open_for_reading(path)
-    handle.seek(offset)
-    data = handle.read(length)
+            files.pop(next(iter(files)))[0].close()
+        files[path] = (open_for_reading(path), -1)
+    handle, previous_end = files[path]
+    if previous_end >= 0 and 0 <= offset - previous_end <= _SEQUENTIAL_GAP_BYTES:
+        handle.seek(offset)
+        data = handle.read(length)
+    else:
+        fs, inner = _filesystem(path)
+        data = fs.cat_file(inner, start=offset, end=offset + length)
+    files[path] = (handle, offset + length)
     if len(data) != length:
         raise OSError(f"{path}: read {len(data)} of {length} bytes at byte {offset} "
                       "(the file is shorter than its index says).")

@@ -108,6 +108,36 @@ def test_indexing_and_reading_records_costs_a_few_large_requests(
     assert os.path.getsize(local) > 40 * 20_000  # The records really are that many bytes.
 
 
+def test_random_reads_fetch_only_the_records_they_read(bucket, tmp_path, monkeypatch):
+    """Every range request is observed (not replaced) on gcsfs's filesystem: in random order each
+    record costs one request of about its own size, not a read-ahead block."""
+    import fsspec
+
+    from vivit.data.tfrecord_source import index_records, read_record
+
+    _write_tfrecords(tmp_path, files=1, per_file=30, frames=12, size=(64, 64))
+    local = tmp_path / "train.tfrecord-00000-of-00001"
+    remote = f"{bucket}/data/random.tfrecord"
+    storage.upload(str(local), remote)
+    locations = index_records(str(local))
+    filesystem = fsspec.filesystem("gs")
+    fetched = []
+    real_cat_file = filesystem.cat_file
+
+    def observed_cat_file(path, start=None, end=None, **kwargs):
+        fetched.append(end - start)
+        return real_cat_file(path, start=start, end=end, **kwargs)
+
+    monkeypatch.setattr(filesystem, "cat_file", observed_cat_file)
+    order = [29, 3, 17, 8, 25, 0, 12, 21, 5, 14]  # No record right after the one before.
+    for number in order:
+        offset, length = locations[number]
+        assert read_record(remote, int(number), offset, length) == read_record(
+            str(local), int(number), offset, length)
+    assert len(fetched) <= len(order)
+    assert sum(fetched) <= sum(locations[n][1] for n in order) * 1.5, fetched
+
+
 def test_a_prepare_summary_indexes_a_bucket_shard_without_reading_it(
         bucket, gcs_emulator, tmp_path):
     from vivit.data.tfrecord_source import index_records, record_locations
