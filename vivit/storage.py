@@ -20,12 +20,13 @@ may be `gs://bucket/...`. This module is the one place that knows it:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import threading
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     from etils import epath
@@ -233,6 +234,25 @@ def read_range(path: str, offset: int, length: int) -> bytes:
         raise OSError(f"{path}: read {len(data)} of {length} bytes at byte {offset} "
                       "(the file is shorter than its index says).")
     return data
+
+
+@contextlib.contextmanager
+def local_copy(path: str | os.PathLike) -> Iterator[str]:
+    """A local file with the content of `path`, for readers that take local paths only (PyAV,
+    the annotation parsers): a local path as it is; a remote file downloaded to a temporary file,
+    deleted afterwards. A missing remote file raises FileNotFoundError, as a local one would."""
+    if not is_url(path):
+        yield expand(path)
+        return
+    fs, inner = _filesystem(os.fspath(path))
+    suffix = os.path.splitext(basename(path))[1]
+    handle, temporary = tempfile.mkstemp(prefix="vivit-copy-", suffix=suffix)
+    os.close(handle)
+    try:
+        fs.get_file(inner, temporary)
+        yield temporary
+    finally:
+        os.remove(temporary)
 
 
 def upload(local_path: str, path: str | os.PathLike) -> None:

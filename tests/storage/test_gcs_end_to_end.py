@@ -1,5 +1,5 @@
-"""End to end on a bucket (the GCS emulator of tests/storage/conftest.py): prepare writes shards to
-gs://, main.py trains from them with a gs:// workdir (config, checkpoints and TensorBoard events
+"""End to end on a bucket (the GCS emulator of tests/storage/conftest.py): prepare reads videos from
+gs:// and writes shards to gs://, main.py trains from them with a gs:// workdir (config, checkpoints and TensorBoard events
 in the bucket, nothing local), --mode=test restores from it, a run killed after a checkpoint
 resumes from the bucket with the same losses, init_from loads a checkpoint in the bucket, and two
 processes joined by jax.distributed share one gs:// workdir."""
@@ -70,12 +70,17 @@ def prepared(gcs_emulator, tmp_path_factory):
         _write_mp4(folder / f"v{i}.mp4", 16, seed=i)
         rows.append(f"v{i}.mp4,{'jump' if i % 2 else 'run'},{'train' if i < 8 else 'validation'}")
     (folder / "labels.csv").write_text("\n".join(rows) + "\n")
-    result = _run([sys.executable, "-m", "vivit.data.prepare", f"--videos={folder}",
-                   f"--annotations={folder / 'labels.csv'}", f"--out={bucket}/data",
+    from vivit import storage
+
+    for name in os.listdir(folder):  # The videos and annotations are read from the bucket too.
+        storage.upload(str(folder / name), f"{bucket}/raw/{name}")
+    result = _run([sys.executable, "-m", "vivit.data.prepare", f"--videos={bucket}/raw",
+                   f"--annotations={bucket}/raw/labels.csv", f"--out={bucket}/data",
                    "--min_resize=32", "--videos_per_shard=4", "--workers=1", "--quiet",
                    "--verify"], cwd=folder, env=_environment(gcs_emulator))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "verify: OK" in result.stdout
+    assert "train: 8 videos" in result.stdout and "validation: 4 videos" in result.stdout
     files = bucket_files(f"{bucket}/data")
     assert {"manifest.json", "label_map.txt", "train.tfrecord-00000-of-00002",
             "train.tfrecord-00001-of-00002", "validation.tfrecord-00000-of-00001"} <= set(files)

@@ -12,6 +12,8 @@ recounts the written records and frames against the manifest.
 
 `--out` may be a bucket (gs://...): each shard is written to a local temporary file and uploaded
 when complete (an object appears only once its upload finishes), through fsspec (`vivit.storage`).
+`--videos` and `--annotations` may be in a bucket too: each file is copied to a local temporary
+file to be read, then deleted.
 """
 
 from __future__ import annotations
@@ -97,11 +99,12 @@ def convert_shard(
     with _open_writer(temporary, options["format"]) as writer:
         for entry in entries:
             try:
-                jpegs = decode_to_jpegs(
-                    entry.video, min_resize=options["min_resize"],
-                    start_seconds=entry.start_seconds, end_seconds=entry.end_seconds,
-                    jpeg_quality=options["jpeg_quality"],
-                )
+                with storage.local_copy(entry.video) as video:
+                    jpegs = decode_to_jpegs(
+                        video, min_resize=options["min_resize"],
+                        start_seconds=entry.start_seconds, end_seconds=entry.end_seconds,
+                        jpeg_quality=options["jpeg_quality"],
+                    )
             except FileNotFoundError:
                 summary["skipped"].append({"video": entry.video, "reason": "file not found"})
                 continue
@@ -152,7 +155,8 @@ def _check_same_plan(out: str, fingerprint: str) -> None:
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
-    entries = read_annotations(args.annotations, args.videos, args.split)
+    with storage.local_copy(args.annotations) as annotations:
+        entries = read_annotations(annotations, args.videos, args.split)
     if not entries:
         raise SystemExit(f"--annotations={args.annotations}: no videos listed.")
     labels = sorted({e.label for e in entries})
@@ -265,7 +269,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.verify and not (args.videos and args.annotations):
         parser.error("--videos and --annotations are required unless only --verify is given")
-    if args.videos and not os.path.isdir(args.videos):
+    if args.videos and not storage.isdir(args.videos):
         parser.error(f"--videos={args.videos!r} is not a directory")
     return args
 
