@@ -54,6 +54,9 @@ def test_workdir_on_gs_writes_to_the_bucket_and_nothing_local(bucket, tmp_path, 
     assert bucket_files(bucket) == ["run/config.json", "run/config.resumed_1.json"]
     assert json.loads(storage.read_text(f"{bucket}/run/config.json")) == {"a": 1}
     assert os.listdir(tmp_path) == []
+    with pytest.raises(PermissionError, match="Workdir 'gs://no-such-bucket-vivit/run' is not "
+                                              "writable"):
+        checkpointing.ensure_writable_workdir("gs://no-such-bucket-vivit/run")
 
 
 
