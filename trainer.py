@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import json
 import logging
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
@@ -21,10 +20,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import vivit.flops
+from vivit import storage
 from vivit import checkpoints as checkpoints_lib
 from vivit import data as data_lib
 from vivit.config import complete
@@ -147,7 +148,7 @@ def _mixup_fn(config: ml_collections.ConfigDict) -> step_lib.MixupFn | None:
     return mix
 
 
-def _write_label_names(workdir: Path, names: Sequence[str] | None) -> None:
+def _write_label_names(workdir: epath.Path, names: Sequence[str] | None) -> None:
     """Keeps the class names beside the checkpoints so --mode=predict needs no dataset."""
     if names and jax.process_index() == 0:
         (workdir / LABEL_NAMES_FILE).write_text(json.dumps(list(names), indent=1))
@@ -263,14 +264,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             if cadence.due(step, cadence.eval_every):
                 valid_metrics = validate(run, valid_data)
                 summaries.write(step, "valid", valid_metrics)
-            checkpointer.save(step, run.state, metrics=valid_metrics,
-                              force=step == cadence.total_steps)
+            saved = checkpointer.save(step, run.state, metrics=valid_metrics,
+                                      force=step == cadence.total_steps)
             if test_data is not None and test_every and step % test_every == 0 \
                     and step < cadence.total_steps:
                 result = multiview_test(run, test_data, config.get("steps_per_test"))
                 summaries.write(step, "test", result)
                 _log_test(step, result)
-            summaries.flush()
+            # A remote workdir's events are uploaded (at least) with every checkpoint, so a
+            # killed run's curve has no gap before the step it resumes from.
+            summaries.flush(upload=saved)
 
         # 4. The multi-view test over the whole test split.
         result: dict[str, float] = {}
@@ -305,7 +308,7 @@ def _restore_for_inference(
     schedule_steps = config.get("num_training_steps") or (
         max(int(lr.warmup_steps or 0), int(lr.steps_per_cycle or 0)) + 1)
     run = build_run(config, total_steps=int(schedule_steps))
-    directory = Path(workdir) / checkpointing.CHECKPOINT_DIR
+    directory = storage.resolve(workdir) / checkpointing.CHECKPOINT_DIR
     if not directory.is_dir():
         raise FileNotFoundError(f"No checkpoints in workdir '{workdir}' (no {directory}).")
     checkpointer = checkpointing.Checkpointer(
@@ -355,7 +358,7 @@ def evaluate_checkpoint(
 
 def label_names(config: ml_collections.ConfigDict, workdir: str, count: int) -> list[str]:
     """Class names saved in the workdir by training, else the dataset's label map, else ids."""
-    saved = Path(workdir) / LABEL_NAMES_FILE
+    saved = storage.resolve(workdir) / LABEL_NAMES_FILE
     names = None
     if saved.exists():
         names = json.loads(saved.read_text())

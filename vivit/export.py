@@ -17,7 +17,9 @@ mean/std (the processors on the Hub have shipped with other offsets and scales).
 (spacetime attention, class token, no pre_logits) exists in transformers. Needs `transformers`,
 `torch` and `safetensors` (requirements-test.txt). The output directory is written beside DIR and
 renamed into place at the end, so a failed export leaves nothing half-written; an existing,
-non-empty DIR is never overwritten.
+non-empty DIR is never overwritten. DIR may be a bucket (gs://...): the model is written and
+checked in a local staging directory, then uploaded (config and processor files first, the weights
+last).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any, NoReturn, Optional, Sequence
 import ml_collections
 import numpy as np
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.hf_names import hf_to_scenic, scenic_to_hf_vivit
 from vivit.checkpoints.readers import read_checkpoint
@@ -138,13 +141,14 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
     """Writes `out` (a new directory) holding config.json, model.safetensors and the processor."""
     from safetensors.numpy import save_file
 
-    if os.path.exists(out) and os.listdir(out):
+    if storage.isdir(out) and storage.listdir(out):
         raise CheckpointError(f"Output directory '{out}' exists and is not empty; not overwriting.")
     view = read_checkpoint(checkpoint)
     config = hf_vivit_config(view, num_frames, image_size, label_names)
     state = {k: np.ascontiguousarray(v, dtype=np.float32)
              for k, v in scenic_to_hf_vivit(view.params).items()}
-    parent = os.path.dirname(os.path.abspath(out))
+    remote = storage.is_url(out)
+    parent = tempfile.gettempdir() if remote else os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
@@ -152,6 +156,10 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
         config.save_pretrained(staging)
         hf_image_processor(min_resize, image_size).save_pretrained(staging)
         _verify_written(staging, view, config.num_attention_heads)
+        if remote:
+            _upload_export(staging, out)
+            shutil.rmtree(staging, ignore_errors=True)
+            return out
         if os.path.exists(out):
             os.rmdir(out)  # empty, checked above
         os.rename(staging, out)
@@ -164,26 +172,25 @@ def export_to_hf(checkpoint: str, out: str, *, num_frames: int, image_size: int,
 def find_run(checkpoint: str) -> Optional[str]:
     """The training workdir `checkpoint` belongs to (it holds config.json and checkpoints/):
     the checkpoint itself, or up to three levels above it (checkpoints/<step>/<item>)."""
-    path = os.path.abspath(os.path.expanduser(checkpoint))
+    path = os.fspath(storage.resolve(checkpoint))
     for _ in range(4):
-        if (os.path.isfile(os.path.join(path, RUN_CONFIG))
-                and os.path.isdir(os.path.join(path, "checkpoints"))):
+        if (storage.isfile(storage.join(path, RUN_CONFIG))
+                and storage.isdir(storage.join(path, "checkpoints"))):
             return path
-        path = os.path.dirname(path)
+        path = storage.dirname(path)
     return None
 
 
 def _read_json(path: str) -> Any:
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(storage.read_text(path))
     except ValueError as error:
         raise CheckpointError(f"'{path}' is not valid JSON ({error}).") from None
 
 
 def run_config(run: str) -> ml_collections.ConfigDict:
     """The completed config a run trained with, from its config.json."""
-    path = os.path.join(run, RUN_CONFIG)
+    path = storage.join(run, RUN_CONFIG)
     values = _read_json(path)
     if not isinstance(values, dict):
         raise CheckpointError(f"'{path}' does not hold a config (a JSON object).")
@@ -195,8 +202,8 @@ def run_config(run: str) -> ml_collections.ConfigDict:
 
 def run_label_names(run: str) -> Optional[list[str]]:
     """The class names training saved beside the checkpoints, if any."""
-    path = os.path.join(run, RUN_LABEL_NAMES)
-    if not os.path.isfile(path):
+    path = storage.join(run, RUN_LABEL_NAMES)
+    if not storage.isfile(path):
         return None
     names = _read_json(path)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -282,6 +289,14 @@ def _export_config(args: argparse.Namespace, overrides: dict[str, Any]
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 raise CheckpointError(f"--config.{key}={value!r}: {error}") from None
     return config, labels
+
+
+def _upload_export(staging: str, out: str) -> None:
+    """Uploads a finished export; model.safetensors goes last, so a directory holding it is
+    complete (transformers needs config.json beside it)."""
+    names = sorted(os.listdir(staging), key=lambda name: name == "model.safetensors")
+    for name in names:
+        storage.upload(os.path.join(staging, name), storage.join(out, name))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -197,3 +197,23 @@ def test_export_errors_are_one_line(exported, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "export: error: unrecognised argument '--bogus=1' (overrides are --config.KEY=VALUE)")
     assert not (tmp_path / "o").exists()
+
+
+# The GCS emulator of tests/storage (one server per session).
+from tests.storage.conftest import bucket, bucket_files, gcs_emulator  # noqa: E402,F401
+
+
+def test_export_to_a_bucket_writes_the_same_model_and_never_overwrites(exported, bucket):
+    from vivit.checkpoints import read_checkpoint
+
+    _, params, root, out = exported
+    remote = f"{bucket}/hf"
+    args = [f"--checkpoint={root / 'workdir'}", "--to=hf", f"--config={root / 'run_config.py'}"]
+    assert main([*args, f"--out={remote}"]) == 0
+    assert bucket_files(remote) == sorted(os.listdir(out))
+    view = read_checkpoint(remote)  # Read back from the bucket (safetensors + config.json).
+    want = flat(params)
+    assert sorted(view.params) == sorted(want)
+    for name in want:
+        np.testing.assert_array_equal(view.params[name], want[name], err_msg=name)
+    assert main([*args, f"--out={remote}"]) == 2

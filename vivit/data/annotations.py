@@ -31,6 +31,8 @@ import re
 import sys
 from typing import Callable, Sequence
 
+from vivit import storage
+
 Warn = Callable[[str], None]
 
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
@@ -56,19 +58,15 @@ def _warn_to_stderr(message: str) -> None:
     print(f"prepare: warning: {message}", file=sys.stderr)
 
 
-def _is_url(path: str) -> bool:
-    return "://" in path
-
-
 def normalise_path(path: str) -> str:
     """An absolute, normalised local path (so 'videos', './videos/' and '/abs/videos' agree);
     URLs (gs://...) are left as they are."""
-    return path if _is_url(path) else os.path.abspath(os.path.expanduser(path))
+    return path if storage.is_url(path) else os.path.abspath(os.path.expanduser(path))
 
 
 def _join(videos_dir: str, relative: str) -> str:
-    joined = os.path.join(videos_dir, relative)
-    return joined if _is_url(joined) else os.path.normpath(joined)
+    joined = storage.join(videos_dir, relative)
+    return joined if storage.is_url(joined) else os.path.normpath(joined)
 
 
 def _label(raw: str, where: str, warn: Warn) -> str:
@@ -108,16 +106,16 @@ class _KineticsFiles:
 
     def __init__(self, videos_dir: str):
         self._dir = videos_dir
-        self._names = sorted(os.listdir(videos_dir)) if os.path.isdir(videos_dir) else []
+        self._names = sorted(storage.listdir(videos_dir)) if storage.isdir(videos_dir) else []
 
     def find(self, video_id: str) -> str:
         index = bisect.bisect_left(self._names, video_id)
         while index < len(self._names) and self._names[index].startswith(video_id):
             # `<id>.mp4` or `<id>_<start>_<end>.mp4`, not the file of a longer id.
             if self._names[index][len(video_id):][:1] in (".", "_"):
-                return os.path.join(self._dir, self._names[index])
+                return storage.join(self._dir, self._names[index])
             index += 1
-        return os.path.join(self._dir, video_id + ".mp4")
+        return storage.join(self._dir, video_id + ".mp4")
 
 
 def _seconds(row: dict[str, str], key: str, where: str) -> float:
@@ -163,7 +161,7 @@ def _kinetics(rows: list[tuple[int, list[str]]], videos_dir: str, source: str,
 def _looks_like_header(fields: list[str], videos_dir: str) -> bool:
     first = fields[0].strip()
     return (
-        not os.path.exists(os.path.join(videos_dir, first))
+        not storage.exists(storage.join(videos_dir, first))
         and all(_COLUMN_NAME.match(f.strip()) and "." not in f for f in fields)
     )
 
@@ -222,7 +220,7 @@ def _ssv2(text: str, videos_dir: str, split: str, source: str, warn: Warn) -> li
         if not isinstance(label, str) or "id" not in item:
             raise AnnotationError(f"{where}: needs 'id' and 'template' (or 'label'), got {item!r}.")
         label = _label(label.replace("[", "").replace("]", ""), where, warn)
-        entries.append(Entry(os.path.join(videos_dir, f"{item['id']}.webm"), label, split,
+        entries.append(Entry(storage.join(videos_dir, f"{item['id']}.webm"), label, split,
                              line=number))
     return entries
 
@@ -256,12 +254,11 @@ def read_annotations(path: str, videos_dir: str, default_split: str = "train",
     Raises FileNotFoundError for a missing file, AnnotationError (a ValueError) naming the file
     and line for a row that does not fit the format; `warn` receives what was fixed up.
     """
-    if not os.path.isfile(path):
+    if not storage.isfile(path):
         raise FileNotFoundError(f"--annotations={path!r} is not a file.")
     videos_dir = normalise_path(videos_dir)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            text = f.read()
+        text = storage.read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise AnnotationError(f"{path}: not UTF-8 text ({error}).") from None
     if path.endswith(".json") or text.lstrip().startswith("["):

@@ -13,6 +13,11 @@ recounts the written records and frames against the manifest.
 Bad input (an annotation row that does not fit its format, an option out of range, an `--out`
 holding someone else's shards) stops the run before anything is written, with one line
 `prepare: error: ...` naming the file, line or option.
+
+`--out` may be a bucket (gs://...): each shard is written to a local temporary file and uploaded
+when complete (an object appears only once its upload finishes), through fsspec (`vivit.storage`).
+`--videos` and `--annotations` may be in a bucket too (each video is copied to a local temporary
+file to be decoded, then deleted).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import threading
 import time
 from typing import Any, NoReturn
 
+from vivit import storage
 from vivit.data.annotations import Entry, normalise_path, read_annotations
 
 MANIFEST = "manifest.json"
@@ -79,10 +85,7 @@ def _stop_with_main_process(main_pid: int) -> None:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
+    storage.write_text_atomically(path, text)
 
 
 def shard_name(split: str, index: int, count: int, file_format: str = "tfrecord") -> str:
@@ -138,16 +141,20 @@ def convert_shard(
 
     if _main_pid is not None and not _pid_alive(_main_pid):
         os._exit(1)  # a queued shard of a killed run: leave it to the rerun
-    summary = {"shard": os.path.basename(out_path), "videos": 0, "frames": 0, "skipped": []}
-    temporary = f"{out_path}.tmp-{os.getpid()}"
+    # records: (payload offset, length) of each TFRecord, so readers of a bucket need not scan.
+    summary = {"shard": storage.basename(out_path), "videos": 0, "frames": 0, "skipped": [],
+               "records": []}
+    position = 0
+    temporary = storage.staging_path(out_path)
     with _open_writer(temporary, options["format"]) as writer:
         for entry in entries:
             try:
-                jpegs = decode_to_jpegs(
-                    entry.video, min_resize=options["min_resize"],
-                    start_seconds=entry.start_seconds, end_seconds=entry.end_seconds,
-                    jpeg_quality=options["jpeg_quality"],
-                )
+                with storage.local_copy(entry.video) as video:
+                    jpegs = decode_to_jpegs(
+                        video, min_resize=options["min_resize"],
+                        start_seconds=entry.start_seconds, end_seconds=entry.end_seconds,
+                        jpeg_quality=options["jpeg_quality"],
+                    )
             except FileNotFoundError:
                 summary["skipped"].append({"video": entry.video, "reason": "file not found"})
                 continue
@@ -161,11 +168,14 @@ def convert_shard(
                 continue
             media_id = os.path.splitext(os.path.basename(entry.video))[0]
             example = _sequence_example(jpegs, label_index[entry.label], entry.label, media_id)
-            writer.write(example.SerializeToString())
+            payload = example.SerializeToString()
+            writer.write(payload)
+            summary["records"].append([position + 12, len(payload)])  # 12: length + its crc.
+            position += 12 + len(payload) + 4
             summary["videos"] += 1
             summary["frames"] += len(jpegs)
     _write_atomically(f"{out_path}.json", json.dumps(summary))
-    os.replace(temporary, out_path)
+    storage.publish(temporary, out_path)
     return summary
 
 
@@ -187,25 +197,24 @@ def _fail(message: str) -> NoReturn:
 
 def _check_same_plan(out: str, fingerprint: str) -> None:
     """Claims `out` for this plan, or stops if it holds another run's output."""
-    path = os.path.join(out, PLAN)
-    if os.path.exists(path):
+    path = storage.join(out, PLAN)
+    if storage.exists(path):
         try:
-            with open(path) as f:
-                previous = json.load(f)["fingerprint"]
+            previous = json.loads(storage.read_text(path))["fingerprint"]
         except (ValueError, KeyError, TypeError):
             previous = None
         if previous != fingerprint:
             _fail(f"--out={out} holds shards made from other annotations or options ({path}); "
                   "use a new --out directory (nothing was changed).")
         return
-    if os.path.isdir(out):
-        theirs = sorted(name for name in os.listdir(out)
+    if storage.isdir(out):
+        theirs = sorted(name for name in storage.listdir(out)
                         if _SHARD_FILE.search(name) or name in (MANIFEST, LABEL_MAP))
         if theirs:
             _fail(f"--out={out} already holds {theirs[0]} (and {len(theirs) - 1} more) but no "
                   f"{PLAN}: it is not this tool's output for these annotations; use a new "
                   "--out directory (nothing was changed).")
-    os.makedirs(out, exist_ok=True)
+    storage.makedirs(out)
     _write_atomically(path, json.dumps({"fingerprint": fingerprint}))
 
 
@@ -221,16 +230,16 @@ def _fingerprint(entries: list[Entry], videos: str, options: dict[str, Any],
 def _remove_leftovers(out: str, wait_seconds: float = 3.0) -> None:
     """Deletes the temporary files of a killed run, after giving its workers (which stop within
     a fraction of a second of their main process) time to go."""
-    leftovers = [name for name in os.listdir(out) if ".tmp-" in name]
+    leftovers = [name for name in storage.listdir(out) if ".tmp-" in name]
     writers = {int(pid) for pid in (name.rsplit(".tmp-", 1)[1] for name in leftovers)
                if pid.isdigit() and int(pid) != os.getpid()}
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline and any(_pid_alive(pid) for pid in writers):
         time.sleep(0.05)
-    for name in os.listdir(out):
+    for name in storage.listdir(out):
         if ".tmp-" in name:
             try:
-                os.remove(os.path.join(out, name))
+                storage.remove(storage.join(out, name))
             except FileNotFoundError:
                 pass
 
@@ -248,15 +257,22 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     options = {"min_resize": args.min_resize, "jpeg_quality": args.jpeg_quality,
                "min_frames": args.min_frames, "format": args.format}
     fingerprint = _fingerprint(entries, args.videos, options, args.videos_per_shard)
+    if args.format == "array_record":
+        from vivit.data.tfrecord_source import check_array_record_is_local
+
+        try:
+            check_array_record_is_local(args.out)
+        except ValueError as error:
+            _fail(f"--out: {error}")
     _check_same_plan(args.out, fingerprint)
-    _write_atomically(os.path.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
+    _write_atomically(storage.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
     _remove_leftovers(args.out)
 
     jobs = []
     for split, shards in plan.items():
         for index, shard in enumerate(shards):
-            path = os.path.join(args.out, shard_name(split, index, len(shards), args.format))
-            if not os.path.exists(path):
+            path = storage.join(args.out, shard_name(split, index, len(shards), args.format))
+            if not storage.exists(path):
                 jobs.append((shard, path))
     from tqdm import tqdm
 
@@ -271,7 +287,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
                            desc="shards", disable=args.quiet):
             future.result()
     manifest = _manifest(args.out, plan, args.format)
-    _write_atomically(os.path.join(args.out, MANIFEST), json.dumps(manifest, indent=1))
+    _write_atomically(storage.join(args.out, MANIFEST), json.dumps(manifest, indent=1))
     return manifest
 
 
@@ -282,8 +298,7 @@ def _manifest(out: str, plan: dict[str, list[list[Entry]]], file_format: str) ->
                   "table": f"{split}.{file_format}@{len(shards)}", "files": {}}
         for index in range(len(shards)):
             name = shard_name(split, index, len(shards), file_format)
-            with open(os.path.join(out, f"{name}.json")) as f:
-                summary = json.load(f)
+            summary = json.loads(storage.read_text(storage.join(out, f"{name}.json")))
             counts["videos"] += summary["videos"]
             counts["frames"] += summary["frames"]
             counts["files"][name] = {"videos": summary["videos"], "frames": summary["frames"]}
@@ -296,23 +311,23 @@ def verify(out: str) -> list[str]:
     """Differences between the shards on disk and the manifest (empty list: all agree)."""
     from vivit.data.tfrecord_source import _parse, read_record, record_locations
 
+    manifest_path = storage.join(out, MANIFEST)
     try:
-        with open(os.path.join(out, MANIFEST)) as f:
-            manifest = json.load(f)
+        manifest = json.loads(storage.read_text(manifest_path))
     except FileNotFoundError:
         _fail(f"--out={out} holds no {MANIFEST}: nothing to verify (convert first).")
     except ValueError as error:
-        return [f"{os.path.join(out, MANIFEST)}: unreadable: {error}"]
+        return [f"{manifest_path}: unreadable: {error}"]
     problems = []
     for split, counts in manifest["splits"].items():
         for name, expected in counts["files"].items():
-            path = os.path.join(out, name)
-            if not os.path.exists(path):
+            path = storage.join(out, name)
+            if not storage.exists(path):
                 problems.append(f"{path}: missing")
                 continue
             videos = frames = 0
             try:
-                locations = record_locations(path)
+                locations = record_locations(path, use_summary=False)
             except Exception as error:  # a damaged file is a finding, not a crash
                 problems.append(f"{path}: unreadable: {error}")
                 continue
@@ -370,13 +385,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.verify and not (args.videos and args.annotations):
         parser.error("--videos and --annotations are required unless only --verify is given")
-    if args.videos and not os.path.isdir(args.videos):
+    if args.videos and not storage.isdir(args.videos):
         parser.error(f"--videos={args.videos!r} is not a directory")
-    if args.annotations and not os.path.isfile(args.annotations):
+    if args.annotations and not storage.isfile(args.annotations):
         parser.error(f"--annotations={args.annotations!r} is not a file")
     args.videos = normalise_path(args.videos) if args.videos else args.videos
     args.out = normalise_path(args.out)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
+    if storage.exists(args.out) and not storage.isdir(args.out):
         parser.error(f"--out={args.out!r} is a file, not a directory")
     return args
 

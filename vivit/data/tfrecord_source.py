@@ -8,12 +8,14 @@ label in the context feature `clip/label/index` (int64; several values = multi-l
 `clip/label/string` and `clip/media_id`. Files are indexed once by reading only the record
 headers (uint64 length, crc, payload, crc), so any record can be read by seeking: that is what
 lets batches be a function of (seed, step, process) without a shuffle buffer.
+
+`base_dir` may be a bucket (gs://...): the index and the records are read with large buffered
+range reads with read-ahead (`vivit.storage`). ArrayRecord's reader opens local files only.
 """
 
 from __future__ import annotations
 
-import glob
-import os
+import json
 import re
 import struct
 import threading
@@ -21,6 +23,7 @@ import threading
 import ml_collections
 import numpy as np
 
+from vivit import storage
 from vivit.data.source import VideoRecord
 
 FRAMES_KEY = "image/encoded"
@@ -36,19 +39,19 @@ def expand_table(base_dir: str, table: str, config_key: str) -> list[str]:
     if match:
         count = int(match["count"])
         names = [f"{match['base']}-{i:05d}-of-{count:05d}" for i in range(count)]
-        paths = [os.path.join(base_dir, name) for name in names]
-        missing = [p for p in paths if not os.path.isfile(p)]
+        paths = [storage.join(base_dir, name) for name in names]
+        missing = [p for p in paths if not storage.isfile(p)]
         if missing:
             raise FileNotFoundError(
                 f"{config_key}={table!r}: {len(missing)} of {count} shards missing in {base_dir}, "
                 f"first {missing[0]}."
             )
         return paths
-    paths = sorted(p for p in glob.glob(os.path.join(base_dir, table)) if os.path.isfile(p))
+    paths = storage.glob(base_dir, table)
     if not paths:
         raise FileNotFoundError(
             f"{config_key}={table!r} matches no file in {base_dir} "
-            f"(pattern {os.path.join(base_dir, table)})."
+            f"(pattern {storage.join(base_dir, table)})."
         )
     return paths
 
@@ -56,8 +59,9 @@ def expand_table(base_dir: str, table: str, config_key: str) -> list[str]:
 def index_records(path: str) -> list[tuple[int, int]]:
     """(payload offset, payload length) of every record of an uncompressed TFRecord file."""
     offsets = []
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
+    size = storage.size(path)
+    # Remote: each header read past the buffered block fetches one more large block.
+    with storage.open_for_reading(path) as f:
         position = 0
         while position < size:
             header = f.read(12)
@@ -76,19 +80,57 @@ def index_records(path: str) -> list[tuple[int, int]]:
 
 
 def is_array_record(path: str) -> bool:
-    return ".array_record" in os.path.basename(path)
+    return ".array_record" in storage.basename(path)
 
 
-def record_locations(path: str) -> list[tuple[int, int]]:
-    """(offset, length) of every record; ArrayRecord files give (-1, -1) (read by number)."""
+def check_array_record_is_local(path: str) -> None:
+    """ArrayRecord's Python reader and writer open local paths only (a gs:// path crashes it)."""
+    if storage.is_url(path):
+        raise ValueError(
+            f"{path}: ArrayRecord files can only be read from and written to a local (or "
+            "mounted, e.g. gcsfuse) filesystem; on a bucket use TFRecords "
+            "(vivit.data.prepare --format=tfrecord).")
+
+
+def _index_from_summary(path: str) -> list[tuple[int, int]] | None:
+    """The record index `vivit.data.prepare` keeps in `<shard>.json`, when it fits the file.
+
+    Scanning the headers of a shard in a bucket downloads most of it; the summary is one small
+    read. An index that does not end where the file ends is ignored (the file was replaced).
+    """
+    summary_path = f"{path}.json"
+    if not storage.isfile(summary_path):
+        return None
+    try:
+        records = json.loads(storage.read_text(summary_path)).get("records")
+    except (ValueError, OSError):
+        return None
+    if records is None:
+        return None
+    locations = [(int(offset), int(length)) for offset, length in records]
+    end = locations[-1][0] + locations[-1][1] + 4 if locations else 0
+    return locations if end == storage.size(path) else None
+
+
+def record_locations(path: str, use_summary: bool = True) -> list[tuple[int, int]]:
+    """(offset, length) of every record; ArrayRecord files give (-1, -1) (read by number).
+
+    TFRecords: from the shard's `prepare` summary when it has one (use_summary), else by
+    reading every record header.
+    """
     if is_array_record(path):
         from array_record.python import array_record_module
 
+        check_array_record_is_local(path)
         reader = array_record_module.ArrayRecordReader(path)
         try:
             return [(-1, -1)] * reader.num_records()
         finally:
             reader.close()
+    if use_summary:
+        from_summary = _index_from_summary(path)
+        if from_summary is not None:
+            return from_summary
     return index_records(path)
 
 
@@ -99,9 +141,7 @@ _READERS_LOCK = threading.Lock()
 def read_record(path: str, number: int, offset: int, length: int) -> bytes:
     """Bytes of one record, by offset (TFRecord) or by record number (ArrayRecord)."""
     if not is_array_record(path):
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(length)
+        return storage.read_range(path, offset, length)
     from array_record.python import array_record_module
 
     with _READERS_LOCK:
@@ -205,7 +245,7 @@ class DMVRSource:
         label = self._label(list(context[LABEL_KEY].int64_list.value) if LABEL_KEY in context
                             else [], where)
         key = (context[MEDIA_ID_KEY].bytes_list.value[0].decode()
-               if MEDIA_ID_KEY in context else f"{os.path.basename(path)}:{number}")
+               if MEDIA_ID_KEY in context else f"{storage.basename(path)}:{number}")
 
         def read_frames(indices) -> np.ndarray:
             return np.stack([_decode_jpeg(frames[int(i)], where) for i in indices])
@@ -235,7 +275,7 @@ def open_dmvr_split(
     dc = config.dataset_configs
     if not dc.base_dir:
         raise ValueError("dataset_configs.base_dir must be set for video_tfrecord_dataset.")
-    if not os.path.isdir(dc.base_dir):
+    if not storage.isdir(dc.base_dir):
         raise FileNotFoundError(f"dataset_configs.base_dir={dc.base_dir!r} is not a directory.")
     table = dc.tables.get(split)
     if not table:
@@ -265,8 +305,7 @@ def open_dmvr_split(
 
 def _read_label_map(base_dir: str) -> list[str] | None:
     """Class names from `label_map.txt` (one per line, line i = class i) when the dir has one."""
-    path = os.path.join(base_dir, "label_map.txt")
-    if not os.path.isfile(path):
+    path = storage.join(base_dir, "label_map.txt")
+    if not storage.isfile(path):
         return None
-    with open(path) as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+    return [line for line in storage.read_text(path).split("\n") if line.strip()]

@@ -15,22 +15,27 @@ import os
 import signal
 import socket
 import threading
-from pathlib import Path
 from typing import Any, Mapping
 
 import jax
 import ml_collections
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
+
+from vivit import storage
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 
 
-def ensure_writable_workdir(workdir: str | os.PathLike) -> Path:
-    """Creates the workdir if needed; raises naming it when it cannot be written."""
-    path = Path(workdir)
+def ensure_writable_workdir(workdir: str | os.PathLike) -> epath.Path:
+    """Creates the workdir if needed; raises naming it when it cannot be written.
+
+    Returns it resolved: a gs:// URL as it is, a local path made absolute.
+    """
+    path = storage.resolve(workdir)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write_test_{socket.gethostname()}_{os.getpid()}"
@@ -70,7 +75,7 @@ def write_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) 
     """
     if jax.process_index() != 0:
         return []
-    path = Path(workdir) / CONFIG_FILE
+    path = storage.resolve(workdir) / CONFIG_FILE
     current = json.loads(config.to_json_best_effort(sort_keys=True))
     if not path.exists():
         path.write_text(json.dumps(current, indent=2, sort_keys=True))
@@ -79,9 +84,9 @@ def write_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) 
     differences = config_differences(previous, current)
     if differences:
         index = 1
-        while (Path(workdir) / f"config.resumed_{index}.json").exists():
+        while (path.parent / f"config.resumed_{index}.json").exists():
             index += 1
-        target = Path(workdir) / f"config.resumed_{index}.json"
+        target = path.parent / f"config.resumed_{index}.json"
         target.write_text(json.dumps(current, indent=2, sort_keys=True))
         logging.warning(
             "The config differs from the one this workdir was started with (%s); resuming "
@@ -129,12 +134,12 @@ class Checkpointer:
             cleanup_tmp_directories=True,
             create=True,
         )
-        directory = ensure_writable_workdir(workdir).resolve() / CHECKPOINT_DIR
+        directory = ensure_writable_workdir(workdir) / CHECKPOINT_DIR
         self._manager = ocp.CheckpointManager(directory, options=options)
 
     @property
-    def directory(self) -> Path:
-        return Path(self._manager.directory)
+    def directory(self) -> epath.Path:
+        return epath.Path(self._manager.directory)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()

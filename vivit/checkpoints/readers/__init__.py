@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from typing import Callable, Optional
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.readers.flax_msgpack import read_scenic_checkpoint
 from vivit.checkpoints.readers.huggingface import WEIGHT_FILES, is_hf_dir, read_huggingface
@@ -25,18 +25,18 @@ _MSGPACK_MAP_BYTES = set(range(0x80, 0x90)) | {0xDE, 0xDF}
 
 
 def _detect_file(path: str) -> str:
-    with open(path, "rb") as handle:
+    with storage.open_for_reading(path) as handle:
         head = handle.read(4)
     if head[:2] == b"PK" or path.endswith(".npz"):
         try:
-            with zipfile.ZipFile(path) as archive:
+            with storage.open_for_reading(path) as handle, zipfile.ZipFile(handle) as archive:
                 names = [n[:-4] if n.endswith(".npy") else n for n in archive.namelist()]
         except zipfile.BadZipFile as err:
             raise CheckpointError(
                 f"'{path}' looks like an .npz archive but cannot be opened: the file is truncated "
                 "or corrupt.") from err
         return "big_vision" if is_big_vision_layout(names) else "vit_npz"
-    if os.path.basename(path) in WEIGHT_FILES or path.endswith(".safetensors"):
+    if storage.basename(path) in WEIGHT_FILES or path.endswith(".safetensors"):
         return "huggingface"
     if head and head[0] in _MSGPACK_MAP_BYTES:
         return "scenic"
@@ -47,15 +47,15 @@ def _detect_file(path: str) -> str:
 
 def detect_format(path: str) -> str:
     """Names the format of the file or directory at `path`; raises CheckpointError if unknown."""
-    if not os.path.exists(path):
+    if not storage.exists(path):
         raise CheckpointError(f"Checkpoint '{path}' does not exist (init_from.checkpoint_path).")
-    if os.path.isfile(path):
+    if storage.isfile(path):
         return _detect_file(path)
     if is_hf_dir(path):
         return "huggingface"
     if is_orbax_dir(path):
         return "orbax"
-    if any(n.startswith("checkpoint_") or n == "checkpoint" for n in os.listdir(path)):
+    if any(n.startswith("checkpoint_") or n == "checkpoint" for n in storage.listdir(path)):
         return "scenic"
     raise CheckpointError(
         f"No checkpoint for the pretrained model is found in '{path}': it holds no Orbax "
@@ -65,8 +65,8 @@ def detect_format(path: str) -> str:
 
 def read_checkpoint(path: str, checkpoint_format: Optional[str] = None) -> CheckpointView:
     """Reads `path` (format detected unless given) into a Scenic-named flat view."""
-    path = os.path.expanduser(str(path))
-    if not os.path.exists(path):
+    path = storage.expand(str(path))  # A gs:// URL stays as it is.
+    if not storage.exists(path):
         raise CheckpointError(f"Checkpoint '{path}' does not exist (init_from.checkpoint_path).")
     fmt = checkpoint_format or detect_format(path)
     if fmt not in READERS:

@@ -7,13 +7,13 @@ training state whose parameters live under `params` (optax trainers) or `optimiz
 
 from __future__ import annotations
 
-import os
 import re
 
 import msgpack
 from flax import serialization
 from flax.training import checkpoints as flax_checkpoints
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.view import CheckpointView, flatten
 
@@ -22,16 +22,16 @@ _STEP_FILE = re.compile(r"^checkpoint_(\d+)$")
 
 def latest_step_file(directory: str) -> str:
     """The `checkpoint_<step>` file with the highest step in `directory` (or its `checkpoint`)."""
-    steps = [(int(m.group(1)), name) for name in os.listdir(directory)
+    steps = [(int(m.group(1)), name) for name in storage.listdir(directory)
              if (m := _STEP_FILE.match(name))]
-    if not steps and os.path.isfile(os.path.join(directory, "checkpoint")):
-        return os.path.join(directory, "checkpoint")  # Scenic's released models: no step suffix.
+    if not steps and storage.isfile(storage.join(directory, "checkpoint")):
+        return storage.join(directory, "checkpoint")  # Scenic's released models: no step suffix.
     if not steps:
         raise CheckpointError(
             f"No checkpoint for the pretrained model is found in '{directory}': expected files "
             "named checkpoint_<step> (Scenic/Flax), or point init_from.checkpoint_path at the file."
         )
-    return os.path.join(directory, max(steps)[1])
+    return storage.join(directory, max(steps)[1])
 
 
 def _params_of_state(state: dict, path: str) -> dict:
@@ -53,9 +53,8 @@ def _params_of_state(state: dict, path: str) -> dict:
 
 def read_scenic_checkpoint(path: str) -> CheckpointView:
     """A Flax/Scenic msgpack checkpoint file (or the directory of `checkpoint_<step>` files)."""
-    file_path = latest_step_file(path) if os.path.isdir(path) else path
-    with open(file_path, "rb") as handle:
-        data = handle.read()
+    file_path = latest_step_file(path) if storage.isdir(path) else path
+    data = storage.read_bytes(file_path)
     try:
         state = serialization.msgpack_restore(data)
     except (msgpack.exceptions.ExtraData, msgpack.exceptions.UnpackException,

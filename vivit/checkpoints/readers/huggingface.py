@@ -8,11 +8,12 @@ google/vit-base-patch16-224-in21k (ViTModel) or google/vivit-b-16x2-kinetics400
 
 from __future__ import annotations
 
+import io
 import json
-import os
 
 import numpy as np
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.hf_names import hf_to_scenic
 from vivit.checkpoints.view import CheckpointView, FlatParams
@@ -22,16 +23,16 @@ _MODEL_TYPES = ("vit", "vivit")
 
 
 def is_hf_dir(path: str) -> bool:
-    return os.path.isdir(path) and os.path.exists(os.path.join(path, "config.json")) and any(
-        os.path.exists(os.path.join(path, f)) for f in WEIGHT_FILES)
+    return storage.isdir(path) and storage.exists(storage.join(path, "config.json")) and any(
+        storage.exists(storage.join(path, f)) for f in WEIGHT_FILES)
 
 
 def _read_safetensors(path: str) -> FlatParams:
     from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load, load_file
 
     try:
-        return load_file(path)
+        return load(storage.read_bytes(path)) if storage.is_url(path) else load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(
             f"Cannot read '{path}' as safetensors: the file is truncated or corrupt ({err})."
@@ -44,7 +45,8 @@ def _read_torch_bin(path: str) -> FlatParams:
     except ImportError as err:
         raise CheckpointError(f"Reading '{path}' needs PyTorch (pip install torch).") from err
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        source = io.BytesIO(storage.read_bytes(path)) if storage.is_url(path) else path
+        state = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
         raise CheckpointError(
             f"Cannot read '{path}' as a PyTorch state dict: the file is truncated or corrupt "
@@ -54,28 +56,26 @@ def _read_torch_bin(path: str) -> FlatParams:
 
 
 def _read_weights(directory: str) -> FlatParams:
-    single = os.path.join(directory, "model.safetensors")
-    index = os.path.join(directory, "model.safetensors.index.json")
-    if os.path.exists(single):
+    single = storage.join(directory, "model.safetensors")
+    index = storage.join(directory, "model.safetensors.index.json")
+    if storage.exists(single):
         return _read_safetensors(single)
-    if os.path.exists(index):
-        with open(index) as handle:
-            shards = sorted(set(json.load(handle)["weight_map"].values()))
+    if storage.exists(index):
+        shards = sorted(set(json.loads(storage.read_text(index))["weight_map"].values()))
         state: FlatParams = {}
         for shard in shards:
-            shard_path = os.path.join(directory, shard)
-            if not os.path.exists(shard_path):
+            shard_path = storage.join(directory, shard)
+            if not storage.exists(shard_path):
                 raise CheckpointError(f"'{index}' names shard '{shard}', which is missing.")
             state.update(_read_safetensors(shard_path))
         return state
-    return _read_torch_bin(os.path.join(directory, "pytorch_model.bin"))
+    return _read_torch_bin(storage.join(directory, "pytorch_model.bin"))
 
 
 def read_config(directory: str) -> dict:
-    path = os.path.join(directory, "config.json")
+    path = storage.join(directory, "config.json")
     try:
-        with open(path) as handle:
-            config = json.load(handle)
+        config = json.loads(storage.read_text(path))
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"Cannot read '{path}': {err}.") from err
     if config.get("model_type") not in _MODEL_TYPES:
@@ -86,7 +86,7 @@ def read_config(directory: str) -> dict:
 
 def read_huggingface(path: str) -> CheckpointView:
     """A Hugging Face ViT/ViViT directory -> Scenic-named view."""
-    directory = path if os.path.isdir(path) else os.path.dirname(path)
+    directory = path if storage.isdir(path) else storage.dirname(path)
     config = read_config(directory)
     state = {k: np.asarray(v, dtype=np.float32) for k, v in _read_weights(directory).items()}
     params = hf_to_scenic(state, int(config["num_attention_heads"]), directory)

@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 from flax.training import checkpoints as flax_checkpoints
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.view import CheckpointView, FlatParams, flatten, unflatten
 
@@ -25,7 +26,8 @@ _PARAM_PREFIXES = ("opt/target/", "params/")
 def load_npz(path: str) -> FlatParams:
     """All arrays of an .npz archive, read eagerly so a truncated file fails here, by name."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with storage.open_for_reading(path) as handle, \
+                np.load(handle, allow_pickle=False) as archive:
             return {name: np.asarray(archive[name]) for name in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
         raise CheckpointError(

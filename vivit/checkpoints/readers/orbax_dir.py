@@ -7,13 +7,13 @@ itself. Reading never writes anything.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from vivit import storage
 from vivit.checkpoints.errors import CheckpointError
 from vivit.checkpoints.view import CheckpointView, flatten
 
@@ -22,30 +22,33 @@ _ITEM_MARKERS = ("_METADATA", "manifest.ocdbt", "_sharding")
 
 def is_item_dir(path: str) -> bool:
     """A directory written by one Orbax PyTree/Standard handler."""
-    return any(os.path.exists(os.path.join(path, m)) for m in _ITEM_MARKERS)
+    return any(storage.exists(storage.join(path, m)) for m in _ITEM_MARKERS)
 
 
 def _step_dirs(path: str) -> list[int]:
-    return sorted(int(n) for n in os.listdir(path)
-                  if n.isdigit() and os.path.isdir(os.path.join(path, n)))
+    """Finished steps only: on a bucket Orbax writes a step in place and marks it complete with
+    a commit_success.txt file (no rename), so a step being written is skipped."""
+    return sorted(int(n) for n in storage.listdir(path)
+                  if n.isdigit() and storage.isdir(storage.join(path, n))
+                  and ocp.utils.is_checkpoint_finalized(storage.resolve(storage.join(path, n))))
 
 
 def is_orbax_dir(path: str) -> bool:
     """An item dir, a step dir (holds _CHECKPOINT_METADATA or item dirs) or a root of steps."""
-    if not os.path.isdir(path):
+    if not storage.isdir(path):
         return False
-    if is_item_dir(path) or os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
+    if is_item_dir(path) or storage.exists(storage.join(path, "_CHECKPOINT_METADATA")):
         return True
     steps = _step_dirs(path)
     if steps:
-        return is_orbax_dir(os.path.join(path, str(steps[-1])))
+        return is_orbax_dir(storage.join(path, str(steps[-1])))
     return _workdir_checkpoints(path) is not None
 
 
 def _workdir_checkpoints(path: str) -> str | None:
     """`<workdir>/checkpoints` when `path` is a training workdir holding Orbax steps."""
-    root = os.path.join(path, "checkpoints")
-    return root if os.path.isdir(root) and _step_dirs(root) else None
+    root = storage.join(path, "checkpoints")
+    return root if storage.isdir(root) and _step_dirs(root) else None
 
 
 def _find_item(path: str) -> str:
@@ -55,14 +58,14 @@ def _find_item(path: str) -> str:
     if workdir_root is not None and not _step_dirs(path):
         return _find_item(workdir_root)
     steps = _step_dirs(path)
-    if steps and not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
-        return _find_item(os.path.join(path, str(steps[-1])))
-    items = sorted(n for n in os.listdir(path) if is_item_dir(os.path.join(path, n)))
+    if steps and not storage.exists(storage.join(path, "_CHECKPOINT_METADATA")):
+        return _find_item(storage.join(path, str(steps[-1])))
+    items = sorted(n for n in storage.listdir(path) if is_item_dir(storage.join(path, n)))
     for preferred in ("state", "params", "default"):
         if preferred in items:
-            return os.path.join(path, preferred)
+            return storage.join(path, preferred)
     if len(items) == 1:
-        return os.path.join(path, items[0])
+        return storage.join(path, items[0])
     raise CheckpointError(
         f"Cannot tell which Orbax item of '{path}' holds the parameters: found items {items} "
         "(expected one named 'state' or 'params'); point init_from.checkpoint_path at it."
