@@ -31,6 +31,8 @@ _MODE = flags.DEFINE_enum(
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", "latest", "eval/test/predict: which checkpoint of --workdir: latest, best or "
     "a step number.")
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "On an error, log its full traceback before the one-line message.")
 _DISTRIBUTED = flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
     "jax.distributed: auto initialises it when coordinator flags are given or the environment "
@@ -80,8 +82,20 @@ def _print_predictions(paths, predictions) -> None:
             print(f"  {rank}. {name:<30} {score:.4f}")
 
 
+def checkpoint_flag_error(value: str) -> str | None:
+    """Why --checkpoint=value is not 'latest', 'best' or a step number; None when it is."""
+    if value in ("latest", "best") or (value.isdigit() and value.isascii()):
+        return None
+    return (f"--checkpoint={value!r} is not accepted; expected latest, best or a step number "
+            "(a non-negative integer).")
+
+
 def main(argv: list[str]) -> None:
     videos = argv[1:]
+    checkpoint_error = checkpoint_flag_error(_CHECKPOINT.value)
+    if checkpoint_error:
+        print(f"main.py: error: {checkpoint_error}", file=sys.stderr)
+        sys.exit(2)
     if videos and _MODE.value != "predict":
         raise app.UsageError(f"Unexpected arguments {videos} (only --mode=predict takes files).")
     if logging.get_verbosity() <= logging.INFO:
@@ -90,6 +104,7 @@ def main(argv: list[str]) -> None:
 
     import trainer
     from vivit.train.step import NonFiniteLossError
+    from vivit.train.workdir_lock import WorkdirInUseError
 
     config, workdir = _CONFIG.value, _WORKDIR.value
     try:
@@ -101,9 +116,14 @@ def main(argv: list[str]) -> None:
             trainer.evaluate_checkpoint(config, workdir, "test", _CHECKPOINT.value)
         else:
             _print_predictions(videos, trainer.predict(config, workdir, videos, _CHECKPOINT.value))
-    except (ValueError, OSError, NotImplementedError, NonFiniteLossError) as error:
-        # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line.
-        logging.error("%s: %s", type(error).__name__, error)
+    except (ValueError, OSError, NotImplementedError, NonFiniteLossError,
+            WorkdirInUseError) as error:
+        # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line
+        # (with --verbose, the traceback first).
+        if _VERBOSE.value:
+            logging.exception("%s: %s", type(error).__name__, error)
+        else:
+            logging.error("%s: %s", type(error).__name__, error)
         sys.exit(f"main.py: error: {error}")
 
 

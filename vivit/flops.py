@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from vivit.config import complete
@@ -88,17 +89,23 @@ def main(argv: list[str]) -> None:
     config = flags.FLAGS.config
     if config is None:
         raise app.UsageError("--config=configs/<file>.py is required.")
-    config = complete(config)
-    if flags.FLAGS.table2:
-        print(format_table(table2_rows(config)))
-    else:
-        print(count(config))
+    try:
+        config = complete(config)
+        print(format_table(table2_rows(config)) if flags.FLAGS.table2 else count(config))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        # A config the model cannot be built from: one line naming the key (--verbose: trace).
+        if flags.FLAGS.verbose:
+            logging.exception("%s: %s", type(error).__name__, error)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"python -m vivit.flops: error: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
     # Flags are defined only when run as a command, so importing this module (the trainer
     # does) leaves the importer's own --config flag alone.
     config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+    flags.DEFINE_bool("verbose", False, "On an error, log its traceback before the message.")
     flags.DEFINE_bool(
         "table2", False, "Print the five model variants of the paper's Table 2 built on --config.")
     app.run(main)
