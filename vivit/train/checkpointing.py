@@ -9,6 +9,7 @@ run with a different config gets a warning and its config is written beside the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -45,13 +46,41 @@ def _leaf_signature(tree: Any) -> list[tuple[int, ...]]:
                   for leaf in jax.tree.leaves(tree))
 
 
+class _DropOrbaxMetadataNotes(logging.Filter):
+    """Orbax warns that an item directory has no step metadata when asked for the item's own
+    metadata directly, which is how we read it; those notes are expected, so they are dropped."""
+
+    _EXPECTED = ("Metadata file does not exist", "Failed to get item metadata")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._EXPECTED)
+
+
+@contextlib.contextmanager
+def _quiet_item_metadata_notes():
+    loggers = [logging.getLogger(), logging.getLogger("absl")]
+    note_filter = _DropOrbaxMetadataNotes()
+    for logger in loggers:
+        logger.addFilter(note_filter)
+        for handler in logger.handlers:
+            handler.addFilter(note_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(note_filter)
+            for handler in logger.handlers:
+                handler.removeFilter(note_filter)
+
+
 def _saved_tree(step_dir: epath.Path) -> Any:
     """The tree of array metadata of a step's train state; raises CorruptCheckpointError."""
     item = epath.Path(step_dir) / STATE_ITEM
     if not item.exists():
         raise CorruptCheckpointError(f"{item} is missing.")
     try:
-        metadata = ocp.PyTreeCheckpointer().metadata(item)
+        with _quiet_item_metadata_notes():
+            metadata = ocp.PyTreeCheckpointer().metadata(item)
     except Exception as error:  # Orbax and TensorStore raise many types for unreadable files.
         raise CorruptCheckpointError(
             f"the metadata of {item} cannot be read: {_first_line(error)}") from error
