@@ -401,7 +401,13 @@ def _restore_step(checkpointer: checkpointing.Checkpointer, abstract_state: Any,
     try:
         return checkpointer.restore(abstract_state, step)
     except Exception as error:
-        mismatch = checkpointer.diagnose(step, abstract_state)  # Raises CorruptCheckpointError.
+        try:
+            mismatch = checkpointer.diagnose(step, abstract_state)
+        except checkpointing.CorruptCheckpointError as corrupt:
+            raise checkpointing.CorruptCheckpointError(
+                f"Checkpoint step {step} in {checkpointer.directory} is corrupt: {corrupt} Pick "
+                "another with --checkpoint (python -m vivit.checkpoints info WORKDIR lists the "
+                "intact steps).") from error
         if mismatch:
             raise ValueError(f"Checkpoint step {step} in {checkpointer.directory} does not fit "
                              f"this config's train state: {mismatch}.") from error

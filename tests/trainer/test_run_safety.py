@@ -130,3 +130,13 @@ def test_a_second_run_is_refused_and_a_killed_runs_lock_is_taken_over(tmp_path):
     assert f"pid {first.pid} is no longer running on this host" in stderr
     assert "Resumed from" in stderr
     assert not (tmp_path / "vivit.lock").exists()
+
+
+def test_a_named_corrupt_step_is_one_line_naming_it(two_checkpoints, tmp_path):
+    workdir = _copy(two_checkpoints, tmp_path)
+    (workdir / "checkpoints" / "10" / "state" / "_METADATA").write_text("")
+    result = run_main(workdir, *TWENTY, "--mode=eval", "--checkpoint=10")
+    assert result.returncode == 1, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"main.py: error: Checkpoint step 10 in {workdir / 'checkpoints'} is "
+                           "corrupt: ") and "_METADATA is empty or unreadable" in line
