@@ -125,6 +125,11 @@ def main(argv: list[str]) -> None:
         else:
             logging.error("%s: %s", type(error).__name__, error)
         sys.exit(f"main.py: error: {error}")
+    except KeyboardInterrupt:
+        # Ctrl-C before the training loop listens for it (or in eval/test/predict): nothing to
+        # save; stop with the shell's code for SIGINT and no traceback.
+        print("main.py: interrupted.", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from jax.experimental import multihost_utils
 from etils import epath
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import vivit.flops

@@ -122,6 +122,9 @@ def test_a_clip_shorter_than_the_tubelet_is_one_line_naming_both_keys(tmp_path):
             "dataset_configs.num_frames=1") in line
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "work").exists()
+    verbose = run_main(tmp_path / "work", *SHORT, "--config.dataset_configs.num_frames=1",
+                       "--verbose")
+    assert _error_line(verbose) == line and "Traceback" in verbose.stderr
 
 
 def test_a_misspelt_checkpoint_flag_is_one_line_naming_the_accepted_values(trained_workdir):
