@@ -205,9 +205,12 @@ def _finished_steps(workdir: str) -> list[int]:
     return [int(p.name) for p in directory.iterdir() if p.name.isdigit()]
 
 
-def check_init_from(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """When a fresh run will initialise from config.init_from, its file must exist and be of a
-    known format; a resumed run never reads it, so it is not checked then."""
+def check_init_from(
+    config: ml_collections.ConfigDict, workdir: str, abstract_params: Any = None
+) -> None:
+    """When a fresh run will initialise from config.init_from, its file must exist, be of a
+    known format and (given the model's `abstract_params`) fit the model: it is adapted once
+    onto zeros of the params' shapes. A resumed run never reads it, so it is not checked then."""
     path = config.init_from.get("checkpoint_path")
     if not path or _finished_steps(workdir):
         return
@@ -222,6 +225,9 @@ def check_init_from(config: ml_collections.ConfigDict, workdir: str) -> None:
                 f"{sorted(READERS)}.")
     else:
         checkpoints_lib.detect_format(str(path))
+    if abstract_params is not None:
+        zeros = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), abstract_params)
+        checkpoints_lib.initialise(zeros, config)
 
 
 def check_training_run(config: ml_collections.ConfigDict, workdir: str) -> CheckedRun:
@@ -238,7 +244,7 @@ def check_training_run(config: ml_collections.ConfigDict, workdir: str) -> Check
     test_data = None
     if config.dataset_configs.do_multicrop_test:
         test_data = data_lib.get_dataset(config, "test")
-    check_init_from(config, workdir)
+    check_init_from(config, workdir, run.abstract_state.params)
     return CheckedRun(config, train_data, valid_data, test_data, cadence, run)
 
 

@@ -31,10 +31,18 @@ def test_a_test_batch_size_below_one_is_refused():
         check_batch_sizes_and_learning_rate(config)
 
 
-@pytest.mark.parametrize("rate", [-0.1, 0.0, float("nan")])
-def test_a_learning_rate_that_is_not_positive_is_refused(rate):
+@pytest.mark.parametrize("rate", [-0.1, -1e-9, float("nan")])
+def test_a_negative_or_undefined_learning_rate_is_refused(rate):
     config = _demo()
     config.lr_configs.base_learning_rate = rate
     with pytest.raises(ValueError, match=r"config\.lr_configs\.base_learning_rate=.* must be a "
                        "positive number"):
         check_batch_sizes_and_learning_rate(config)
+
+
+def test_a_zero_learning_rate_is_allowed_with_a_warning(caplog):
+    config = _demo()
+    config.lr_configs.base_learning_rate = 0.0
+    with caplog.at_level("WARNING"):
+        check_batch_sizes_and_learning_rate(config)
+    assert "base_learning_rate=0: the parameters will not change" in caplog.text

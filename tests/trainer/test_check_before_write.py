@@ -54,6 +54,16 @@ REFUSALS = {
 }
 
 
+def test_a_pretrained_checkpoint_that_does_not_fit_the_model_writes_nothing(tmp_path):
+    from tests.checkpoints.ckpt_layouts import random_vit, write_big_vision_npz
+
+    vit = write_big_vision_npz(str(tmp_path / "vit_width16.npz"), random_vit())  # Width 16, not 64.
+    workdir = tmp_path / "work"
+    with pytest.raises(ValueError, match="vit_width16.npz"):
+        trainer.train_and_evaluate(_config(**{"init_from.checkpoint_path": vit}), str(workdir))
+    assert not workdir.exists()
+
+
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_a_refused_run_writes_nothing(tmp_path, name):
     overrides, message = REFUSALS[name]
