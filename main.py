@@ -33,6 +33,8 @@ _MODE = flags.DEFINE_enum(
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", "latest", "eval/test/predict: which checkpoint of --workdir: latest, best or "
     "a step number.")
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "On an error, log its full traceback before the one-line message.")
 _DISTRIBUTED = flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
     "jax.distributed: auto initialises it when coordinator flags are given or the environment "
@@ -110,8 +112,20 @@ def _print_predictions(predictions) -> int:
     return failed
 
 
+def checkpoint_flag_error(value: str) -> str | None:
+    """Why --checkpoint=value is not 'latest', 'best' or a step number; None when it is."""
+    if value in ("latest", "best") or (value.isdigit() and value.isascii()):
+        return None
+    return (f"--checkpoint={value!r} is not accepted; expected latest, best or a step number "
+            "(a non-negative integer).")
+
+
 def main(argv: list[str]) -> None:
     videos = argv[1:]
+    checkpoint_error = checkpoint_flag_error(_CHECKPOINT.value)
+    if checkpoint_error:
+        print(f"main.py: error: {checkpoint_error}", file=sys.stderr)
+        sys.exit(2)
     if videos and _MODE.value != "predict":
         raise app.UsageError(f"Unexpected arguments {videos} (only --mode=predict takes files).")
     if logging.get_verbosity() <= logging.INFO:
@@ -121,6 +135,7 @@ def main(argv: list[str]) -> None:
 
     import trainer
     from vivit.train.step import NonFiniteLossError
+    from vivit.train.workdir_lock import WorkdirInUseError
 
     workdir = _WORKDIR.value
     try:
@@ -134,10 +149,20 @@ def main(argv: list[str]) -> None:
             predictions = trainer.predict(config, workdir, videos, _CHECKPOINT.value)
             if _print_predictions(predictions):
                 sys.exit(1)  # Some videos failed (their errors are printed); the rest are done.
-    except (ValueError, OSError, NotImplementedError, NonFiniteLossError) as error:
-        # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line.
-        logging.error("%s: %s", type(error).__name__, error)
+    except (ValueError, OSError, NotImplementedError, NonFiniteLossError,
+            WorkdirInUseError) as error:
+        # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line
+        # (with --verbose, the traceback first).
+        if _VERBOSE.value:
+            logging.exception("%s: %s", type(error).__name__, error)
+        else:
+            logging.error("%s: %s", type(error).__name__, error)
         sys.exit(f"main.py: error: {error}")
+    except KeyboardInterrupt:
+        # Ctrl-C before the training loop listens for it (or in eval/test/predict): nothing to
+        # save; stop with the shell's code for SIGINT and no traceback.
+        print("main.py: interrupted.", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import vivit.flops
 from vivit import storage
 from vivit import checkpoints as checkpoints_lib
 from vivit import data as data_lib
+from vivit.checkpoints.readers import READERS
 from vivit.config import complete
 from vivit.data import mixup as mixup_lib
 from vivit.data import preprocess
@@ -35,7 +36,7 @@ from vivit.data.video_file import expand_video_paths, read_video_file
 from vivit.models import build_model
 from vivit.models.builder import num_classes
 from vivit.train import cadence as cadence_lib
-from vivit.train import checkpointing, evaluation, losses
+from vivit.train import checkpointing, evaluation, losses, workdir_lock
 from vivit.train import mesh as mesh_lib
 from vivit.train import metrics as metrics_lib
 from vivit.train import optimizer as opt_lib
@@ -115,7 +116,9 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
     never has its trained weights replaced.
     """
     try:
-        restored = checkpointer.restore(run.abstract_state)
+        restored, corrupt = checkpointer.restore_newest_intact(run.abstract_state)
+    except checkpointing.CorruptCheckpointError:
+        raise
     except ValueError as error:  # Orbax: the saved tree does not have this state's structure.
         raise ValueError(
             f"The latest checkpoint in {checkpointer.directory} does not fit the train state of "
@@ -123,6 +126,8 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
             "the original config, or start a new workdir with --config.init_from.checkpoint_path="
             f"{checkpointer.directory.parent} to load its parameters only. Orbax: "
             f"{str(error).splitlines()[0]}") from error
+    # The resumed run saves these step numbers again: move the damaged ones aside (not deleted).
+    checkpointer.set_aside([step for step, _ in corrupt])
     if restored is not None:
         run.state = restored
         logging.info("Resumed from %s at step %d.", checkpointer.directory, int(restored.step))
@@ -181,25 +186,95 @@ def _log_test(step: int, result: dict[str, float]) -> None:
         int(result["views_per_video"]), result["single_view_accuracy"])
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Trains (resuming from `workdir`), validating, checkpointing and testing on the way.
+@dataclasses.dataclass
+class CheckedRun:
+    """Everything a training run opens and checks before it writes anything."""
 
-    Returns the final multi-view test metrics (empty when do_multicrop_test is off, or when
-    the run stopped early for a preemption).
-    """
-    # 1. Check what we were given before anything is written or compiled.
-    config = complete(config)
-    workdir_path = checkpointing.ensure_writable_workdir(workdir)
+    config: ml_collections.ConfigDict
+    train_data: data_lib.VideoDataset
+    valid_data: data_lib.VideoDataset
+    test_data: data_lib.VideoDataset | None
+    cadence: cadence_lib.Cadence
+    run: Run
+
+
+def _finished_steps(workdir: str) -> list[int]:
+    directory = epath.Path(workdir) / checkpointing.CHECKPOINT_DIR
+    if not directory.is_dir():
+        return []
+    return [int(p.name) for p in directory.iterdir() if p.name.isdigit()]
+
+
+def check_init_from(
+    config: ml_collections.ConfigDict, workdir: str, abstract_params: Any = None
+) -> None:
+    """When a fresh run will initialise from config.init_from, its file must exist, be of a
+    known format and (given the model's `abstract_params`) fit the model: it is adapted once
+    onto zeros of the params' shapes. A resumed run never reads it, so it is not checked then."""
+    path = config.init_from.get("checkpoint_path")
+    if not path or _finished_steps(workdir):
+        return
+    fmt = config.init_from.get("checkpoint_format")
+    if fmt:
+        if not epath.Path(path).exists():
+            raise checkpoints_lib.CheckpointError(
+                f"init_from.checkpoint_path='{path}' does not exist.")
+        if fmt not in READERS:
+            raise checkpoints_lib.CheckpointError(
+                f"init_from.checkpoint_format={fmt!r} is not one of "
+                f"{sorted(READERS)}.")
+    else:
+        checkpoints_lib.detect_format(str(path))
+    if abstract_params is not None:
+        zeros = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), abstract_params)
+        checkpoints_lib.initialise(zeros, config)
+
+
+def check_training_run(config: ml_collections.ConfigDict, workdir: str) -> CheckedRun:
+    """Checks everything a run can check before it writes anything into `workdir`: config
+    numbers, data location and size, schedule, mesh, model shapes (an abstract build, no
+    weights), init_from; raises ValueError/OSError naming the key, so a refused run leaves the
+    workdir exactly as it was."""
+    opt_lib.check_batch_sizes_and_learning_rate(config)
     train_data = data_lib.get_dataset(config, "train")
     valid_data = data_lib.get_dataset(config, "validation")
     cadence = cadence_lib.loop_cadence(config, train_data.meta.num_examples)
     config = opt_lib.resolve_schedule(config, train_data.meta.num_examples)
     mesh = checked_mesh(config)
+    run = build_run(config, cadence.total_steps, mesh)
+    test_data = None
+    if config.dataset_configs.do_multicrop_test:
+        test_data = data_lib.get_dataset(config, "test")
+    check_init_from(config, workdir, run.abstract_state.params)
+    return CheckedRun(config, train_data, valid_data, test_data, cadence, run)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains (resuming from `workdir`), validating, checkpointing and testing on the way.
+
+    Returns the final multi-view test metrics (empty when do_multicrop_test is off, or when
+    the run stopped early for a preemption). Everything is checked before anything is written;
+    the workdir is then locked against a second training run until this one ends.
+    """
+    # 1. Check what we were given before anything is written or compiled.
+    checked = check_training_run(complete(config), workdir)
+    workdir_path = checkpointing.ensure_writable_workdir(workdir)
+    lock = workdir_lock.acquire_for_job(workdir_path)
+    try:
+        return _train(checked, workdir_path)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
+    """The training job proper, in a locked workdir, from checked inputs."""
+    config, run, cadence = checked.config, checked.run, checked.cadence
+    train_data, valid_data, test_data = checked.train_data, checked.valid_data, checked.test_data
     checkpointing.write_config(workdir_path, config)
     _write_label_names(workdir_path, train_data.meta.label_names)
 
-    # 2. Model, optimiser and state; resume or initialise.
-    run = build_run(config, cadence.total_steps, mesh)
+    # 2. Resume or initialise the state.
     checkpointer = checkpointing.Checkpointer(
         workdir_path, save_every=cadence.checkpoint_every,
         max_to_keep=int(config.max_checkpoints_to_keep),
@@ -224,9 +299,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     test_every = None
     if config.dataset_configs.get("log_test_epochs"):
         test_every = max(1, int(config.dataset_configs.log_test_epochs * cadence.steps_per_epoch))
-    test_data = None
-    if config.dataset_configs.do_multicrop_test:
-        test_data = data_lib.get_dataset(config, "test")
     preemption = checkpointing.PreemptionSignal()
     timer = StepTimer()
     train_metrics = None
@@ -316,22 +388,40 @@ def _restore_for_inference(
         best_metric=config.get("best_checkpoint_metric"))
     try:
         if checkpoint == "latest":
-            step = checkpointer.latest_step()
-        elif checkpoint == "best":
-            step = checkpointer.best_step()
+            run.state, _ = checkpointer.restore_newest_intact(run.abstract_state)
+            if run.state is None:
+                raise FileNotFoundError(f"No checkpoint in {directory}.")
         else:
-            step = int(checkpoint)
+            step = checkpointer.best_step() if checkpoint == "best" else int(checkpoint)
+            if step is None:
+                raise FileNotFoundError(f"No {checkpoint} checkpoint in {directory}.")
             if step not in checkpointer.all_steps():
                 raise FileNotFoundError(
                     f"No checkpoint of step {step} in {directory}; it has steps "
                     f"{checkpointer.all_steps()}.")
-        if step is None:
-            raise FileNotFoundError(f"No {checkpoint} checkpoint in {directory}.")
-        run.state = checkpointer.restore(run.abstract_state, step)
+            run.state = _restore_step(checkpointer, run.abstract_state, step)
     finally:
         checkpointer.close()
     logging.info("Restored step %d from %s.", int(run.state.step), directory)
     return run
+
+
+def _restore_step(checkpointer: checkpointing.Checkpointer, abstract_state: Any, step: int) -> Any:
+    """Restores one named step; a damaged one is named as corrupt, not as a config change."""
+    try:
+        return checkpointer.restore(abstract_state, step)
+    except Exception as error:
+        try:
+            mismatch = checkpointer.diagnose(step, abstract_state)
+        except checkpointing.CorruptCheckpointError as corrupt:
+            raise checkpointing.CorruptCheckpointError(
+                f"Checkpoint step {step} in {checkpointer.directory} is corrupt: {corrupt} Pick "
+                "another with --checkpoint (python -m vivit.checkpoints info WORKDIR lists the "
+                "intact steps).") from error
+        if mismatch:
+            raise ValueError(f"Checkpoint step {step} in {checkpointer.directory} does not fit "
+                             f"this config's train state: {mismatch}.") from error
+        raise
 
 
 def evaluate_checkpoint(

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import sys
-
-from absl import app, flags
+from absl import app, flags, logging
 
 from vivit.config import ConfigError, load_config, split_override_args
 from vivit.models import build_model
 from vivit.models.encoder import FACTORISED_BLOCK_TYPES
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelCost:
@@ -99,12 +99,14 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("--config=configs/<file>.py is required.")
     try:
         config = load_config(flags.FLAGS.config, _OVERRIDES)
-    except (ConfigError, OSError) as error:
-        sys.exit(f"vivit.flops: error: {error}")
-    if flags.FLAGS.table2:
-        print(format_table(table2_rows(config)))
-    else:
-        print(count(config))
+        print(format_table(table2_rows(config)) if flags.FLAGS.table2 else count(config))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        # A config the model cannot be built from: one line naming the key (--verbose: trace).
+        if flags.FLAGS.verbose:
+            logging.exception("%s: %s", type(error).__name__, error)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"python -m vivit.flops: error: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
@@ -112,6 +114,7 @@ if __name__ == "__main__":
     # does) leaves the importer's own --config flag alone.
     flags.DEFINE_string("config", None, "Config file FILE[:ARG]; override keys with "
                         "--config.KEY=VALUE.")
+    flags.DEFINE_bool("verbose", False, "On an error, log its traceback before the message.")
     flags.DEFINE_bool(
         "table2", False, "Print the five model variants of the paper's Table 2 built on --config.")
     app.run(main, flags_parser=_parse_flags)

@@ -138,3 +138,49 @@ def test_typo_inside_a_config_file_is_one_line_naming_file_and_line(tmp_path, ba
     line = _only_line(run_main(tmp_path / "work", config=str(config_file)))
     assert line.startswith(f"main.py: error: Config file '{config_file}' line 4"), line
     assert expected in line
+
+
+def test_a_refused_run_leaves_a_trained_workdir_byte_for_byte(trained_workdir):
+    before = tree_digest(trained_workdir)
+    line = _error_line(run_main(trained_workdir, *SHORT, "--config.model.num_heads=3"))
+    assert "model.num_heads=3 must divide model.hidden_size=64" in line
+    assert tree_digest(trained_workdir) == before
+
+
+def test_a_clip_shorter_than_the_tubelet_is_one_line_naming_both_keys(tmp_path):
+    result = run_main(tmp_path / "work", *SHORT, "--config.dataset_configs.num_frames=1")
+    line = _error_line(result)
+    assert ("model.patches.size[2]=2 (tubelet time) is longer than the clip, "
+            "dataset_configs.num_frames=1") in line
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "work").exists()
+    verbose = run_main(tmp_path / "work", *SHORT, "--config.dataset_configs.num_frames=1",
+                       "--verbose")
+    assert _error_line(verbose) == line and "Traceback" in verbose.stderr
+
+
+def test_a_misspelt_checkpoint_flag_is_one_line_naming_the_accepted_values(trained_workdir):
+    result = run_main(trained_workdir, "--mode=test", "--checkpoint=bset")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        "main.py: error: --checkpoint='bset' is not accepted; expected latest, best or a step "
+        "number (a non-negative integer)."]
+
+
+def test_flops_on_a_bad_config_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.trainer.main_runner import REPO_ROOT, environment
+
+    command = [sys.executable, "-m", "vivit.flops", "--config=configs/demo.py",
+               "--config.model.num_heads=3"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m vivit.flops: error: model.num_heads=3 must divide model.hidden_size=64.")
+    assert "Traceback" not in result.stderr
+    verbose = subprocess.run(command + ["--verbose"], cwd=REPO_ROOT, env=environment(),
+                             capture_output=True, text=True, timeout=300)
+    assert "Traceback" in verbose.stderr and verbose.returncode == 1

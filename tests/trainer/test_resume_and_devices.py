@@ -88,6 +88,23 @@ def test_sigterm_saves_a_checkpoint_exits_0_and_the_run_resumes_from_it(tmp_path
     _assert_same_curve(tmp_path, reference_losses)
 
 
+def test_ctrl_c_saves_like_sigterm_and_the_run_resumes_from_it(tmp_path, reference_losses):
+    process = start_main(tmp_path, *FAST_OVERRIDES)
+    _wait_for_checkpoint(process, tmp_path)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "Interrupted (Ctrl-C): saving a checkpoint" in stderr
+    interrupted_at = checkpoint_steps(tmp_path)[-1]
+    assert f"Preempted: saved step {interrupted_at}" in stderr
+    assert interrupted_at < TOTAL_STEPS
+
+    result = run_main(tmp_path, *FAST_OVERRIDES)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"at step {interrupted_at}." in result.stderr
+    _assert_same_curve(tmp_path, reference_losses)
+
+
 @pytest.mark.parametrize("mesh", [
     ("--config.mesh.fsdp=1",),
     ("--config.mesh.fsdp=-1", "--config.mesh.fsdp_min_size=64"),

@@ -1,8 +1,13 @@
-"""`python -m vivit.checkpoints info PATH`: name a checkpoint's format, list its tree, say what it fits."""
+"""`python -m vivit.checkpoints info PATH`: name a checkpoint's format, list its tree, say what it fits.
+
+On a training workdir (or its checkpoints/ folder) it first lists every step as intact or corrupt
+(each step is read in full), then describes the newest intact step.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -25,6 +30,35 @@ def format_info(view: CheckpointView) -> str:
     return "\n".join(lines)
 
 
+def _steps_root(path: str) -> str | None:
+    """The folder of numbered Orbax steps: PATH itself or PATH/checkpoints (a workdir)."""
+    for root in (os.path.join(path, "checkpoints"), path):
+        if os.path.isdir(root) and any(n.isdigit() for n in os.listdir(root)):
+            return root
+    return None
+
+
+def step_health(root: str) -> list[tuple[int, str | None]]:
+    """(step, None if intact else what is wrong) for every numbered step under `root`."""
+    from vivit.train.checkpointing import CorruptCheckpointError, check_step_readable
+
+    health = []
+    for step in sorted((int(n) for n in os.listdir(root) if n.isdigit()), reverse=True):
+        try:
+            check_step_readable(os.path.join(root, str(step)))
+            health.append((step, None))
+        except CorruptCheckpointError as err:
+            health.append((step, str(err)))
+    return health
+
+
+def format_health(root: str, health: list[tuple[int, str | None]]) -> str:
+    lines = [f"steps in {root} (newest first):"]
+    lines += [f"  {step}: {'intact' if problem is None else 'CORRUPT: ' + problem}"
+              for step, problem in health]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vivit.checkpoints")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -33,8 +67,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     info.add_argument("--format", choices=sorted(READERS), default=None,
                       help="skip detection (as init_from.checkpoint_format)")
     args = parser.parse_args(argv)
+    path = args.path
+    root = _steps_root(path) if args.format in (None, "orbax") else None
+    if root is not None:
+        health = step_health(root)
+        print(format_health(root, health))
+        intact = [step for step, problem in health if problem is None]
+        if not intact:
+            print(f"error: no intact checkpoint step in {root}.", file=sys.stderr)
+            return 1
+        path = os.path.join(root, str(intact[0]))
+        print(f"newest intact step: {intact[0]}")
     try:
-        view = read_checkpoint(args.path, args.format)
+        view = read_checkpoint(path, args.format)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

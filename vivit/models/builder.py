@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from vivit.models.checks import check_clip_and_patches
 from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import ATTENTION_TYPES, FACTORISED_BLOCK_TYPES, TransformerSize
 from vivit.models.layers import ATTENTION_KERNEL_INITIALIZERS
@@ -209,6 +210,7 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
     validate_keys(config)
     _one_of(config.model.attention_config.type, ATTENTION_TYPES, "model.attention_config.type")
     common = _common_kwargs(config)
+    check_clip_and_patches(config)
     if config.model.attention_config.type == "factorized_encoder":
         return _factorised_encoder(config, common)
     return _single_encoder(config, common)

@@ -9,25 +9,124 @@ run with a different config gets a warning and its config is written beside the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from typing import Any, Mapping
 
 import jax
 import ml_collections
+import numpy as np
+from etils import epath
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
-from etils import epath
 from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
 
 from vivit import storage
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
+# Steps found corrupt when training resumes are moved here (never deleted), so that the step
+# numbers are free for the resumed run's own saves.
+CORRUPT_DIR = "corrupt_checkpoints"
+STATE_ITEM = "state"
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint step whose files cannot be read: its metadata or an array file is damaged."""
+
+
+def _leaf_signature(tree: Any) -> list[tuple[int, ...]]:
+    """Sorted shapes of every leaf: what must match for a restore to fit."""
+    return sorted(tuple(int(d) for d in getattr(leaf, "shape", ()))
+                  for leaf in jax.tree.leaves(tree))
+
+
+class _DropOrbaxMetadataNotes(logging.Filter):
+    """Orbax warns that an item directory has no step metadata when asked for the item's own
+    metadata directly, which is how we read it; those notes are expected, so they are dropped."""
+
+    _EXPECTED = ("Metadata file does not exist", "Failed to get item metadata")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self._EXPECTED)
+
+
+@contextlib.contextmanager
+def _quiet_item_metadata_notes():
+    loggers = [logging.getLogger(), logging.getLogger("absl")]
+    note_filter = _DropOrbaxMetadataNotes()
+    for logger in loggers:
+        logger.addFilter(note_filter)
+        for handler in logger.handlers:
+            handler.addFilter(note_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(note_filter)
+            for handler in logger.handlers:
+                handler.removeFilter(note_filter)
+
+
+def _saved_tree(step_dir: epath.Path) -> Any:
+    """The tree of array metadata of a step's train state; raises CorruptCheckpointError."""
+    item = epath.Path(step_dir) / STATE_ITEM
+    if not item.exists():
+        raise CorruptCheckpointError(f"{item} is missing.")
+    try:
+        with _quiet_item_metadata_notes():
+            metadata = ocp.PyTreeCheckpointer().metadata(item)
+    except Exception as error:  # Orbax and TensorStore raise many types for unreadable files.
+        raise CorruptCheckpointError(
+            f"the metadata of {item} cannot be read: {_first_line(error)}") from error
+    tree = getattr(metadata, "item_metadata", metadata)
+    tree = getattr(tree, "tree", tree)
+    if not tree:
+        raise CorruptCheckpointError(
+            f"{item / '_METADATA'} is empty or unreadable (it lists no arrays).")
+    return tree
+
+
+def _quiet_closed_event_loop_reports() -> None:
+    """After a failed restore, TensorStore reads still in flight finish on Orbax's closed asyncio
+    loop and Python prints a "RuntimeError: Event loop is closed" traceback for each (dozens).
+    They say nothing about the checkpoint (the restore error does), so drop exactly those."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_vivit_quiet", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._vivit_quiet = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_step_readable(step_dir: str | os.PathLike) -> None:
+    """Reads every array of a checkpoint step to host memory; raises CorruptCheckpointError
+    naming the first damaged file or array. Costs one full read of the step."""
+    tree = _saved_tree(epath.Path(step_dir))
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+    try:
+        ocp.PyTreeCheckpointer().restore(
+            epath.Path(step_dir) / STATE_ITEM, args=ocp.args.PyTreeRestore(restore_args=restore_args))
+    except Exception as error:
+        _quiet_closed_event_loop_reports()
+        raise CorruptCheckpointError(f"its arrays cannot be read: {_first_line(error)}") from error
 
 
 def ensure_writable_workdir(workdir: str | os.PathLike) -> epath.Path:
@@ -185,6 +284,76 @@ class Checkpointer:
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
         return restored["state"]
 
+    def step_directory(self, step: int) -> epath.Path:
+        return epath.Path(self._manager.directory) / str(step)
+
+    def diagnose(self, step: int, abstract_state: Any) -> str | None:
+        """Why `step` cannot be restored into `abstract_state`: raises CorruptCheckpointError if
+        its files are damaged, returns a reason if it holds another state structure, and returns
+        None if neither (the step reads fine)."""
+        check_step_readable(self.step_directory(step))
+        saved = _saved_tree(self.step_directory(step))
+        if _leaf_signature(saved) != _leaf_signature(abstract_state):
+            return (f"its {len(jax.tree.leaves(saved))} arrays do not have the shapes of the "
+                    f"{len(jax.tree.leaves(abstract_state))} of this config's train state")
+        return None
+
+    def restore_newest_intact(
+        self, abstract_state: Any
+    ) -> tuple[Any | None, list[tuple[int, str]]]:
+        """The newest step that restores into `abstract_state` (None if there is no step), and
+        the (step, reason) of every newer step skipped as corrupt, each logged as a warning.
+
+        A step that is intact but does not fit `abstract_state` raises ValueError (the model or
+        optimiser changed): that is a config problem, not damage, and older steps would not fit
+        either. Training then moves the skipped steps aside with `set_aside`, so the resumed run
+        can save those step numbers again.
+        """
+        skipped: list[tuple[int, str]] = []
+        for step in sorted(self.all_steps(), reverse=True):
+            try:
+                return self.restore(abstract_state, step), skipped
+            except Exception as error:  # Classified below; anything else is re-raised.
+                _quiet_closed_event_loop_reports()
+                try:
+                    mismatch = self.diagnose(step, abstract_state)
+                except CorruptCheckpointError as corrupt:
+                    reason = str(corrupt)
+                    logging.warning("Checkpoint step %d in %s is corrupt and is skipped: %s",
+                                    step, self.directory, reason)
+                    skipped.append((step, reason))
+                    continue
+                if mismatch:
+                    raise ValueError(f"{mismatch}. Orbax: {_first_line(error)}") from error
+                raise
+        if skipped:
+            raise CorruptCheckpointError(
+                f"Every checkpoint in {self.directory} is corrupt: "
+                + "; ".join(f"step {s}: {r}" for s, r in skipped)
+                + ". Move them aside to start again, or use another workdir.")
+        return None, skipped
+
+    def set_aside(self, steps: list[int]) -> epath.Path | None:
+        """Moves checkpoint steps to <workdir>/corrupt_checkpoints/ (process 0; all wait)."""
+        if not steps:
+            return None
+        target = epath.Path(self._manager.directory).parent / CORRUPT_DIR
+        if jax.process_index() == 0:
+            target.mkdir(parents=True, exist_ok=True)
+            for step in steps:
+                destination = target / str(step)
+                index = 1
+                while destination.exists():
+                    destination = target / f"{step}.{index}"
+                    index += 1
+                self.step_directory(step).rename(destination)
+                logging.warning("Moved corrupt checkpoint step %d to %s (not deleted).", step,
+                                destination)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("vivit_corrupt_checkpoints_moved")
+        self._manager.reload()
+        return target
+
     def wait(self) -> None:
         """Blocks until every asynchronous save is complete on disk."""
         self._manager.wait_until_finished()
@@ -199,12 +368,18 @@ class NoCheckpoints:
     restored from the workdir and nothing is saved; the run starts at step 0 every time."""
 
     def __init__(self, workdir: str | os.PathLike) -> None:
-        self.directory = Path(workdir) / CHECKPOINT_DIR
+        self.directory = storage.resolve(workdir) / CHECKPOINT_DIR
         logging.warning("config.checkpoint=False: no checkpoint is restored from or saved to %s.",
                         self.directory)
 
     def restore(self, abstract_state: Any, step: int | None = None) -> None:
         return None
+
+    def restore_newest_intact(self, abstract_state: Any) -> tuple[None, list[tuple[int, str]]]:
+        return None, []
+
+    def set_aside(self, steps: list[int]) -> None:
+        del steps  # Nothing is read from the workdir, so nothing is found damaged.
 
     def save(self, step: int, state: Any, metrics: Mapping[str, float] | None = None,
              force: bool = False) -> bool:
@@ -220,14 +395,16 @@ class NoCheckpoints:
 class PreemptionSignal:
     """Tells the training loop when to save cleanly and exit 0 because of a preemption notice.
 
-    Single process: SIGTERM sets a flag that `reached(step)` reports. Several processes
+    Single process: SIGTERM and SIGINT (Ctrl-C) set a flag that `reached(step)` reports; a
+    second SIGINT kills the process at once (the default action), for a user who does not want to
+    wait for the save; a step being written is then abandoned and earlier steps stay intact. Several processes
     (jax.distributed): every process must save the *same* step, so `reached(step)` uses JAX's
     preemption sync point, which hears SIGTERM on any host and picks a common step; we then
     install no handler of our own, leaving SIGTERM to JAX's. Call `reached` at every step on
     every process. (Orbax's `reached_preemption` is the same check; it is False on one host.)
     """
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM,)) -> None:
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
         self._event = threading.Event()
         self._multi_process = jax.process_count() > 1
         self._previous = {}
@@ -235,7 +412,13 @@ class PreemptionSignal:
             self._previous = {sig: signal.signal(sig, self._handle) for sig in signals}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        logging.warning("Received signal %d: saving a checkpoint, then exiting.", signum)
+        if signum == signal.SIGINT:
+            # The next Ctrl-C interrupts at once instead of waiting for the save.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            logging.warning("Interrupted (Ctrl-C): saving a checkpoint, then exiting; press "
+                            "Ctrl-C again to stop at once without saving.")
+        else:
+            logging.warning("Received signal %d: saving a checkpoint, then exiting.", signum)
         self._event.set()
 
     def reached(self, step: int) -> bool:

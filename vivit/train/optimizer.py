@@ -9,6 +9,7 @@ warmup_steps and steps_per_cycle are in updates, i.e. train steps / k.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import jax
@@ -214,3 +215,32 @@ def _decoupled_weight_decay(config: ml_collections.ConfigDict) -> float:
             "(adamw) are set; choose one weight decay."
         )
     return float(explicit or adamw or 0.0)
+
+
+def check_batch_sizes_and_learning_rate(config: ml_collections.ConfigDict) -> None:
+    """Rejects batch sizes below 1 and a learning rate that is not positive, naming the key.
+
+    Called before a run opens data or writes anything: a zero batch otherwise surfaces as a
+    ZeroDivisionError deep in the step count, and a negative rate trains uphill without a word.
+    A rate of exactly 0 is allowed with a warning (a run that only evaluates its initialisation).
+    """
+    sizes = (("batch_size", config.get("batch_size")),
+             ("eval_batch_size", config.get("eval_batch_size")),
+             ("dataset_configs.test_batch_size", config.dataset_configs.get("test_batch_size")))
+    for key, value in sizes:
+        if value is None and key != "batch_size":
+            continue  # Optional: defaults to the training batch.
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"config.{key}={value!r} must be a positive integer (a global batch "
+                             "size, summed over all devices and processes).")
+    lr_configs = config.lr_configs
+    factors = [name.strip() for name in str(lr_configs.get("factors") or "").split("*")]
+    if "constant" in factors:
+        rate = lr_configs.get("base_learning_rate")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0:
+            raise ValueError(
+                f"config.lr_configs.base_learning_rate={rate!r} must be a positive number "
+                "(the peak learning rate of the schedule).")
+        if rate == 0:  # Allowed: evaluates an initialisation through the training loop.
+            logging.warning("config.lr_configs.base_learning_rate=0: the parameters will not "
+                            "change during training.")

@@ -1,0 +1,135 @@
+"""A damaged checkpoint step is skipped for the newest intact one, with a warning naming what is
+wrong; damage (truncated or missing array files, emptied _METADATA) is told apart from a state of
+another structure; training moves damaged steps aside instead of deleting them."""
+
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
+from vivit.train import checkpointing, mesh as mesh_lib, optimizer as opt_lib
+from vivit.train import state as state_lib
+
+
+def _state(optimizer_name="adam"):
+    config = tiny_config()
+    config.optimizer = optimizer_name
+    mesh = mesh_lib.build_mesh(config)
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
+    state, shardings = state_lib.create_train_state(
+        TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
+    abstract = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+    return state, abstract
+
+
+def _two_steps(workdir):
+    """Steps 1 and 2 saved; step k's params are the initial ones + k."""
+    state, abstract = _state()
+    checkpointer = checkpointing.Checkpointer(workdir, save_every=1, max_to_keep=5)
+    for step in (1, 2):
+        checkpointer.save(step, state.replace(
+            step=step, params=jax.tree.map(lambda p, k=step: p + k, state.params)))
+    checkpointer.close()
+    return state, abstract
+
+
+def _array_files(step_dir):
+    return sorted((p for p in step_dir.rglob("*") if p.is_file() and p.parent.name == "d"),
+                  key=lambda p: p.stat().st_size)
+
+
+def _truncate_largest_array_file(step_dir):
+    largest = _array_files(step_dir)[-1]
+    largest.write_bytes(largest.read_bytes()[:100])
+    return largest
+
+
+def _restore(workdir, abstract, **kwargs):
+    checkpointer = checkpointing.Checkpointer(workdir, save_every=1, max_to_keep=5)
+    try:
+        return checkpointer.restore_newest_intact(abstract, **kwargs), checkpointer
+    finally:
+        checkpointer.close()
+
+
+def _damage_missing_file(step_dir):
+    _array_files(step_dir)[-1].unlink()
+
+
+def _damage_empty_metadata(step_dir):
+    (step_dir / "state" / "_METADATA").write_text("")
+
+
+@pytest.mark.parametrize("damage,reason", [
+    (_truncate_largest_array_file, "its arrays cannot be read"),
+    (_damage_missing_file, "its arrays cannot be read"),
+    (_damage_empty_metadata, "_METADATA is empty or unreadable"),
+], ids=["truncated_array_file", "missing_array_file", "empty_metadata"])
+def test_a_damaged_latest_step_falls_back_to_the_older_one(tmp_path, caplog, damage, reason):
+    state, abstract = _two_steps(tmp_path)
+    damage(tmp_path / "checkpoints" / "2")
+    with caplog.at_level("WARNING"):
+        (restored, skipped), _ = _restore(tmp_path, abstract)
+    assert int(restored.step) == 1
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b + 1), restored.params, state.params)
+    assert [step for step, _ in skipped] == [2]
+    assert reason in skipped[0][1]
+    assert f"Checkpoint step 2 in {tmp_path / 'checkpoints'} is corrupt and is skipped" in caplog.text
+    assert (tmp_path / "checkpoints" / "2").is_dir()  # Reading never moves or deletes anything.
+
+
+def test_training_moves_damaged_steps_aside_and_can_save_their_numbers_again(tmp_path):
+    state, abstract = _two_steps(tmp_path)
+    damaged = _truncate_largest_array_file(tmp_path / "checkpoints" / "2")
+    damaged_bytes = damaged.read_bytes()
+    checkpointer = checkpointing.Checkpointer(tmp_path, save_every=1, max_to_keep=5)
+    restored, skipped = checkpointer.restore_newest_intact(abstract)
+    checkpointer.set_aside([step for step, _ in skipped])
+    moved = tmp_path / "corrupt_checkpoints" / "2"
+    assert (moved / damaged.relative_to(tmp_path / "checkpoints" / "2")).read_bytes() == damaged_bytes
+    assert checkpointer.all_steps() == [1]
+    assert checkpointer.save(2, restored.replace(step=2), force=True)
+    checkpointer.close()
+    (again, skipped), _ = _restore(tmp_path, abstract)
+    assert int(again.step) == 2 and skipped == []
+
+
+def test_every_step_damaged_is_one_error_naming_each(tmp_path):
+    _, abstract = _two_steps(tmp_path)
+    _truncate_largest_array_file(tmp_path / "checkpoints" / "2")
+    _damage_empty_metadata(tmp_path / "checkpoints" / "1")
+    with pytest.raises(checkpointing.CorruptCheckpointError,
+                       match=r"Every checkpoint in .* is corrupt: step 2: its arrays cannot be "
+                             r"read.*; step 1: .*_METADATA is empty"):
+        _restore(tmp_path, abstract)
+
+
+def test_a_state_of_another_structure_is_not_called_corrupt(tmp_path):
+    _two_steps(tmp_path)
+    _, momentum_abstract = _state("momentum")  # Other optimiser state: other arrays.
+    with pytest.raises(ValueError, match="do not have the shapes") as raised:
+        _restore(tmp_path, momentum_abstract)
+    assert not isinstance(raised.value, checkpointing.CorruptCheckpointError)
+
+
+def test_check_step_readable_names_the_damage(tmp_path):
+    _two_steps(tmp_path)
+    checkpointing.check_step_readable(tmp_path / "checkpoints" / "1")
+    _truncate_largest_array_file(tmp_path / "checkpoints" / "1")
+    with pytest.raises(checkpointing.CorruptCheckpointError, match="cannot be read: .*Error reading"):
+        checkpointing.check_step_readable(tmp_path / "checkpoints" / "1")
+
+
+def test_sigint_asks_for_a_save_and_a_second_one_gets_the_default_action():
+    preemption = checkpointing.PreemptionSignal()
+    try:
+        assert not preemption.reached(0)
+        signal.raise_signal(signal.SIGINT)
+        assert preemption.reached(0)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_DFL
+    finally:
+        preemption.restore_handlers()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
