@@ -76,6 +76,19 @@ class Sweep:
     notes: Sequence[str] = ()
 
 
+def size_overrides(name: str) -> dict[str, Any]:
+    """Dotted overrides for a named size ('L/16x2'), as `vivit.models.apply_size` sets them."""
+    from vivit.models.presets import TEMPORAL_LAYERS, parse_size
+
+    hidden_size, size, patch_size = parse_size(name)
+    overrides: dict[str, Any] = {"model.hidden_size": hidden_size, "model.patches.size": patch_size}
+    for section in ("model", "model.spatial_transformer", "model.temporal_transformer"):
+        layers = TEMPORAL_LAYERS if section.endswith("temporal_transformer") else size.num_layers
+        overrides.update({f"{section}.num_layers": layers, f"{section}.num_heads": size.num_heads,
+                          f"{section}.mlp_dim": size.mlp_dim})
+    return overrides
+
+
 # Tiny mode: synthetic motion clips and a 1-layer, 32-wide model, 30 steps, so every run of a
 # sweep trains in seconds on a CPU (CI). A row's own overrides win over these (the row varies
 # them); its `tiny` entries then shrink what it varies.
