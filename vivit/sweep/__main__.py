@@ -57,8 +57,8 @@ def _extra_overrides(items: list[str]) -> dict[str, str]:
     return extra
 
 
-def _write_description(workdir: Path, description: dict) -> None:
-    """Saves sweep.json; refuses a workdir that already holds a different sweep."""
+def _check_workdir(workdir: Path, description: dict) -> None:
+    """Refuses a workdir whose sweep.json describes a different sweep."""
     path = workdir / spec.SWEEP_FILE
     if path.is_file():
         old = json.loads(path.read_text())
@@ -68,8 +68,27 @@ def _write_description(workdir: Path, description: dict) -> None:
             raise spec.SweepError(
                 f"'{workdir}' already holds another sweep ({old.get('sweep')}); use a new "
                 "--workdir.")
-    workdir.mkdir(parents=True, exist_ok=True)
-    path.write_text(spec.to_json(description))
+
+
+def _launcher_text(runs: list[spec.Run], sweep: spec.Sweep, workdir: Path) -> str | None:
+    """The print/tpu/slurm output (checking the launcher's flags first); None for local."""
+    if _LAUNCHER.value == "local":
+        return None
+    if _LAUNCHER.value == "print":
+        return launch.print_commands(runs, _PYTHON.value or "python")
+    repo_dir = _REPO_DIR.value
+    if not repo_dir:
+        raise spec.SweepError(f"--launcher={_LAUNCHER.value} needs --repo_dir (this "
+                              "repository's path on the machines that run the sweep).")
+    python = _PYTHON.value or "python3"
+    if _LAUNCHER.value == "tpu":
+        return launch.tpu_script(runs, launch.TpuOptions(
+            names=_TPU.value, zone=_ZONE.value or "", repo_dir=repo_dir,
+            project=_TPU_PROJECT.value, python=python))
+    return launch.slurm_script(runs, launch.SlurmOptions(
+        repo_dir=repo_dir, job_name=f"vivit-{sweep.key}", log_dir=str(workdir),
+        nodes=_SLURM_NODES.value, ntasks_per_node=_SLURM_TASKS.value,
+        directives=_SLURM_DIRECTIVES.value, python=python))
 
 
 def launch_sweep() -> None:
@@ -77,46 +96,33 @@ def launch_sweep() -> None:
         raise app.UsageError("--sweep=FILE[:ARG] is required.", exitcode=2)
     sweep, _, arg = spec.load_sweep(_SWEEP.value)
     tiny, _ = spec.parse_sweep_arg(arg)
-    workdir = Path(_WORKDIR.value).absolute() if _LAUNCHER.value == "local" else Path(
-        _WORKDIR.value)
+    local = _LAUNCHER.value == "local"
+    workdir = Path(_WORKDIR.value).absolute() if local else Path(_WORKDIR.value)
     runs = spec.expand(sweep, str(workdir), tiny, _extra_overrides(_SET.value))
-    for run in runs:  # Fails on a bad key or value before anything is launched.
-        resolved = spec.resolve_config(run.base, run.overrides)
-        if _LAUNCHER.value == "local":
+    description = spec.describe(sweep, runs, _SWEEP.value, tiny)
+    _check_workdir(workdir, description)
+    text = _launcher_text(runs, sweep, workdir)
+    # Every run's config, resolved from its command line: a bad key or value fails here,
+    # before anything is launched.
+    resolved = [spec.resolve_config(run.base, run.overrides) for run in runs]
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / spec.SWEEP_FILE).write_text(spec.to_json(description))
+    if local:
+        for run, config in zip(runs, resolved):
             run_dir = Path(run.workdir)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "resolved_config.json").write_text(
-                resolved.to_json_best_effort(indent=2, sort_keys=True))
-    _write_description(workdir, spec.describe(sweep, runs, _SWEEP.value, tiny))
-
-    if _LAUNCHER.value == "local":
+                config.to_json_best_effort(indent=2, sort_keys=True))
         launch.run_locally(runs, log=lambda line: print(line, file=sys.stderr, flush=True))
         print(f"All {len(runs)} runs finished; report: python -m vivit.sweep report "
               f"--workdir={workdir}", file=sys.stderr)
         return
-    if _LAUNCHER.value == "print":
-        sys.stdout.write(launch.print_commands(runs, _PYTHON.value or "python"))
-        return
-    repo_dir = _REPO_DIR.value
-    if not repo_dir:
-        raise spec.SweepError(f"--launcher={_LAUNCHER.value} needs --repo_dir (this "
-                              "repository's path on the machines that run the sweep).")
-    python = _PYTHON.value or "python3"
-    if _LAUNCHER.value == "tpu":
-        text = launch.tpu_script(runs, launch.TpuOptions(
-            names=_TPU.value, zone=_ZONE.value or "", repo_dir=repo_dir,
-            project=_TPU_PROJECT.value, python=python))
-        script = workdir / "launch_tpu.sh"
-    else:
-        text = launch.slurm_script(runs, launch.SlurmOptions(
-            repo_dir=repo_dir, job_name=f"vivit-{sweep.key}", log_dir=str(workdir),
-            nodes=_SLURM_NODES.value, ntasks_per_node=_SLURM_TASKS.value,
-            directives=_SLURM_DIRECTIVES.value, python=python))
-        script = workdir / "launch_slurm.sh"
-    script.write_text(text)
-    script.chmod(0o755)
+    if _LAUNCHER.value in ("tpu", "slurm"):
+        script = workdir / f"launch_{_LAUNCHER.value}.sh"
+        script.write_text(text)
+        script.chmod(0o755)
+        print(f"Wrote {script}.", file=sys.stderr)
     sys.stdout.write(text)
-    print(f"Wrote {script}.", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:

@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 import ml_collections
 
 from vivit.sweep import results
-from vivit.sweep.spec import SWEEP_FILE, Run, SweepError, resolve_config, runs_from_description
+from vivit.sweep.spec import (SWEEP_FILE, Run, SweepError, resolve_config,
+                              runs_from_description)
 
 
 @dataclasses.dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import importlib.util
 import json
 import re
@@ -22,7 +23,6 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from vivit.config import complete
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SWEEP_FILE = "sweep.json"
@@ -258,6 +258,27 @@ def _same(parsed: Any, intended: str) -> bool:
     return parsed == meant and (parsed is None) == (meant is None)
 
 
+def _check_keys(base: str, overrides: Mapping[str, str]) -> None:
+    """Names the first override whose key the base config does not have (closest key offered)."""
+    path, _, arg = base.partition(":")
+    if arg:
+        return  # config_flags passes ARG to get_config; its own error will have to do.
+    from vivit.config import load_config_file
+
+    config = load_config_file(path)
+    for key in overrides:
+        node: Any = config
+        *parents, leaf = key.split(".")
+        for part in parents + [leaf]:
+            if not isinstance(node, (ml_collections.ConfigDict, dict)) or part not in node:
+                known = list(node.keys()) if isinstance(node, (ml_collections.ConfigDict,
+                                                              dict)) else []
+                close = difflib.get_close_matches(part, known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise SweepError(f"Override {key}: '{path}' has no key '{part}' there{hint}.")
+            node = node[part]
+
+
 def resolve_config(base: str, overrides: Mapping[str, str]) -> ml_collections.ConfigDict:
     """The complete config main.py builds from `--config=BASE --config.KEY=VALUE ...`.
 
@@ -269,6 +290,9 @@ def resolve_config(base: str, overrides: Mapping[str, str]) -> ml_collections.Co
         base = str(REPO_ROOT / base)
     elif not Path(path).is_file():
         raise SweepError(f"Config file '{path}' does not exist.")
+    from vivit.config import complete  # Imports the model and checkpoint code: only when needed.
+
+    _check_keys(base, overrides)
     argv = ["sweep", f"--config={base}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
     values = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True,
@@ -277,7 +301,7 @@ def resolve_config(base: str, overrides: Mapping[str, str]) -> ml_collections.Co
         values(argv)
         config = values.config
     except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        message = " ".join(str(error).split()) or type(error).__name__
         raise SweepError(f"Config '{path}' with the sweep's overrides: {message}") from error
     for key, intended in overrides.items():
         parsed: Any = config
