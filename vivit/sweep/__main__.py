@@ -4,6 +4,7 @@
         [--launcher=local|print|tpu|slurm] [--set=dataset_configs.base_dir=/data/k400 ...]
     python -m vivit.sweep --sweep=configs/ablations/table_2_variants.py:tiny --workdir=DIR
     python -m vivit.sweep report --workdir=DIR
+    python -m vivit.sweep cost --sweep=configs/ablations/table_2_variants.py  # before running
 
 See docs/reproducing.md.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from vivit.sweep import cost as cost_lib
 from vivit.sweep import launch, report, spec
 
 _SWEEP = flags.DEFINE_string(
@@ -42,6 +44,8 @@ _SLURM_TASKS = flags.DEFINE_integer("slurm_ntasks_per_node", 1,
                                     "slurm: processes per node (1 per host for JAX).")
 _SLURM_DIRECTIVES = flags.DEFINE_multi_string(
     "slurm_directive", [], "slurm: extra #SBATCH option, e.g. --gres=gpu:8 or --time=48:00:00.")
+_UTILISATION = flags.DEFINE_float(
+    "utilisation", 0.4, "cost: fraction of the accelerator's peak FLOP/s a run sustains.")
 _PAPER_COMPUTE = flags.DEFINE_bool(
     "paper_compute", True, "report: compute parameters and GFLOPs of the paper-size models.")
 
@@ -125,11 +129,38 @@ def launch_sweep() -> None:
     sys.stdout.write(text)
 
 
+def cost_table() -> str:
+    """Clips, GFLOPs and TPU-v3 chip-hours of every run of --sweep at the paper's size."""
+    from vivit.flops import count
+
+    if not _SWEEP.value:
+        raise app.UsageError("--sweep=FILE[:ARG] is required.", exitcode=2)
+    if not 0 < _UTILISATION.value <= 1:
+        raise spec.SweepError(f"--utilisation={_UTILISATION.value}: expected a fraction in (0, 1].")
+    sweep, _, _ = spec.load_sweep(_SWEEP.value)
+    lines = [f"{sweep.title}: one run each, at {_UTILISATION.value:.0%} of a TPU-v3 chip's "
+             f"{cost_lib.TPU_V3_CHIP_TFLOPS:.0f} TFLOP/s.", "", cost_lib.COST_HEADER]
+    total = 0.0
+    for run in spec.expand(sweep, "/unused", tiny=False):
+        config = spec.resolve_config(sweep.compute_base or sweep.base, run.compute_overrides)
+        cost = cost_lib.run_cost(config, count(config).gflops, _UTILISATION.value)
+        total += cost.chip_hours
+        lines.append(cost_lib.cost_row(run.name, cost))
+    lines.append(f"| total | | | | | | {total:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> None:
     command = argv[1:]
-    if command not in ([], ["report"]):
-        raise app.UsageError(f"Unexpected arguments {command}: the only command is 'report'.",
-                             exitcode=2)
+    if command not in ([], ["report"], ["cost"]):
+        raise app.UsageError(f"Unexpected arguments {command}: commands are 'report' and "
+                             "'cost'.", exitcode=2)
+    if command == ["cost"]:
+        try:
+            sys.stdout.write(cost_table())
+        except (spec.SweepError, ValueError) as error:
+            sys.exit(f"vivit.sweep: error: {error}")
+        return
     if not _WORKDIR.value:
         raise app.UsageError("--workdir is required.", exitcode=2)
     try:
