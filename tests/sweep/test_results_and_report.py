@@ -118,3 +118,9 @@ def test_figure_sweeps_get_a_plot(tmp_path):
 def test_report_without_a_sweep_is_one_clear_error(tmp_path):
     with pytest.raises(spec.SweepError, match="No sweep.json in"):
         report.write_report(str(tmp_path))
+
+
+def test_runs_launched_elsewhere_are_read_from_their_events(tmp_path):
+    _write_events(tmp_path, {30: {"test/accuracy": 0.75, "test/num_videos": 8.0}})
+    assert results.metrics_of(tmp_path) == {"accuracy": 0.75, "num_videos": 8.0, "step": 30.0}
+    assert results.metrics_of(tmp_path / "never_ran") == {}

@@ -28,6 +28,7 @@ def test_table2_tiny_sweep_trains_and_reports_five_rows(tmp_path):
     assert launched.returncode == 0, launched.stderr[-3000:]
     for name in ("model=spacetime", "model=factorized_encoder,baseline=avg_pool"):
         run_dir = tmp_path / name
+        assert "Multi-view test at step 30" in (run_dir / "main.log").read_text()
         result = json.loads((run_dir / "result.json").read_text())
         assert result["metrics"]["num_videos"] == 16 and result["metrics"]["views_per_video"] == 2
         # The trainer's config and the sweep's resolved one agree.
