@@ -25,10 +25,12 @@ ROWS = (
          "init_from.restore_input_embedding": False},
         paper={"accuracy": 73.2}, tiny={"model.patches.size": (8, 8, 4)}),
     Row("encoding=tubelet,init=filter_inflation", "Tubelet embedding: Filter inflation",
-        {_METHOD: "3d_conv", "model.patches.size": (16, 16, 4), _KERNEL: "average_frame_initializer"},
+        {_METHOD: "3d_conv", "model.patches.size": (16, 16, 4),
+         _KERNEL: "average_frame_initializer"},
         paper={"accuracy": 77.6}, tiny={"model.patches.size": (8, 8, 4)}),
     Row("encoding=tubelet,init=central_frame", "Tubelet embedding: Central frame",
-        {_METHOD: "3d_conv", "model.patches.size": (16, 16, 4), _KERNEL: "central_frame_initializer"},
+        {_METHOD: "3d_conv", "model.patches.size": (16, 16, 4),
+         _KERNEL: "central_frame_initializer"},
         paper={"accuracy": 79.2}, tiny={"model.patches.size": (8, 8, 4)}),
 )
 

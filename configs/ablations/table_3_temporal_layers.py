@@ -23,7 +23,8 @@ def get_sweep(arg: str = "") -> Sweep:
     parse_sweep_arg(arg)
     return Sweep(
         key="table_3_temporal_layers",
-        title="Table 3: temporal layers L_t in the factorised encoder, ViViT-B/16x2 on Kinetics-400",
+        title="Table 3: temporal layers L_t in the factorised encoder, ViViT-B/16x2 on "
+              "Kinetics-400",
         base="configs/k400_fe.py",
         common={"model.attention_config.type": "factorized_encoder"},
         rows=tuple(_row(layers) for layers in _PAPER),

@@ -56,7 +56,9 @@ class Sweep:
 
     `compute_base`/`compute_common` build the paper-size model whose parameters and GFLOPs the
     report computes without training (default: `base`/`common`). `paper_protocol` says how the
-    paper's accuracies were measured (views, split), for the report's paper cells.
+    paper's accuracies were measured (views, split), for the report's paper cells;
+    `extra_paper_columns` are paper-only columns ({heading: {row label: text}}). `figure_x` names
+    the x axis of a figure sweep (the report then plots). `tiny_common` is added in tiny mode.
     """
 
     key: str
@@ -67,8 +69,6 @@ class Sweep:
     row_header: str = "Model"
     metric: str = "K400 Top-1"
     paper_protocol: str = "views and video count not stated"
-    paper_columns: Sequence[str] = ("accuracy",)
-    extra_paper_columns: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     compute_base: str | None = None
     compute_common: Mapping[str, Any] | None = None
     figure_x: str | None = None
@@ -321,9 +321,8 @@ def describe(sweep: Sweep, runs: Sequence[Run], sweep_spec: str, tiny: bool) -> 
     """What `report` needs to lay out the table, saved as WORKDIR/sweep.json."""
     return {
         "sweep": sweep_spec, "key": sweep.key, "title": sweep.title, "tiny": tiny,
-        "row_header": sweep.row_header, "metric": sweep.metric, "paper_protocol": sweep.paper_protocol,
-        "paper_columns": list(sweep.paper_columns),
-        "extra_paper_columns": {k: dict(v) for k, v in sweep.extra_paper_columns.items()},
+        "row_header": sweep.row_header, "metric": sweep.metric,
+        "paper_protocol": sweep.paper_protocol,
         "compute_base": sweep.compute_base or sweep.base, "figure_x": sweep.figure_x,
         "notes": list(sweep.notes),
         "runs": [dataclasses.asdict(run) for run in runs],
