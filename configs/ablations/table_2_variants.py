@@ -32,7 +32,7 @@ ROWS = (
 
 
 def get_sweep(arg: str = "") -> Sweep:
-    parse_sweep_arg(arg)  # Only 'tiny' (the launcher reads it); rejects anything else.
+    parse_sweep_arg(arg)  # Only 'tiny' (the launcher reads it): refuses anything else.
     return Sweep(
         key="table_2_variants",
         title="Table 2: model variants, ViViT-B/16x2 on Kinetics-400",

@@ -40,11 +40,7 @@ def _rows(k400_checkpoint: str | None) -> tuple[Row, ...]:
 
 
 def get_sweep(arg: str = "") -> Sweep:
-    tiny, options = parse_sweep_arg(arg)
-    unknown = set(options) - {"k400_checkpoint"}
-    if unknown:
-        raise SweepError(f"table_4_regularisation takes k400_checkpoint=PATH (and tiny), not "
-                         f"{sorted(unknown)}.")
+    tiny, options = parse_sweep_arg(arg, options=("k400_checkpoint",))
     checkpoint = options.get("k400_checkpoint")
     if checkpoint is None and not tiny:
         raise SweepError("table_4_regularisation needs :k400_checkpoint=PATH (the Kinetics-400 "

@@ -68,3 +68,13 @@ def test_table2_cost_table_is_what_the_cost_command_prints():
     table = [line for line in result.stdout.splitlines() if line.startswith("|")]
     assert len(table) == 8
     assert "\n".join(table) in DOC
+
+
+def test_the_docs_example_sweep_file_works(tmp_path):
+    example = re.search(r"```python\n(.*?)```", DOC, re.S).group(1)
+    (tmp_path / "my_sweep.py").write_text(example)
+    sweep, _, _ = spec.load_sweep(str(tmp_path / "my_sweep.py"))
+    runs = spec.expand(sweep, "/w", tiny=False)
+    assert [run.name for run in runs] == ["lr=0.05", "lr=0.1"]
+    config = spec.resolve_config(runs[0].base, runs[0].overrides)
+    assert config.lr_configs.base_learning_rate == 0.05

@@ -9,7 +9,7 @@ from vivit.sweep import spec
 
 def _runs(file: str, tiny: bool = False, workdir: str = "/sweeps/x", **extra):
     sweep, _, arg = spec.load_sweep(sweep_arg(file, tiny))
-    return spec.expand(sweep, workdir, spec.parse_sweep_arg(arg)[0], extra)
+    return spec.expand(sweep, workdir, spec.is_tiny(arg), extra)
 
 
 def test_table2_expands_to_five_named_main_commands():
@@ -90,8 +90,10 @@ def test_value_the_command_line_cannot_carry_is_refused():
 def test_bad_sweep_inputs_are_refused():
     with pytest.raises(spec.SweepError, match="does not exist"):
         spec.load_sweep("configs/ablations/no_such_table.py")
-    with pytest.raises(spec.SweepError, match="expected 'tiny' or KEY=VALUE"):
+    with pytest.raises(spec.SweepError, match="'tinyy': expected 'tiny'."):
         spec.load_sweep("configs/ablations/table_2_variants.py:tinyy")
+    with pytest.raises(spec.SweepError, match="'lr=1': expected 'tiny' or k400_checkpoint=VALUE"):
+        spec.load_sweep("configs/ablations/table_4_regularisation.py:lr=1")
     with pytest.raises(spec.SweepError, match="needs :k400_checkpoint"):
         spec.load_sweep("configs/ablations/table_4_regularisation.py")
 

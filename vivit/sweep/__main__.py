@@ -99,7 +99,7 @@ def launch_sweep() -> None:
     if not _SWEEP.value:
         raise app.UsageError("--sweep=FILE[:ARG] is required.", exitcode=2)
     sweep, _, arg = spec.load_sweep(_SWEEP.value)
-    tiny, _ = spec.parse_sweep_arg(arg)
+    tiny = spec.is_tiny(arg)
     local = _LAUNCHER.value == "local"
     workdir = Path(_WORKDIR.value).absolute() if local else Path(_WORKDIR.value)
     runs = spec.expand(sweep, str(workdir), tiny, _extra_overrides(_SET.value))

@@ -69,6 +69,7 @@ class Sweep:
     row_header: str = "Model"
     metric: str = "K400 Top-1"
     paper_protocol: str = "views and video count not stated"
+    extra_paper_columns: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     compute_base: str | None = None
     compute_common: Mapping[str, Any] | None = None
     figure_x: str | None = None
@@ -170,18 +171,25 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def parse_sweep_arg(arg: str) -> tuple[bool, dict[str, str]]:
-    """'tiny,k400_checkpoint=/x' -> (True, {'k400_checkpoint': '/x'})."""
-    tiny, options = False, {}
+def is_tiny(arg: str) -> bool:
+    """Whether a sweep argument asks for tiny mode ('tiny', 'tiny,KEY=VALUE', ...)."""
+    return "tiny" in (part.strip() for part in arg.split(","))
+
+
+def parse_sweep_arg(arg: str, options: Sequence[str] = ()) -> tuple[bool, dict[str, str]]:
+    """'tiny,k400_checkpoint=/x' -> (True, {'k400_checkpoint': '/x'}); KEY must be one of
+    `options` (the KEY=VALUE arguments the sweep file takes)."""
+    tiny, values = False, {}
     for part in filter(None, (p.strip() for p in arg.split(","))):
         if part == "tiny":
             tiny = True
-        elif "=" in part:
+        elif "=" in part and part.split("=", 1)[0] in options:
             key, value = part.split("=", 1)
-            options[key] = value
+            values[key] = value
         else:
-            raise SweepError(f"Sweep argument {part!r}: expected 'tiny' or KEY=VALUE.")
-    return tiny, options
+            expected = " or ".join(["'tiny'"] + [f"{key}=VALUE" for key in options])
+            raise SweepError(f"Sweep argument {part!r}: expected {expected}.")
+    return tiny, values
 
 
 def load_sweep(spec: str) -> tuple[Sweep, str, str]:
@@ -323,6 +331,7 @@ def describe(sweep: Sweep, runs: Sequence[Run], sweep_spec: str, tiny: bool) -> 
         "sweep": sweep_spec, "key": sweep.key, "title": sweep.title, "tiny": tiny,
         "row_header": sweep.row_header, "metric": sweep.metric,
         "paper_protocol": sweep.paper_protocol,
+        "extra_paper_columns": {k: dict(v) for k, v in sweep.extra_paper_columns.items()},
         "compute_base": sweep.compute_base or sweep.base, "figure_x": sweep.figure_x,
         "notes": list(sweep.notes),
         "runs": [dataclasses.asdict(run) for run in runs],
