@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from absl import app, flags
+from etils import epath
 
 from vivit.sweep import cost as cost_lib
 from vivit.sweep import launch, report, spec
@@ -61,7 +62,7 @@ def _extra_overrides(items: list[str]) -> dict[str, str]:
     return extra
 
 
-def _check_workdir(workdir: Path, description: dict) -> None:
+def _check_workdir(workdir: epath.Path, description: dict) -> None:
     """Refuses a workdir whose sweep.json describes a different sweep."""
     path = workdir / spec.SWEEP_FILE
     if path.is_file():
@@ -74,7 +75,8 @@ def _check_workdir(workdir: Path, description: dict) -> None:
                 "--workdir.")
 
 
-def _launcher_text(runs: list[spec.Run], sweep: spec.Sweep, workdir: Path) -> str | None:
+def _launcher_text(runs: list[spec.Run], sweep: spec.Sweep, workdir: epath.Path
+                   ) -> str | None:
     """The print/tpu/slurm output (checking the launcher's flags first); None for local."""
     if _LAUNCHER.value == "local":
         return None
@@ -101,7 +103,8 @@ def launch_sweep() -> None:
     sweep, _, arg = spec.load_sweep(_SWEEP.value)
     tiny = spec.is_tiny(arg)
     local = _LAUNCHER.value == "local"
-    workdir = Path(_WORKDIR.value).absolute() if local else Path(_WORKDIR.value)
+    # epath keeps a gs:// workdir intact (pathlib would turn it into 'gs:/...').
+    workdir = epath.Path(Path(_WORKDIR.value).absolute() if local else _WORKDIR.value)
     runs = spec.expand(sweep, str(workdir), tiny, _extra_overrides(_SET.value))
     description = spec.describe(sweep, runs, _SWEEP.value, tiny)
     _check_workdir(workdir, description)
@@ -124,7 +127,8 @@ def launch_sweep() -> None:
     if _LAUNCHER.value in ("tpu", "slurm"):
         script = workdir / f"launch_{_LAUNCHER.value}.sh"
         script.write_text(text)
-        script.chmod(0o755)
+        if not str(workdir).startswith(("gs://", "s3://")):
+            Path(script).chmod(0o755)
         print(f"Wrote {script}.", file=sys.stderr)
     sys.stdout.write(text)
 

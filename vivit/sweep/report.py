@@ -10,10 +10,10 @@ import csv
 import dataclasses
 import io
 import json
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import ml_collections
+from etils import epath
 
 from vivit.sweep import results
 from vivit.sweep.spec import (SWEEP_FILE, Run, SweepError, resolve_config,
@@ -51,7 +51,7 @@ def views_of(config: ml_collections.ConfigDict) -> str:
 
 
 def load_description(workdir: str) -> dict[str, Any]:
-    path = Path(workdir) / SWEEP_FILE
+    path = epath.Path(workdir) / SWEEP_FILE
     if not path.is_file():
         raise SweepError(f"No {SWEEP_FILE} in '{workdir}': launch a sweep there first "
                          "(python -m vivit.sweep --sweep=FILE --workdir=DIR).")
@@ -73,7 +73,7 @@ def collect(description: Mapping[str, Any], paper_compute: bool = True) -> list[
     rows = []
     for run in runs_from_description(description):
         run_config = resolve_config(run.base, run.overrides)
-        row = RowReport(run, results.metrics_of(Path(run.workdir)), views_of(run_config))
+        row = RowReport(run, results.metrics_of(run.workdir), views_of(run_config))
         row.run_size = cost_of(run_config)
         if paper_compute:
             row.paper_size = cost_of(
@@ -169,7 +169,8 @@ def csv_text(description: Mapping[str, Any], rows: Sequence[RowReport]) -> str:
     return out.getvalue()
 
 
-def plot(description: Mapping[str, Any], rows: Sequence[RowReport], path: Path) -> None:
+def plot(description: Mapping[str, Any], rows: Sequence[RowReport], path: epath.Path
+         ) -> None:
     """(a) our accuracy and (b) GFLOPs per clip against the figure's x axis, a line per series."""
     import matplotlib
 
@@ -197,7 +198,9 @@ def plot(description: Mapping[str, Any], rows: Sequence[RowReport], path: Path) 
         axis.legend(fontsize=8)
     figure.suptitle(description["title"], fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
+    path.write_bytes(image.getvalue())
     plt.close(figure)
 
 
@@ -207,7 +210,7 @@ def write_report(workdir: str, paper_compute: bool = True) -> str:
     description = load_description(workdir)
     rows = collect(description, paper_compute)
     text = markdown(description, rows)
-    directory = Path(workdir)
+    directory = epath.Path(workdir)
     (directory / "report.md").write_text(text)
     (directory / "report.csv").write_text(csv_text(description, rows))
     if description.get("figure_x"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
+
+from etils import epath
 
 RESULT_FILE = "result.json"
 
@@ -25,13 +26,13 @@ def _scalar(value: Any) -> float | None:
     return None
 
 
-def read_scalars(workdir: Path, prefix: str) -> dict[int, dict[str, float]]:
+def read_scalars(workdir: epath.PathLike, prefix: str) -> dict[int, dict[str, float]]:
     """{step: {tag without prefix: value}} of every tag under `prefix` in the workdir's events
     (later files and later events win, so a resumed run's re-test replaces the old one)."""
     from tensorboard.backend.event_processing import event_file_loader
 
     steps: dict[int, dict[str, float]] = {}
-    for path in sorted(Path(workdir).glob("events.out.tfevents.*")):
+    for path in sorted(epath.Path(workdir).glob("events.out.tfevents.*")):
         for event in event_file_loader.EventFileLoader(str(path)).Load():
             if not event.HasField("summary"):
                 continue
@@ -52,7 +53,7 @@ def accuracy_key(metrics: dict[str, float]) -> str | None:
     return joint[0] if joint else None
 
 
-def final_test_metrics(workdir: Path) -> dict[str, float]:
+def final_test_metrics(workdir: epath.PathLike) -> dict[str, float]:
     """The multi-view test metrics at the last step that has them ({} if there are none)."""
     steps = read_scalars(workdir, "test/")
     for step in sorted(steps, reverse=True):
@@ -61,8 +62,8 @@ def final_test_metrics(workdir: Path) -> dict[str, float]:
     return {}
 
 
-def read_result(workdir: Path) -> dict[str, Any] | None:
-    path = Path(workdir) / RESULT_FILE
+def read_result(workdir: epath.PathLike) -> dict[str, Any] | None:
+    path = epath.Path(workdir) / RESULT_FILE
     if not path.is_file():
         return None
     try:
@@ -71,9 +72,10 @@ def read_result(workdir: Path) -> dict[str, Any] | None:
         return None  # A half-written marker means the run did not finish.
 
 
-def write_result(workdir: Path, command: str, metrics: dict[str, float], seconds: float) -> None:
+def write_result(workdir: epath.PathLike, command: str, metrics: dict[str, float],
+                 seconds: float) -> None:
     """Writes result.json atomically (a temporary file renamed), so it exists only when whole."""
-    path = Path(workdir) / RESULT_FILE
+    path = epath.Path(workdir) / RESULT_FILE
     temporary = path.with_suffix(".json.tmp")
     clean = {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
     temporary.write_text(json.dumps(
@@ -81,11 +83,11 @@ def write_result(workdir: Path, command: str, metrics: dict[str, float], seconds
     temporary.replace(path)
 
 
-def metrics_of(workdir: Path) -> dict[str, float]:
+def metrics_of(workdir: epath.PathLike) -> dict[str, float]:
     """The run's saved result, else whatever final test its events hold (tpu/slurm runs)."""
     result = read_result(workdir)
     if result is not None:
         return dict(result.get("metrics", {}))
-    if not Path(workdir).is_dir():
+    if not epath.Path(workdir).is_dir():
         return {}
     return final_test_metrics(workdir)
