@@ -78,3 +78,19 @@ def test_the_docs_example_sweep_file_works(tmp_path):
     assert [run.name for run in runs] == ["lr=0.05", "lr=0.1"]
     config = spec.resolve_config(runs[0].base, runs[0].overrides)
     assert config.lr_configs.base_learning_rate == 0.05
+
+
+def test_cost_utilisation_is_a_fraction():
+    result = run_sweep_cli("cost", "--sweep=configs/ablations/table_2_variants.py",
+                           "--utilisation=1.5")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "vivit.sweep: error: --utilisation=1.5: expected a fraction in (0, 1].")
+
+
+def test_cost_at_full_utilisation_takes_less_time():
+    half = cost.RunCost(1000, 0, 0, 100.0, utilisation=0.5)
+    full = cost.RunCost(1000, 0, 0, 100.0, utilisation=1.0)
+    assert half.chip_hours == pytest.approx(2 * full.chip_hours)
+    # 3 x 1000 training clips x 100 GFLOPs x 2 FLOPs per multiply-add at 123 TFLOP/s.
+    assert full.chip_hours == pytest.approx(3 * 1000 * 100e9 * 2 / 123e12 / 3600)

@@ -135,12 +135,12 @@ def launch_sweep() -> None:
 
 def cost_table() -> str:
     """Clips, GFLOPs and TPU-v3 chip-hours of every run of --sweep at the paper's size."""
-    from vivit.flops import count
-
     if not _SWEEP.value:
         raise app.UsageError("--sweep=FILE[:ARG] is required.", exitcode=2)
     if not 0 < _UTILISATION.value <= 1:
         raise spec.SweepError(f"--utilisation={_UTILISATION.value}: expected a fraction in (0, 1].")
+    from vivit.flops import count  # Imports jax: after the arguments are checked.
+
     sweep, _, _ = spec.load_sweep(_SWEEP.value)
     lines = [f"{sweep.title}: one run each, at {_UTILISATION.value:.0%} of a TPU-v3 chip's "
              f"{cost_lib.TPU_V3_CHIP_TFLOPS:.0f} TFLOP/s.", "", cost_lib.COST_HEADER]
