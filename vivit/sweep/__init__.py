@@ -1,0 +1,9 @@
+"""Sweeps: a paper table or figure as named runs of main.py, launched and reported.
+
+Sweep files (`configs/ablations/*.py`) define `get_sweep(arg) -> Sweep`; `python -m vivit.sweep`
+launches them and `python -m vivit.sweep report` lays their results beside the paper's.
+"""
+
+from vivit.sweep.spec import Row, Sweep, SweepError, parse_sweep_arg, size_overrides
+
+__all__ = ["Row", "Sweep", "SweepError", "parse_sweep_arg", "size_overrides"]
