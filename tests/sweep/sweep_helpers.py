@@ -20,9 +20,6 @@ SWEEP_ROWS = {
     "figure_8_tubelet.py": 12,
     "figure_9_frames.py": 5,
 }
-# Sweeps whose base config comes from another branch; their tests skip until it exists.
-BASE_OF = {"table_4_regularisation.py": "configs/ek100_l_fe.py",
-           "table_5_crop.py": "configs/k400_spacetime.py"}
 
 
 def sweep_arg(file: str, tiny: bool = False) -> str:
@@ -32,11 +29,6 @@ def sweep_arg(file: str, tiny: bool = False) -> str:
         parts.append("k400_checkpoint=/ckpt/k400_fe")
     spec = f"configs/ablations/{file}"
     return f"{spec}:{','.join(parts)}" if parts else spec
-
-
-def missing_base(file: str) -> str | None:
-    base = BASE_OF.get(file)
-    return base if base and not (REPO_ROOT / base).is_file() else None
 
 
 def run_sweep_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

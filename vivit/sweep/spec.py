@@ -2,16 +2,15 @@
 
 A sweep file (`configs/ablations/*.py`) defines `get_sweep(arg: str) -> Sweep`. Expanding it gives
 one `Run` per row: a workdir name, the overrides, and the plain `main.py` command line that
-trains it. Every run's config is resolved by parsing that very command line with
-`ml_collections.config_flags`, as main.py will, so a key that does not exist or a value the
-command line cannot carry fails here, before anything is launched.
+trains it. Every run's config is resolved from that very command line by main.py's own loader
+(`vivit.config.load_config`), so a key that does not exist or a value the command line cannot
+carry fails here, before anything is launched.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import importlib.util
 import json
 import re
@@ -20,8 +19,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import ml_collections
-from absl import flags
-from ml_collections import config_flags
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +159,7 @@ class Run:
 
 
 def format_value(value: Any) -> str:
-    """A Python value as `--config.KEY=` text that config_flags parses back to the same value."""
+    """A Python value as `--config.KEY=` text that main.py parses back to the same value."""
     if isinstance(value, (tuple, list)):
         inner = ",".join(format_value(v) for v in value)
         return f"({inner}{',' if len(value) == 1 else ''})"
@@ -266,51 +263,24 @@ def _same(parsed: Any, intended: str) -> bool:
     return parsed == meant and (parsed is None) == (meant is None)
 
 
-def _check_keys(base: str, overrides: Mapping[str, str]) -> None:
-    """Names the first override whose key the base config does not have (closest key offered)."""
-    path, _, arg = base.partition(":")
-    if arg:
-        return  # config_flags passes ARG to get_config; its own error will have to do.
-    from vivit.config import load_config_file
-
-    config = load_config_file(path)
-    for key in overrides:
-        node: Any = config
-        *parents, leaf = key.split(".")
-        for part in parents + [leaf]:
-            if not isinstance(node, (ml_collections.ConfigDict, dict)) or part not in node:
-                known = list(node.keys()) if isinstance(node, (ml_collections.ConfigDict,
-                                                              dict)) else []
-                close = difflib.get_close_matches(part, known, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise SweepError(f"Override {key}: '{path}' has no key '{part}' there{hint}.")
-            node = node[part]
-
-
 def resolve_config(base: str, overrides: Mapping[str, str]) -> ml_collections.ConfigDict:
     """The complete config main.py builds from `--config=BASE --config.KEY=VALUE ...`.
 
-    Parses the flags with config_flags (what main.py does), then checks that each value came
-    back as written (e.g. a string key cannot be set to None from a command line).
+    Loads it with `vivit.config.load_config`, main.py's own loader, then checks that each value
+    came back as written (a value the key's type turns into something else is refused).
     """
     path = base.partition(":")[0]
     if not Path(path).is_file() and (REPO_ROOT / path).is_file():
         base = str(REPO_ROOT / base)
     elif not Path(path).is_file():
         raise SweepError(f"Config file '{path}' does not exist.")
-    from vivit.config import complete  # Imports the model and checkpoint code: only when needed.
+    # Imports the model and checkpoint code: only when needed.
+    from vivit.config import ConfigError, load_config
 
-    _check_keys(base, overrides)
-    argv = ["sweep", f"--config={base}"] + [f"--config.{k}={v}" for k, v in overrides.items()]
-    values = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True,
-                                    sys_argv=argv)
     try:
-        values(argv)
-        config = values.config
-    except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
-        raise SweepError(f"Config '{path}' with the sweep's overrides: {message}") from error
+        config = load_config(base, [f"{key}={value}" for key, value in overrides.items()])
+    except (ConfigError, OSError) as error:
+        raise SweepError(f"Config '{path}' with the sweep's overrides: {error}") from error
     for key, intended in overrides.items():
         parsed: Any = config
         for part in key.split("."):
@@ -319,10 +289,7 @@ def resolve_config(base: str, overrides: Mapping[str, str]) -> ml_collections.Co
             raise SweepError(
                 f"Override {key}={intended} reads back as {parsed!r} from the command line "
                 f"(the key's type in '{path}' does not take that value).")
-    try:
-        return complete(config)
-    except ValueError as error:
-        raise SweepError(f"Config '{path}': {error}") from error
+    return config
 
 
 def describe(sweep: Sweep, runs: Sequence[Run], sweep_spec: str, tiny: bool) -> dict[str, Any]:
