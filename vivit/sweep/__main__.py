@@ -18,6 +18,7 @@ from pathlib import Path
 from absl import app, flags
 from etils import epath
 
+from vivit import storage
 from vivit.sweep import cost as cost_lib
 from vivit.sweep import launch, report, spec
 
@@ -103,8 +104,9 @@ def launch_sweep() -> None:
     sweep, _, arg = spec.load_sweep(_SWEEP.value)
     tiny = spec.is_tiny(arg)
     local = _LAUNCHER.value == "local"
-    # epath keeps a gs:// workdir intact (pathlib would turn it into 'gs:/...').
-    workdir = epath.Path(Path(_WORKDIR.value).absolute() if local else _WORKDIR.value)
+    # A gs:// workdir stays intact (pathlib would turn it into 'gs:/...'); a local one is made
+    # absolute for the local launcher (runs start from the repository root).
+    workdir = storage.resolve(_WORKDIR.value) if local else epath.Path(_WORKDIR.value)
     runs = spec.expand(sweep, str(workdir), tiny, _extra_overrides(_SET.value))
     description = spec.describe(sweep, runs, _SWEEP.value, tiny)
     _check_workdir(workdir, description)
@@ -116,7 +118,7 @@ def launch_sweep() -> None:
     (workdir / spec.SWEEP_FILE).write_text(spec.to_json(description))
     if local:
         for run, config in zip(runs, resolved):
-            run_dir = Path(run.workdir)
+            run_dir = storage.resolve(run.workdir)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "resolved_config.json").write_text(
                 config.to_json_best_effort(indent=2, sort_keys=True))

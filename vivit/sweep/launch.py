@@ -12,10 +12,11 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
+from vivit import storage
 from vivit.sweep import results
 from vivit.sweep.spec import REPO_ROOT, Run, SweepError
 
@@ -111,7 +112,7 @@ def run_locally(runs: Sequence[Run], log: Callable[[str], None] = print,
     Stops at the first failing run, naming it and its log.
     """
     for index, run in enumerate(runs, start=1):
-        workdir = Path(run.workdir)
+        workdir = storage.resolve(run.workdir)
         done = results.read_result(workdir)
         if done is not None:
             if done.get("command") != run.command():
@@ -124,10 +125,19 @@ def run_locally(runs: Sequence[Run], log: Callable[[str], None] = print,
         log_path = workdir / "main.log"
         log(f"[{index}/{len(runs)}] {run.name}: {run.command()}")
         start = time.monotonic()
-        with open(log_path, "a") as log_file:
-            code = subprocess.call([sys.executable, "main.py", *run.main_args()],
-                                   cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ) if env is None else env)
+        # The log is written locally (beside a local workdir, else in a temporary file that is
+        # uploaded after the run).
+        local_log = str(log_path) if not storage.is_url(run.workdir) else tempfile.mkstemp(
+            prefix="vivit-sweep-", suffix=".log")[1]
+        try:
+            with open(local_log, "a") as log_file:
+                code = subprocess.call([sys.executable, "main.py", *run.main_args()],
+                                       cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+                                       env=dict(os.environ) if env is None else env)
+        finally:
+            if storage.is_url(run.workdir):
+                storage.upload(local_log, log_path)
+                os.remove(local_log)
         if code != 0:
             raise SweepError(f"Run {run.name} failed (exit {code}); see {log_path}.")
         metrics = results.final_test_metrics(workdir)

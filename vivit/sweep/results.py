@@ -9,6 +9,8 @@ from typing import Any
 
 from etils import epath
 
+from vivit import storage
+
 RESULT_FILE = "result.json"
 
 
@@ -33,7 +35,10 @@ def read_scalars(workdir: epath.PathLike, prefix: str) -> dict[int, dict[str, fl
 
     steps: dict[int, dict[str, float]] = {}
     for path in sorted(epath.Path(workdir).glob("events.out.tfevents.*")):
-        for event in event_file_loader.EventFileLoader(str(path)).Load():
+        # TensorFlow's own GCS client would read gs:// paths: go through vivit.storage instead.
+        with storage.local_copy(str(path)) as local:
+            events = list(event_file_loader.EventFileLoader(local).Load())
+        for event in events:
             if not event.HasField("summary"):
                 continue
             for value in event.summary.value:
