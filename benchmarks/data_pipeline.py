@@ -17,13 +17,8 @@ import os
 import tempfile
 import time
 
-import sys
-
 import numpy as np
 from PIL import Image
-
-# Run as a script from anywhere: the repository root holds the `vivit` package.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vivit.config import default_config
 from vivit.data import get_dataset
