@@ -20,7 +20,7 @@ from absl import app, flags, logging
 
 from vivit.config import ConfigError, load_config, split_override_args
 from vivit.models import build_model
-from vivit.models.encoder import FACTORISED_BLOCK_TYPES
+from vivit.models.attention_types import get_attention_type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +54,8 @@ def count(config: ml_collections.ConfigDict) -> ModelCost:
     return ModelCost(parameters=parameters, gflops=float(cost["flops"]) / 2 / 1e9)
 
 
-# Table 2 rows: name -> (attention_config.type, spatial_only_baseline). Models 3 and 4 have no
-# class token, so they pool with 'gap'.
+# Table 2 rows: name -> (attention_config.type, spatial_only_baseline). Types without a class
+# token (Models 3 and 4) pool with 'gap'.
 TABLE2_VARIANTS = {
     "Model 1: Spatio-temporal": ("spacetime", False),
     "Model 2: Fact. encoder": ("factorized_encoder", False),
@@ -72,7 +72,7 @@ def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]
         variant = ml_collections.ConfigDict(config.to_dict())
         variant.model.attention_config.type = attention_type
         variant.model.attention_config.spatial_only_baseline = baseline
-        if attention_type in FACTORISED_BLOCK_TYPES:
+        if not get_attention_type(attention_type).class_token:
             variant.model.classifier = "gap"
         rows.append((name, count(variant)))
     return rows

@@ -22,6 +22,7 @@ from vivit.checkpoints.kernel import adapt_embedding_kernel
 from vivit.checkpoints.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
 from vivit.checkpoints.readers import read_checkpoint
 from vivit.checkpoints.view import CheckpointView
+from vivit.models.attention_types import get_attention_type
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
     cfg = config.init_from
     _check_choices(cfg)
     source = view.params
-    factorised = config.model.attention_config.type == "factorized_encoder"
+    factorised = get_attention_type(config.model.attention_config.type).factorised_encoder
     target_enc = "SpatialTransformer" if factorised else "Transformer"
     target_cls = "cls_SpatialTransformer" if factorised else "cls"
     source_enc = "SpatialTransformer" if view.has("SpatialTransformer") else "Transformer"

@@ -130,12 +130,13 @@ class FactorisedEncoderViViT(_VideoClassifier):
 
     spatial_size: TransformerSize = TransformerSize(12, 12, 3072)
     temporal_size: TransformerSize = TransformerSize(4, 12, 3072)
+    attention_type: str = "factorized_encoder"  # the blocks of both encoders
     spatial_only_baseline: bool = False
 
     def _encode_and_pool(self, tokens: jax.Array, size: TransformerSize, name: str,
                          train: bool) -> jax.Array:
         tokens = self._prepend_class_token(tokens, f"cls_{name}")
-        tokens = self._encoder(size, name, attention_type="factorized_encoder")(
+        tokens = self._encoder(size, name, attention_type=self.attention_type)(
             tokens, train=train
         )
         return pool_tokens(tokens, self.classifier)
