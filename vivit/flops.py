@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 from absl import app, flags, logging
 
-from vivit.config import ConfigError, load_config, split_override_args
+from vivit.config import load_config, split_override_args
 from vivit.models import build_model
 from vivit.models.attention_types import get_attention_type
 
