@@ -42,3 +42,13 @@ def test_editable_install_runs_tools_outside_the_repository(tmp_path: pathlib.Pa
                                 capture_output=True, text=True, timeout=300)
         assert "No module named" not in result.stderr, (tool, result.stderr[-2000:])
         assert flag.lstrip("-") in result.stdout, (tool, result.stdout[-2000:])
+
+
+def test_the_model_package_does_not_import_the_config_assembly() -> None:
+    """vivit.config imports every area's section; the areas must not import it back (no cycle,
+    no deferred import): keys are validated once, by complete()/load_config()."""
+    code = ("import sys, vivit.models, vivit.data, vivit.checkpoints; "
+            "print('vivit.config' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "False"

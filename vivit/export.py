@@ -34,6 +34,7 @@ import tempfile
 from typing import Any, NoReturn, Optional, Sequence
 
 import ml_collections
+from flax import traverse_util
 import numpy as np
 
 from vivit import storage
@@ -211,13 +212,9 @@ def run_label_names(run: str) -> Optional[list[str]]:
     return names
 
 
-def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(values, dict):
-        flat = {}
-        for key, value in values.items():
-            flat.update(_flat(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: values}
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    """{'model': {'hidden_size': 8}} -> {'model.hidden_size': 8}."""
+    return traverse_util.flatten_dict(values, sep=".")
 
 
 def _comparable(value: Any) -> Any:

@@ -84,6 +84,12 @@ def format_table(rows: list[tuple[str, ModelCost]]) -> str:
     return "\n".join(lines)
 
 
+def describe(config: ml_collections.ConfigDict, cost: ModelCost) -> str:
+    """The cost, and how the configured attention type's cost grows with the tokens."""
+    note = get_attention_type(config.model.attention_config.type).flops_note
+    return f"{cost}\nattention: {note}" if note else str(cost)
+
+
 _OVERRIDES: list[str] = []
 
 
@@ -99,7 +105,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("--config=configs/<file>.py is required.")
     try:
         config = load_config(flags.FLAGS.config, _OVERRIDES)
-        print(format_table(table2_rows(config)) if flags.FLAGS.table2 else count(config))
+        print(format_table(table2_rows(config)) if flags.FLAGS.table2
+              else describe(config, count(config)))
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         # A config the model cannot be built from: one line naming the key (--verbose: trace).
         if flags.FLAGS.verbose:

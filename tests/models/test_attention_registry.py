@@ -97,3 +97,11 @@ def test_the_documented_example_is_this_file():
         block = shown[shown.index(definition):].split("\n\n")[0]
         assert block in source, definition
     assert "token_layout=\"time_space\", class_token=False" in shown
+
+
+def test_flops_command_shows_the_registered_flops_note(time_only):
+    from vivit.flops import ModelCost, describe
+
+    text = describe(tiny_config(time_only, classifier="gap"), ModelCost(1_000_000, 2.0))
+    assert text.splitlines() == ["parameters: 1.0 M", "GFLOPs per clip: 2.0",
+                                 "attention: O(S T'^2): no attention across space."]

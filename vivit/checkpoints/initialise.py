@@ -115,16 +115,12 @@ def _init_model3_block(plan: _Plan, cfg, target_enc: str, block: str, module_lea
             plan.put(f"{base}/MultiHeadDotProductAttention_space/{leaf}", value, source_path)
         if cfg.init_temporal_transformer:
             time_path = f"{base}/MultiHeadDotProductAttention_time/{leaf}"
+            # temporal_attention_init is one of TEMPORAL_ATTENTION_INITS (_check_choices).
             if cfg.temporal_attention_init == "copy_spatial":
                 plan.put(time_path, value, source_path, "copied from the spatial attention")
-            elif cfg.temporal_attention_init == "zero":
-                if leaf.startswith("out/"):
-                    plan.put(time_path, np.zeros(plan.target[time_path].shape, np.float32),
-                             source_path, "zero (temporal attention starts as a residual)")
-            else:
-                raise CheckpointError(
-                    f"Unknown init_from.temporal_attention_init {cfg.temporal_attention_init!r};"
-                    f" use one of {TEMPORAL_ATTENTION_INITS}.")
+            elif leaf.startswith("out/"):  # "zero"
+                plan.put(time_path, np.zeros(plan.target[time_path].shape, np.float32),
+                         source_path, "zero (temporal attention starts as a residual)")
     elif module == "LayerNorm_0":
         if cfg.init_spatial_transformer:
             plan.put(f"{base}/LayerNorm_space/{leaf}", value, source_path)

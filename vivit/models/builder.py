@@ -12,8 +12,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from vivit.config_keys import check_keys
 from vivit.models.attention_types import AttentionType, get_attention_type
+from vivit.models.backbones import get_backbone
 from vivit.models.checks import check_clip_and_patches
+from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import TransformerSize
 from vivit.models.vivit import POOLING, FactorisedEncoderViViT, ViViT
@@ -159,10 +162,12 @@ def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any
     temporal = _transformer_size(model.temporal_transformer, "model.temporal_transformer")
     _check_heads(spatial, model.hidden_size, "model.spatial_transformer")
     _check_heads(temporal, model.hidden_size, "model.temporal_transformer")
+    get_backbone(model.spatial_transformer.backbone)  # Names the key if it is not registered.
     return FactorisedEncoderViViT(
         spatial_size=spatial,
         temporal_size=temporal,
         attention_type=model.attention_config.type,
+        spatial_backbone=model.spatial_transformer.backbone,
         spatial_only_baseline=bool(model.attention_config.spatial_only_baseline),
         **common,
     )
@@ -198,11 +203,10 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
 
     `module.apply(variables, video, train=False)` maps [batch, time, height, width, 3] to logits
     [batch, classes]; `train=True` needs `rngs={'dropout': key}`. Raises ValueError naming the
-    config key when the combination is invalid.
+    config key when a `model.*` key is unknown or a value or combination is invalid.
     """
-    from vivit.config import validate_keys  # Deferred: vivit.config imports every section.
-
-    validate_keys(config)
+    # The model section's own keys (the whole config is checked by vivit.config.complete).
+    check_keys(config.model, model_defaults().model, "model.")
     attention_type = get_attention_type(config.model.attention_config.type)
     common = _common_kwargs(config)
     check_clip_and_patches(config)
