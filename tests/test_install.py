@@ -37,7 +37,7 @@ def test_editable_install_runs_tools_outside_the_repository(tmp_path: pathlib.Pa
                     "--no-build-isolation", "-e", str(REPO_ROOT)], check=True, env=env)
     # Each tool prints its help, which names one of its own flags (absl's --help exits 1).
     for tool, flag in (("vivit.data.prepare", "--videos"), ("vivit.flops", "--table2"),
-                       ("vivit.export", "--checkpoint"), ("vivit.checkpoints", "info")):
+                       ("vivit.export", "--checkpoint"), ("vivit.pretrained", "info")):
         result = subprocess.run([python, "-m", tool, "--help"], cwd=elsewhere, env=env,
                                 capture_output=True, text=True, timeout=300)
         assert "No module named" not in result.stderr, (tool, result.stderr[-2000:])
@@ -47,7 +47,7 @@ def test_editable_install_runs_tools_outside_the_repository(tmp_path: pathlib.Pa
 def test_the_model_package_does_not_import_the_config_assembly() -> None:
     """vivit.config imports every area's section; the areas must not import it back (no cycle,
     no deferred import): keys are validated once, by complete()/load_config()."""
-    code = ("import sys, vivit.models, vivit.data, vivit.checkpoints; "
+    code = ("import sys, vivit.models, vivit.data, vivit.pretrained; "
             "print('vivit.config' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, check=True)

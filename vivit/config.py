@@ -1,7 +1,7 @@
 """The one place where every config key is declared, with its default.
 
 Each area of the package declares its own section (`vivit/models/config.py`, `vivit/data/config.py`,
-`vivit/checkpoints/config.py`, `vivit/train/config.py`); this module assembles them and rejects keys
+`vivit/pretrained/config.py`, `vivit/train/config.py`); this module assembles them and rejects keys
 that no section declares, so a typo'd key fails loudly instead of silently doing nothing.
 """
 
@@ -21,7 +21,7 @@ import ml_collections
 from absl import logging
 from ml_collections.config_dict import placeholder
 
-from vivit.checkpoints.config import init_from_defaults
+from vivit.pretrained.config import init_from_defaults
 from vivit.config_keys import ConfigError, check_keys
 from vivit.data.config import data_defaults
 from vivit.models.config import model_defaults

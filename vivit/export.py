@@ -38,10 +38,10 @@ from flax import traverse_util
 import numpy as np
 
 from vivit import storage
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.hf_names import hf_to_scenic, scenic_to_hf_vivit
-from vivit.checkpoints.readers import read_checkpoint
-from vivit.checkpoints.view import CheckpointView
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.hf_names import hf_to_scenic, scenic_to_hf_vivit
+from vivit.pretrained.readers import read_checkpoint
+from vivit.pretrained.view import CheckpointView
 from vivit.config import apply_overrides, complete, load_config_file
 
 # Our MLP uses flax.linen.gelu, the tanh approximation: Hugging Face calls it gelu_fast.
@@ -300,7 +300,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _Parser(prog="python -m vivit.export", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True,
-                        help="a training workdir, or any format vivit.checkpoints reads")
+                        help="a training workdir, or any format vivit.pretrained reads")
     parser.add_argument("--to", required=True, choices=["hf"])
     parser.add_argument("--out", required=True, help="new directory to write")
     parser.add_argument("--config", help="config file: for checkpoints outside a training "

@@ -19,7 +19,7 @@ from vivit.models.checks import check_clip_and_patches
 from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import TransformerSize
-from vivit.models.vivit import POOLING, FactorisedEncoderViViT, ViViT
+from vivit.models.classifiers import POOLING, FactorisedEncoderViViT, ViViT
 
 MODEL_NAMES = (
     "vivit_classification",

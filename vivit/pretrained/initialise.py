@@ -17,11 +17,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.kernel import adapt_embedding_kernel
-from vivit.checkpoints.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
-from vivit.checkpoints.readers import read_checkpoint
-from vivit.checkpoints.view import CheckpointView
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.kernel import adapt_embedding_kernel
+from vivit.pretrained.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
+from vivit.pretrained.readers import read_checkpoint
+from vivit.pretrained.view import CheckpointView
 from vivit.models.attention_types import get_attention_type
 
 log = logging.getLogger(__name__)
