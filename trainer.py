@@ -26,9 +26,9 @@ from jax.sharding import Mesh
 
 import vivit.flops
 from vivit import storage
-from vivit import checkpoints as checkpoints_lib
+from vivit import pretrained
 from vivit import data as data_lib
-from vivit.checkpoints.readers import READERS
+from vivit.pretrained.readers import READERS
 from vivit.config import complete
 from vivit.data import mixup as mixup_lib
 from vivit.data import preprocess
@@ -134,7 +134,7 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
         return
     run.state = run.create_state()
     if run.config.init_from.checkpoint_path:
-        params = checkpoints_lib.initialise(_to_host(run.state.params), run.config)
+        params = pretrained.initialise(_to_host(run.state.params), run.config)
         run.state = state_lib.replace_params(run.state, params, run.optimizer, run.shardings)
 
 
@@ -217,17 +217,17 @@ def check_init_from(
     fmt = config.init_from.get("checkpoint_format")
     if fmt:
         if not epath.Path(path).exists():
-            raise checkpoints_lib.CheckpointError(
+            raise pretrained.CheckpointError(
                 f"init_from.checkpoint_path='{path}' does not exist.")
         if fmt not in READERS:
-            raise checkpoints_lib.CheckpointError(
+            raise pretrained.CheckpointError(
                 f"init_from.checkpoint_format={fmt!r} is not one of "
                 f"{sorted(READERS)}.")
     else:
-        checkpoints_lib.detect_format(str(path))
+        pretrained.detect_format(str(path))
     if abstract_params is not None:
         zeros = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), abstract_params)
-        checkpoints_lib.initialise(zeros, config)
+        pretrained.initialise(zeros, config)
 
 
 def check_training_run(config: ml_collections.ConfigDict, workdir: str) -> CheckedRun:
@@ -416,7 +416,7 @@ def _restore_step(checkpointer: checkpointing.Checkpointer, abstract_state: Any,
         except checkpointing.CorruptCheckpointError as corrupt:
             raise checkpointing.CorruptCheckpointError(
                 f"Checkpoint step {step} in {checkpointer.directory} is corrupt: {corrupt} Pick "
-                "another with --checkpoint (python -m vivit.checkpoints info WORKDIR lists the "
+                "another with --checkpoint (python -m vivit.pretrained info WORKDIR lists the "
                 "intact steps).") from error
         if mismatch:
             raise ValueError(f"Checkpoint step {step} in {checkpointer.directory} does not fit "

@@ -10,20 +10,15 @@ scale jitter, random crop 224, flip, RandAugment(2, 15) and random erasing; (2) 
 
 from __future__ import annotations
 
-import argparse
 import io
 import itertools
 import os
 import tempfile
 import time
 
-import sys
-
 import numpy as np
+from absl import app, flags
 from PIL import Image
-
-# Run as a script from anywhere: the repository root holds the `vivit` package.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vivit.config import default_config
 from vivit.data import get_dataset
@@ -72,12 +67,14 @@ def time_batches(batches, count: int, clips_per_example: int) -> tuple[float, fl
     return clips / seconds, clips * 32 / seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+_BATCHES = flags.DEFINE_integer("batches", 4, "Batches timed per split.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Clips per batch.")
+_THREADS = flags.DEFINE_integer("threads", 2, "Reader threads (dataset_configs.num_parallel_reads).")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    args = flags.FLAGS
     with tempfile.TemporaryDirectory() as directory:
         num_videos = (args.batches + 1) * args.batch_size
         write_videos(directory, num_videos, num_frames=80)
@@ -93,4 +90,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

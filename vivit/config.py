@@ -1,7 +1,7 @@
 """The one place where every config key is declared, with its default.
 
 Each area of the package declares its own section (`vivit/models/config.py`, `vivit/data/config.py`,
-`vivit/checkpoints/config.py`, `vivit/train/config.py`); this module assembles them and rejects keys
+`vivit/pretrained/config.py`, `vivit/train/config.py`); this module assembles them and rejects keys
 that no section declares, so a typo'd key fails loudly instead of silently doing nothing.
 """
 
@@ -21,14 +21,11 @@ import ml_collections
 from absl import logging
 from ml_collections.config_dict import placeholder
 
-from vivit.checkpoints.config import init_from_defaults
+from vivit.pretrained.config import init_from_defaults
+from vivit.config_keys import ConfigError, check_keys
 from vivit.data.config import data_defaults
 from vivit.models.config import model_defaults
 from vivit.train.config import train_defaults
-
-
-class ConfigError(ValueError):
-    """Bad config input (file, key or value); its message is one line naming the culprit."""
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -62,32 +59,9 @@ def _make_unset_keys_overridable(section: ml_collections.ConfigDict) -> None:
             section[key] = placeholder(object)
 
 
-def _flat_keys(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    items = tree.items() if isinstance(tree, (dict, ml_collections.ConfigDict)) else []
-    for key, value in items:
-        yield f"{prefix}{key}", value
-
-
-def _check_section(config: Any, defaults: Any, prefix: str) -> None:
-    for path, value in _flat_keys(config, prefix):
-        key = path[len(prefix):]
-        if key not in defaults:
-            known = [f"{prefix}{k}" for k in defaults.keys()]
-            close = difflib.get_close_matches(path, known, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"Unknown config key '{path}'.{hint}")
-        default = defaults[key]
-        # Sections declared as ConfigDicts are checked key by key; a section declared as None
-        # (free-form, e.g. optimizer_configs) accepts anything.
-        if isinstance(default, ml_collections.ConfigDict) and isinstance(
-            value, (dict, ml_collections.ConfigDict)
-        ):
-            _check_section(value, default, f"{path}.")
-
-
 def validate_keys(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first key of `config` that no section declares."""
-    _check_section(config, default_config(), "")
+    check_keys(config, default_config(), "")
 
 
 # Section names Scenic's released ViViT files assign by mistake (empty, never read by Scenic).
@@ -153,7 +127,7 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     naming the first unknown key or mistyped value.
     """
     values = _accept_scenic_quirks(config.to_dict())  # Placeholders resolved to their values.
-    _check_section(values, default_config(), "")
+    check_keys(values, default_config(), "")
     full = default_config()
     _merge(full, values, "")
     return full

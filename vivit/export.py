@@ -34,13 +34,14 @@ import tempfile
 from typing import Any, NoReturn, Optional, Sequence
 
 import ml_collections
+from flax import traverse_util
 import numpy as np
 
 from vivit import storage
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.hf_names import hf_to_scenic, scenic_to_hf_vivit
-from vivit.checkpoints.readers import read_checkpoint
-from vivit.checkpoints.view import CheckpointView
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.hf_names import hf_to_scenic, scenic_to_hf_vivit
+from vivit.pretrained.readers import read_checkpoint
+from vivit.pretrained.view import CheckpointView
 from vivit.config import apply_overrides, complete, load_config_file
 
 # Our MLP uses flax.linen.gelu, the tanh approximation: Hugging Face calls it gelu_fast.
@@ -211,13 +212,9 @@ def run_label_names(run: str) -> Optional[list[str]]:
     return names
 
 
-def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(values, dict):
-        flat = {}
-        for key, value in values.items():
-            flat.update(_flat(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: values}
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    """{'model': {'hidden_size': 8}} -> {'model.hidden_size': 8}."""
+    return traverse_util.flatten_dict(values, sep=".")
 
 
 def _comparable(value: Any) -> Any:
@@ -303,7 +300,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _Parser(prog="python -m vivit.export", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True,
-                        help="a training workdir, or any format vivit.checkpoints reads")
+                        help="a training workdir, or any format vivit.pretrained reads")
     parser.add_argument("--to", required=True, choices=["hf"])
     parser.add_argument("--out", required=True, help="new directory to write")
     parser.add_argument("--config", help="config file: for checkpoints outside a training "

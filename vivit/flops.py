@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import ml_collections
 from absl import app, flags, logging
 
-from vivit.config import ConfigError, load_config, split_override_args
+from vivit.config import load_config, split_override_args
 from vivit.models import build_model
-from vivit.models.encoder import FACTORISED_BLOCK_TYPES
+from vivit.models.attention_types import get_attention_type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +54,8 @@ def count(config: ml_collections.ConfigDict) -> ModelCost:
     return ModelCost(parameters=parameters, gflops=float(cost["flops"]) / 2 / 1e9)
 
 
-# Table 2 rows: name -> (attention_config.type, spatial_only_baseline). Models 3 and 4 have no
-# class token, so they pool with 'gap'.
+# Table 2 rows: name -> (attention_config.type, spatial_only_baseline). Types without a class
+# token (Models 3 and 4) pool with 'gap'.
 TABLE2_VARIANTS = {
     "Model 1: Spatio-temporal": ("spacetime", False),
     "Model 2: Fact. encoder": ("factorized_encoder", False),
@@ -72,7 +72,7 @@ def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]
         variant = ml_collections.ConfigDict(config.to_dict())
         variant.model.attention_config.type = attention_type
         variant.model.attention_config.spatial_only_baseline = baseline
-        if attention_type in FACTORISED_BLOCK_TYPES:
+        if not get_attention_type(attention_type).class_token:
             variant.model.classifier = "gap"
         rows.append((name, count(variant)))
     return rows
@@ -82,6 +82,12 @@ def format_table(rows: list[tuple[str, ModelCost]]) -> str:
     lines = ["| Model | Params (M) | GFLOPs |", "|---|---|---|"]
     lines += [f"| {name} | {c.parameters / 1e6:.2f} | {c.gflops:.1f} |" for name, c in rows]
     return "\n".join(lines)
+
+
+def describe(config: ml_collections.ConfigDict, cost: ModelCost) -> str:
+    """The cost, and how the configured attention type's cost grows with the tokens."""
+    note = get_attention_type(config.model.attention_config.type).flops_note
+    return f"{cost}\nattention: {note}" if note else str(cost)
 
 
 _OVERRIDES: list[str] = []
@@ -99,7 +105,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("--config=configs/<file>.py is required.")
     try:
         config = load_config(flags.FLAGS.config, _OVERRIDES)
-        print(format_table(table2_rows(config)) if flags.FLAGS.table2 else count(config))
+        print(format_table(table2_rows(config)) if flags.FLAGS.table2
+              else describe(config, count(config)))
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         # A config the model cannot be built from: one line naming the key (--verbose: trace).
         if flags.FLAGS.verbose:

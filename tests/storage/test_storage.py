@@ -251,8 +251,8 @@ def test_summaries_upload_tensorboard_events_to_the_bucket(bucket, tmp_path, mon
 def test_checkpoint_files_in_a_bucket_read_like_local_ones(bucket, tmp_path, capsys):
     from flax import serialization
 
-    from vivit.checkpoints.__main__ import main as checkpoints_main
-    from vivit.checkpoints.readers import read_checkpoint
+    from vivit.pretrained.__main__ import main as checkpoints_main
+    from vivit.pretrained.readers import read_checkpoint
 
     params = {"embedding": {"kernel": np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)},
               "Transformer": {"encoder_norm": {"scale": np.ones(4, np.float32)}}}

@@ -55,7 +55,7 @@ REFUSALS = {
 
 
 def test_a_pretrained_checkpoint_that_does_not_fit_the_model_writes_nothing(tmp_path):
-    from tests.checkpoints.ckpt_layouts import random_vit, write_big_vision_npz
+    from tests.pretrained.ckpt_layouts import random_vit, write_big_vision_npz
 
     vit = write_big_vision_npz(str(tmp_path / "vit_width16.npz"), random_vit())  # Width 16, not 64.
     workdir = tmp_path / "work"

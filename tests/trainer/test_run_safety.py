@@ -1,5 +1,5 @@
 """`python main.py` end to end: a damaged latest checkpoint is skipped for the newest intact one
-(training, --mode=test), never deleted; `checkpoints info` names the damaged step; a second run
+(training, --mode=test), never deleted; `pretrained info` names the damaged step; a second run
 on a busy workdir is refused naming the first, and a killed run's lock is taken over."""
 
 import re
@@ -13,7 +13,7 @@ import pytest
 
 from tests.trainer.main_runner import (
     FAST_OVERRIDES, checkpoint_steps, read_scalars, run_main, start_main)
-from vivit.checkpoints.__main__ import main as checkpoints_cli
+from vivit.pretrained.__main__ import main as checkpoints_cli
 
 pytestmark = pytest.mark.slow
 TWENTY = FAST_OVERRIDES + ("--config.num_training_steps=20", "--config.lr_configs.warmup_steps=2")

@@ -1,8 +1,8 @@
 """The video input pipeline: `get_dataset(config, split)` -> per-process batches.
 
-Sources (`dataset_name`): `synthetic_motion` (generated locally), `video_tfrecord_dataset`
-(DMVR / MediaSequence TFRecords, as Scenic reads them) and `tfds` (TFDS video datasets prepared as
-ArrayRecord). Mixup and label smoothing, which run on
+Sources (`dataset_name`, registered in `vivit.data.registry`): `synthetic_motion` (generated
+locally), `video_tfrecord_dataset` (DMVR / MediaSequence TFRecords, as Scenic reads them) and
+`tfds` (TFDS video datasets prepared as ArrayRecord). Mixup and label smoothing, which run on
 device in the train step, live in `vivit.data.mixup`.
 """
 
@@ -12,49 +12,27 @@ import logging
 import math
 
 import ml_collections
-import numpy as np
 
 from vivit.data import preprocess
 from vivit.data.dataset import DatasetMeta, VideoDataset
-from vivit.data.source import VideoSource
+from vivit.data.registry import DATASETS, Dataset, get_dataset_type, register_dataset
 
 SPLITS = ("train", "validation", "test")
 
-__all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", "SPLITS"]
-
-
-def _synthetic_source(config: ml_collections.ConfigDict, split: str) -> VideoSource:
-    from vivit.data.synthetic import SyntheticMotionSource
-
-    dc = config.dataset_configs
-    if dc.num_classes is None:
-        raise ValueError("dataset_configs.num_classes must be set for synthetic_motion.")
-    return SyntheticMotionSource(
-        split=split,
-        num_examples=int(dc.synthetic[f"num_{split}_examples"]),
-        num_classes=int(dc.num_classes),
-        video_frames=int(dc.synthetic.video_frames),
-        resolution=int(dc.synthetic.resolution),
-        seed=int(dc.synthetic.seed),
-    )
-
-
-def _tfrecord_source(
-    config: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
-) -> tuple[VideoSource, int]:
-    from vivit.data.tfrecord_source import open_dmvr_split
-
-    return open_dmvr_split(config, split, process_index, process_count)
+__all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", "SPLITS",
+           "DATASETS", "Dataset", "register_dataset"]
 
 
 def _num_classes(config: ml_collections.ConfigDict) -> int:
     """Output width: num_classes, or the sum of class_splits for multi-head models."""
     dc = config.dataset_configs
     if config.get("model_name") == "vivit_multihead_classification":
-        if config.dataset_name != "video_tfrecord_dataset":
+        if not get_dataset_type(config.dataset_name).per_head_labels:
+            readers = tuple(n for n, d in DATASETS.items() if d.per_head_labels)
             raise ValueError(
                 "model_name='vivit_multihead_classification' needs per-head labels, which only "
-                f"dataset_name='video_tfrecord_dataset' reads; got {config.dataset_name!r}.")
+                f"dataset_name={' or '.join(map(repr, readers))} reads; got "
+                f"{config.dataset_name!r}.")
         if not dc.class_splits:
             raise ValueError("model_name='vivit_multihead_classification' needs "
                              "dataset_configs.class_splits (classes per head).")
@@ -110,21 +88,8 @@ def get_dataset(
     # (see VideoDataset), so the global batch does not depend on the number of processes.
     # Evaluation: process p holds examples p, p + P, p + 2P, ...
     share_index, share_count = (0, 1) if split == "train" else (process_index, process_count)
-    if name == "synthetic_motion":
-        source = _synthetic_source(config, split)
-        num_examples = len(source)
-        source = source.shard(np.arange(share_index, num_examples, share_count))
-    elif name == "video_tfrecord_dataset":
-        source, num_examples = _tfrecord_source(config, split, share_index, share_count)
-    elif name == "tfds":
-        from vivit.data.tfds_source import open_tfds_split
-
-        source, num_examples = open_tfds_split(config, split, share_index, share_count)
-    else:
-        raise ValueError(
-            f"Unknown dataset_name {name!r}; expected synthetic_motion, "
-            "video_tfrecord_dataset or tfds."
-        )
+    source, num_examples = get_dataset_type(name).open_split(config, split, share_index,
+                                                             share_count)
     expected = config.dataset_configs.examples_per_subset.get(split)
     if expected is not None and int(expected) != num_examples:
         logging.warning(

@@ -3,7 +3,7 @@
 from vivit.models.builder import build_model, num_classes
 from vivit.models.encoder import TransformerSize
 from vivit.models.presets import apply_size, parse_size
-from vivit.models.vivit import FactorisedEncoderViViT, ViViT
+from vivit.models.classifiers import FactorisedEncoderViViT, ViViT
 
 __all__ = [
     "FactorisedEncoderViViT",

@@ -12,11 +12,14 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
+from vivit.config_keys import check_keys
+from vivit.models.attention_types import AttentionType, get_attention_type
+from vivit.models.backbones import get_backbone
 from vivit.models.checks import check_clip_and_patches
+from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
-from vivit.models.encoder import ATTENTION_TYPES, FACTORISED_BLOCK_TYPES, TransformerSize
-from vivit.models.layers import ATTENTION_KERNEL_INITIALIZERS
-from vivit.models.vivit import POOLING, FactorisedEncoderViViT, ViViT
+from vivit.models.encoder import TransformerSize
+from vivit.models.classifiers import POOLING, FactorisedEncoderViViT, ViViT
 
 MODEL_NAMES = (
     "vivit_classification",
@@ -26,7 +29,6 @@ MODEL_NAMES = (
 CLASSIFIERS = ("token", "0") + tuple(POOLING)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 TOKENIZERS = ("3d_conv", "temporal_sampling")
-ATTENTION_ORDERS = ("space_time", "time_space")
 ATTENTION_IMPLEMENTATIONS = (None, "xla", "cudnn")
 
 
@@ -147,47 +149,45 @@ def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     )
 
 
-def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any]) -> nn.Module:
+def _check_attention_type(config: ml_collections.ConfigDict, attention_type: AttentionType) -> None:
+    if attention_type.check is not None:
+        attention_type.check(config)
+
+
+def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
+                        attention_type: AttentionType) -> nn.Module:
     model = config.model
-    _require(
-        not model.return_preclassifier,
-        "model.return_preclassifier is not available for attention_config.type="
-        "'factorized_encoder' (it has no single token sequence); use model.return_prelogits.",
-    )
+    _check_attention_type(config, attention_type)
     spatial = _transformer_size(model.spatial_transformer, "model.spatial_transformer")
     temporal = _transformer_size(model.temporal_transformer, "model.temporal_transformer")
     _check_heads(spatial, model.hidden_size, "model.spatial_transformer")
     _check_heads(temporal, model.hidden_size, "model.temporal_transformer")
+    get_backbone(model.spatial_transformer.backbone)  # Names the key if it is not registered.
     return FactorisedEncoderViViT(
         spatial_size=spatial,
         temporal_size=temporal,
+        attention_type=model.attention_config.type,
+        spatial_backbone=model.spatial_transformer.backbone,
         spatial_only_baseline=bool(model.attention_config.spatial_only_baseline),
         **common,
     )
 
 
-def _single_encoder(config: ml_collections.ConfigDict, common: dict[str, Any]) -> nn.Module:
+def _single_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
+                    attention_type: AttentionType) -> nn.Module:
     model = config.model
     attention = model.attention_config
     size = _transformer_size(model, "model")
     _check_heads(size, model.hidden_size, "model")
-    if attention.type in FACTORISED_BLOCK_TYPES:
-        # The paper's Models 3 and 4 have no class token: tokens must tile [time, space] exactly.
+    if not attention_type.class_token:
+        # E.g. the paper's Models 3 and 4: tokens must tile [time, space] exactly.
         _require(
             model.classifier not in ("token", "0"),
             f"model.classifier={model.classifier!r} is not allowed with attention_config.type="
-            f"{attention.type!r}: Models 3 and 4 have no class token; use 'gap', 'gmp' or 'gsp'.",
+            f"{attention.type!r}: it has no class token (as the paper's Models 3 and 4); use "
+            "'gap', 'gmp' or 'gsp'.",
         )
-    if attention.type == "factorized_dot_product_attention":
-        _require(
-            size.num_heads % 2 == 0,
-            f"model.num_heads={size.num_heads} must be even for attention_config.type="
-            "'factorized_dot_product_attention' (half the heads attend over space, half over time).",
-        )
-    if attention.type == "factorized_self_attention_block":
-        _one_of(attention.attention_order, ATTENTION_ORDERS, "model.attention_config.attention_order")
-        _one_of(attention.attention_kernel_init_method, tuple(ATTENTION_KERNEL_INITIALIZERS),
-                "model.attention_config.attention_kernel_init_method")
+    _check_attention_type(config, attention_type)
     return ViViT(
         size=size,
         attention_type=attention.type,
@@ -203,14 +203,13 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
 
     `module.apply(variables, video, train=False)` maps [batch, time, height, width, 3] to logits
     [batch, classes]; `train=True` needs `rngs={'dropout': key}`. Raises ValueError naming the
-    config key when the combination is invalid.
+    config key when a `model.*` key is unknown or a value or combination is invalid.
     """
-    from vivit.config import validate_keys  # Deferred: vivit.config imports every section.
-
-    validate_keys(config)
-    _one_of(config.model.attention_config.type, ATTENTION_TYPES, "model.attention_config.type")
+    # The model section's own keys (the whole config is checked by vivit.config.complete).
+    check_keys(config.model, model_defaults().model, "model.")
+    attention_type = get_attention_type(config.model.attention_config.type)
     common = _common_kwargs(config)
     check_clip_and_patches(config)
-    if config.model.attention_config.type == "factorized_encoder":
-        return _factorised_encoder(config, common)
-    return _single_encoder(config, common)
+    if attention_type.factorised_encoder:
+        return _factorised_encoder(config, common, attention_type)
+    return _single_encoder(config, common, attention_type)

@@ -10,20 +10,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vivit.models.attention import factorized_dot_product_attention, fused_attention_fn
+from vivit.models.attention import fused_attention_fn
+from vivit.models.attention_types import BlockOptions, get_attention_type
 from vivit.models.embeddings import AddPositionEmbs
-from vivit.models.layers import EncoderBlock, FactorizedSelfAttentionBlock
 
 Dtype = Any
-
-ATTENTION_TYPES = (
-    "spacetime",
-    "factorized_encoder",
-    "factorized_self_attention_block",
-    "factorized_dot_product_attention",
-)
-# Attention types whose blocks see tokens as [batch, time, space, features].
-FACTORISED_BLOCK_TYPES = ("factorized_self_attention_block", "factorized_dot_product_attention")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +29,9 @@ class TransformerSize:
 class Encoder(nn.Module):
     """Adds `posembed_input`, runs `encoderblock_{i}` and normalises with `encoder_norm`.
 
-    Takes and returns tokens [batch, tokens, features]. For Models 3 and 4 the tokens are
-    time-major and `temporal_dims` says how many time steps they span.
+    Takes and returns tokens [batch, tokens, features]. For attention types whose blocks see
+    tokens as [batch, time, space, features] (Models 3 and 4) the tokens are time-major and
+    `temporal_dims` says how many time steps they span.
     """
 
     size: TransformerSize
@@ -61,16 +53,11 @@ class Encoder(nn.Module):
             if self.attention_implementation is not None and self.attention_dropout_rate == 0.0
             else None
         )
-        if self.attention_type == "factorized_self_attention_block":
-            block, options = FactorizedSelfAttentionBlock, dict(
-                attention_order=self.attention_order,
-                attention_kernel_init_method=self.attention_kernel_init_method,
-                attention_fn=fused,
-            )
-        elif self.attention_type == "factorized_dot_product_attention":
-            block, options = EncoderBlock, dict(attention_fn=factorized_dot_product_attention)
-        else:
-            block, options = EncoderBlock, dict(attention_fn=fused)
+        block, options = get_attention_type(self.attention_type).block(BlockOptions(
+            attention_fn=fused,
+            attention_order=self.attention_order,
+            attention_kernel_init_method=self.attention_kernel_init_method,
+        ))
         if self.remat:
             # Argument 2 (counting self) is `deterministic`, a Python bool.
             block = nn.remat(block, static_argnums=(2,))
@@ -81,7 +68,7 @@ class Encoder(nn.Module):
         x = AddPositionEmbs(name="posembed_input")(tokens)
         x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
         batch, num_tokens, features = x.shape
-        if self.attention_type in FACTORISED_BLOCK_TYPES:
+        if get_attention_type(self.attention_type).token_layout == "time_space":
             x = x.reshape(batch, self.temporal_dims, num_tokens // self.temporal_dims, features)
 
         block = self._block()

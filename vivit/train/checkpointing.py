@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 import jax
 import ml_collections
+from flax import traverse_util
 import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
@@ -145,18 +146,10 @@ def ensure_writable_workdir(workdir: str | os.PathLike) -> epath.Path:
     return path
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, Mapping):
-        flat: dict[str, Any] = {}
-        for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: tree}
-
-
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """'key: old -> new' for every key whose value differs between two config dicts."""
-    old_flat, new_flat = _flatten(old), _flatten(new)
+    old_flat = traverse_util.flatten_dict(dict(old), sep=".")
+    new_flat = traverse_util.flatten_dict(dict(new), sep=".")
     keys = sorted(set(old_flat) | set(new_flat))
     return [
         f"{key}: {old_flat.get(key, '<absent>')!r} -> {new_flat.get(key, '<absent>')!r}"
@@ -210,7 +203,6 @@ class Checkpointer:
         save_every: int,
         max_to_keep: int,
         best_metric: str | None = "accuracy",
-        asynchronous: bool = True,
     ) -> None:
         if save_every < 1:
             raise ValueError(f"config.checkpoint_steps must be >= 1, got {save_every}.")
@@ -229,7 +221,7 @@ class Checkpointer:
             best_fn=(lambda metrics: metrics[best_metric]) if best_metric else None,
             best_mode="max",
             preservation_policy=preservation.AnyPreservationPolicy(policies),
-            enable_async_checkpointing=asynchronous,
+            enable_async_checkpointing=True,
             cleanup_tmp_directories=True,
             create=True,
         )

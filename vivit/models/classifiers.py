@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vivit.models.backbones import get_backbone
 from vivit.models.embeddings import frame_sampling_embedding, tubelet_embedding
 from vivit.models.encoder import Encoder, TransformerSize
 
@@ -125,17 +126,20 @@ class ViViT(_VideoClassifier):
 
 
 class FactorisedEncoderViViT(_VideoClassifier):
-    """Model 2: `SpatialTransformer` encodes each frame's tokens (weights shared over time) into one
-    vector per frame, then `TemporalTransformer` (or, for the baseline, a mean) mixes the frames."""
+    """Model 2: the spatial backbone (ViT: `SpatialTransformer`) encodes each frame (weights shared
+    over time) into one vector per frame, then `TemporalTransformer` (or, for the baseline, a mean) mixes the frames."""
 
     spatial_size: TransformerSize = TransformerSize(12, 12, 3072)
     temporal_size: TransformerSize = TransformerSize(4, 12, 3072)
+    attention_type: str = "factorized_encoder"  # the blocks of both encoders
+    spatial_backbone: str = "vit"  # a key of vivit.models.backbones.BACKBONES
     spatial_only_baseline: bool = False
 
-    def _encode_and_pool(self, tokens: jax.Array, size: TransformerSize, name: str,
-                         train: bool) -> jax.Array:
+    def encode_and_pool(self, tokens: jax.Array, size: TransformerSize, name: str,
+                        train: bool) -> jax.Array:
+        """Tokens [batch, tokens, hidden] -> [batch, hidden] through the transformer `name`."""
         tokens = self._prepend_class_token(tokens, f"cls_{name}")
-        tokens = self._encoder(size, name, attention_type="factorized_encoder")(
+        tokens = self._encoder(size, name, attention_type=self.attention_type)(
             tokens, train=train
         )
         return pool_tokens(tokens, self.classifier)
@@ -145,13 +149,13 @@ class FactorisedEncoderViViT(_VideoClassifier):
         grid = self._tokenize(video)  # [batch, time', grid_h, grid_w, hidden]
         batch, time = grid.shape[:2]
         # Frames become batch entries, so one set of spatial weights serves every frame.
-        frame_tokens = grid.reshape(batch * time, -1, grid.shape[-1])
-        frames = self._encode_and_pool(frame_tokens, self.spatial_size, "SpatialTransformer", train)
-        frames = frames.reshape(batch, time, -1)  # [batch, time', hidden]
+        frame_grids = grid.reshape(batch * time, *grid.shape[2:])  # [batch * time', h, w, hidden]
+        frames = get_backbone(self.spatial_backbone).encode_frames(self, frame_grids, train)
+        frames = frames.reshape(batch, time, -1)  # [batch, time', features]
         if self.spatial_only_baseline:
             representation = jnp.mean(frames, axis=1)
         else:
-            representation = self._encode_and_pool(
+            representation = self.encode_and_pool(
                 frames, self.temporal_size, "TemporalTransformer", train
             )
         return self._head(representation)

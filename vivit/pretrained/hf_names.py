@@ -13,8 +13,8 @@ import re
 
 import numpy as np
 
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.view import FlatParams
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.view import FlatParams
 
 _ATTENTION = "MultiHeadDotProductAttention_0"
 

@@ -6,12 +6,12 @@ import zipfile
 from typing import Callable, Optional
 
 from vivit import storage
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.readers.flax_msgpack import read_scenic_checkpoint
-from vivit.checkpoints.readers.huggingface import WEIGHT_FILES, is_hf_dir, read_huggingface
-from vivit.checkpoints.readers.npz import is_big_vision_layout, read_big_vision_npz, read_vit_npz
-from vivit.checkpoints.readers.orbax_dir import is_orbax_dir, read_orbax
-from vivit.checkpoints.view import CheckpointView
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.readers.flax_msgpack import read_scenic_checkpoint
+from vivit.pretrained.readers.huggingface import WEIGHT_FILES, is_hf_dir, read_huggingface
+from vivit.pretrained.readers.npz import is_big_vision_layout, read_big_vision_npz, read_vit_npz
+from vivit.pretrained.readers.orbax_dir import is_orbax_dir, read_orbax
+from vivit.pretrained.view import CheckpointView
 
 READERS: dict[str, Callable[[str], CheckpointView]] = {
     "vit_npz": read_vit_npz,

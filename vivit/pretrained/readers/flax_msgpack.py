@@ -14,8 +14,8 @@ from flax import serialization
 from flax.training import checkpoints as flax_checkpoints
 
 from vivit import storage
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.view import CheckpointView, flatten
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.view import CheckpointView, flatten
 
 _STEP_FILE = re.compile(r"^checkpoint_(\d+)$")
 

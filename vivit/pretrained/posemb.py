@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import scipy.ndimage
 
-from vivit.checkpoints.errors import CheckpointError
+from vivit.pretrained.errors import CheckpointError
 
 SIZE_CHANGES = ("tile", "resize", "resize_tile")
 

@@ -17,11 +17,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.kernel import adapt_embedding_kernel
-from vivit.checkpoints.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
-from vivit.checkpoints.readers import read_checkpoint
-from vivit.checkpoints.view import CheckpointView
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.kernel import adapt_embedding_kernel
+from vivit.pretrained.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
+from vivit.pretrained.readers import read_checkpoint
+from vivit.pretrained.view import CheckpointView
+from vivit.models.attention_types import get_attention_type
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +115,12 @@ def _init_model3_block(plan: _Plan, cfg, target_enc: str, block: str, module_lea
             plan.put(f"{base}/MultiHeadDotProductAttention_space/{leaf}", value, source_path)
         if cfg.init_temporal_transformer:
             time_path = f"{base}/MultiHeadDotProductAttention_time/{leaf}"
+            # temporal_attention_init is one of TEMPORAL_ATTENTION_INITS (_check_choices).
             if cfg.temporal_attention_init == "copy_spatial":
                 plan.put(time_path, value, source_path, "copied from the spatial attention")
-            elif cfg.temporal_attention_init == "zero":
-                if leaf.startswith("out/"):
-                    plan.put(time_path, np.zeros(plan.target[time_path].shape, np.float32),
-                             source_path, "zero (temporal attention starts as a residual)")
-            else:
-                raise CheckpointError(
-                    f"Unknown init_from.temporal_attention_init {cfg.temporal_attention_init!r};"
-                    f" use one of {TEMPORAL_ATTENTION_INITS}.")
+            elif leaf.startswith("out/"):  # "zero"
+                plan.put(time_path, np.zeros(plan.target[time_path].shape, np.float32),
+                         source_path, "zero (temporal attention starts as a residual)")
     elif module == "LayerNorm_0":
         if cfg.init_spatial_transformer:
             plan.put(f"{base}/LayerNorm_space/{leaf}", value, source_path)
@@ -214,7 +211,7 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
     cfg = config.init_from
     _check_choices(cfg)
     source = view.params
-    factorised = config.model.attention_config.type == "factorized_encoder"
+    factorised = get_attention_type(config.model.attention_config.type).factorised_encoder
     target_enc = "SpatialTransformer" if factorised else "Transformer"
     target_cls = "cls_SpatialTransformer" if factorised else "cls"
     source_enc = "SpatialTransformer" if view.has("SpatialTransformer") else "Transformer"

@@ -9,8 +9,8 @@ import pytest
 
 from ckpt_layouts import (HEADS, HIDDEN, hf_vit, hf_vivit, random_vit, write_big_vision_npz,
                           write_orbax, write_scenic_msgpack, write_vit_npz)
-from vivit.checkpoints import CheckpointError, detect_format, read_checkpoint
-from vivit.checkpoints.view import unflatten
+from vivit.pretrained import CheckpointError, detect_format, read_checkpoint
+from vivit.pretrained.view import unflatten
 
 
 def assert_same_tree(got: dict, want: dict) -> None:

@@ -1,4 +1,4 @@
-"""`python -m vivit.checkpoints info PATH`: name a checkpoint's format, list its tree, say what it fits.
+"""`python -m vivit.pretrained info PATH`: name a checkpoint's format, list its tree, say what it fits.
 
 On a training workdir (or its checkpoints/ folder) it first lists every step as intact or corrupt
 (each step is read in full), then describes the newest intact step.
@@ -13,9 +13,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.readers import READERS, read_checkpoint
-from vivit.checkpoints.view import CheckpointView
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.readers import READERS, read_checkpoint
+from vivit.pretrained.view import CheckpointView
 
 
 def format_info(view: CheckpointView) -> str:
@@ -60,7 +60,7 @@ def format_health(root: str, health: list[tuple[int, str | None]]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vivit.checkpoints")
+    parser = argparse.ArgumentParser(prog="python -m vivit.pretrained")
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="name the format, list the tree, say what it fits")
     info.add_argument("path")

@@ -9,33 +9,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from flax import traverse_util
 import numpy as np
 
 FlatParams = dict[str, np.ndarray]
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> FlatParams:
-    """Nested dicts of arrays -> {'a/b/c': np.ndarray}."""
-    flat: FlatParams = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{path}/"))
-        else:
-            flat[path] = np.asarray(value)
-    return flat
+def flatten(tree: Mapping[str, Any]) -> FlatParams:
+    """Nested dicts of arrays -> {'a/b/c': np.ndarray} (Scenic's path notation)."""
+    flat = traverse_util.flatten_dict(dict(tree), sep="/")
+    return {path: np.asarray(value) for path, value in flat.items()}
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     """{'a/b/c': value} -> nested dicts."""
-    tree: dict[str, Any] = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[leaf] = value
-    return tree
+    return traverse_util.unflatten_dict(dict(flat), sep="/")
 
 
 @dataclasses.dataclass

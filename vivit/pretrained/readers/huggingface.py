@@ -14,9 +14,9 @@ import json
 import numpy as np
 
 from vivit import storage
-from vivit.checkpoints.errors import CheckpointError
-from vivit.checkpoints.hf_names import hf_to_scenic
-from vivit.checkpoints.view import CheckpointView, FlatParams
+from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.hf_names import hf_to_scenic
+from vivit.pretrained.view import CheckpointView, FlatParams
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 _MODEL_TYPES = ("vit", "vivit")

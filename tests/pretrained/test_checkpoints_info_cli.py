@@ -1,4 +1,4 @@
-"""`python -m vivit.checkpoints info PATH` names the format, lists the tree, says what it fits."""
+"""`python -m vivit.pretrained info PATH` names the format, lists the tree, says what it fits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from ckpt_layouts import init_params, random_vit, tiny_config, write_big_vision_npz, write_orbax
-from vivit.checkpoints.__main__ import main
+from vivit.pretrained.__main__ import main
 
 
 def test_info_on_a_big_vision_npz(tmp_path, capsys):
@@ -30,7 +30,7 @@ def test_info_on_a_model2_orbax_checkpoint(tmp_path, capsys):
 
 
 def test_info_as_a_module_reports_errors_with_exit_code_2(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vivit.checkpoints", "info",
+    result = subprocess.run([sys.executable, "-m", "vivit.pretrained", "info",
                              str(tmp_path / "missing")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "missing' does not exist" in result.stderr

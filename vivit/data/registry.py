@@ -1,0 +1,90 @@
+"""The data sources (`dataset_name`): one registry entry per source, synthetic included.
+
+Every source opens a split the same way: `open_split(config, split, share_index, share_count)`
+returns this process's share (examples share_index, share_index + share_count, ...) as a
+`VideoSource`, and the number of examples in the whole split. `vivit.data.get_dataset` does the
+rest (batching, sampling, augmentation, sharding over processes) for every source alike, so a new
+source is one new module that calls `register_dataset` (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import ml_collections
+import numpy as np
+
+from vivit.data.source import VideoSource
+
+OpenSplit = Callable[[ml_collections.ConfigDict, str, int, int], tuple[VideoSource, int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One value of `dataset_name`.
+
+    open_split: (config, split, share_index, share_count) -> (this share's source, examples in
+      the split).
+    per_head_labels: whether its records carry one label per head (multi-head models).
+    """
+
+    open_split: OpenSplit
+    per_head_labels: bool = False
+
+
+DATASETS: dict[str, Dataset] = {}
+
+
+def register_dataset(name: str, dataset: Dataset) -> Dataset:
+    """Makes `name` a valid `dataset_name`; returns the entry."""
+    if name in DATASETS:
+        raise ValueError(f"Dataset {name!r} is already registered.")
+    DATASETS[name] = dataset
+    return dataset
+
+
+def get_dataset_type(name: str) -> Dataset:
+    """The entry of `name`; ValueError naming the key and the registered names otherwise."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset_name {name!r}; expected one of {tuple(DATASETS)}.")
+    return DATASETS[name]
+
+
+def _open_synthetic(config: ml_collections.ConfigDict, split: str, share_index: int,
+                    share_count: int) -> tuple[VideoSource, int]:
+    from vivit.data.synthetic import SyntheticMotionSource
+
+    dc = config.dataset_configs
+    if dc.num_classes is None:
+        raise ValueError("dataset_configs.num_classes must be set for synthetic_motion.")
+    source = SyntheticMotionSource(
+        split=split,
+        num_examples=int(dc.synthetic[f"num_{split}_examples"]),
+        num_classes=int(dc.num_classes),
+        video_frames=int(dc.synthetic.video_frames),
+        resolution=int(dc.synthetic.resolution),
+        seed=int(dc.synthetic.seed),
+    )
+    num_examples = len(source)
+    return source.shard(np.arange(share_index, num_examples, share_count)), num_examples
+
+
+def _open_tfrecords(config: ml_collections.ConfigDict, split: str, share_index: int,
+                    share_count: int) -> tuple[VideoSource, int]:
+    from vivit.data.tfrecord_source import open_dmvr_split  # Imports TensorFlow: only when used.
+
+    return open_dmvr_split(config, split, share_index, share_count)
+
+
+def _open_tfds(config: ml_collections.ConfigDict, split: str, share_index: int,
+               share_count: int) -> tuple[VideoSource, int]:
+    from vivit.data.tfds_source import open_tfds_split  # Imports TFDS: only when used.
+
+    return open_tfds_split(config, split, share_index, share_count)
+
+
+register_dataset("synthetic_motion", Dataset(open_split=_open_synthetic))
+register_dataset("video_tfrecord_dataset", Dataset(open_split=_open_tfrecords,
+                                                   per_head_labels=True))
+register_dataset("tfds", Dataset(open_split=_open_tfds))
