@@ -6,7 +6,7 @@ from the paper, so the report has no paper column; it plots ours.
         --set=dataset_configs.base_dir=/data/k400 --set=init_from.checkpoint_path=/ckpt/vit_b16.npz
 """
 
-from vivit.sweep import Row, Sweep, parse_sweep_arg
+from vivit.sweep import ABLATION_VIEWS, Row, Sweep, parse_sweep_arg
 
 _MODELS = (
     ("spacetime", "Model 1: Spatio-temporal", "token"),
@@ -36,6 +36,7 @@ def get_sweep(arg: str = "") -> Sweep:
         key="figure_8_tubelet",
         title="Figure 8: temporal tokens (tubelet length), ViViT-B on Kinetics-400",
         base="configs/k400_fe.py",
+        common=ABLATION_VIEWS,
         rows=_rows(),
         row_header="Model, tubelet",
         paper_protocol="not recovered",

@@ -9,7 +9,7 @@ other counts are ours. The plotted values were not recovered, so the report plot
 
 import math
 
-from vivit.sweep import Row, Sweep, parse_sweep_arg, size_overrides
+from vivit.sweep import ABLATION_VIEWS, Row, Sweep, parse_sweep_arg, size_overrides
 
 _FRAMES = (32, 48, 64, 96, 128)
 _VIDEO_FRAMES = 250  # 10 s at 25 fps
@@ -32,7 +32,8 @@ def get_sweep(arg: str = "") -> Sweep:
         key="figure_9_frames",
         title="Figure 9: input frames, ViViT-L/16x2 Factorised Encoder on Kinetics-400",
         base="configs/k400_fe.py",
-        common={**size_overrides("L/16x2"), "model.attention_config.type": "factorized_encoder"},
+        common={**ABLATION_VIEWS, **size_overrides("L/16x2"),
+                "model.attention_config.type": "factorized_encoder"},
         rows=tuple(_row(frames) for frames in _FRAMES),
         row_header="Input frames",
         paper_protocol="not recovered",

@@ -8,7 +8,7 @@ clips). The three tubelet rows differ in how the ImageNet ViT's 2D patch kernel 
 tubelet kernel, so they need init_from.checkpoint_path (an ImageNet-21k ViT-B/16).
 """
 
-from vivit.sweep import Row, Sweep, parse_sweep_arg
+from vivit.sweep import ABLATION_VIEWS, Row, Sweep, parse_sweep_arg
 
 _METHOD = "model.temporal_encoding_config.method"
 _KERNEL = "model.temporal_encoding_config.kernel_init_method"
@@ -42,7 +42,8 @@ def get_sweep(arg: str = "") -> Sweep:
         key="table_1_input_encoding",
         title="Table 1: input encoding, ViViT-B Model 1 on Kinetics-400",
         base="configs/k400_fe.py",
-        common={"model.attention_config.type": "spacetime", "model.classifier": "token"},
+        common={**ABLATION_VIEWS, "model.attention_config.type": "spacetime",
+                "model.classifier": "token"},
         rows=ROWS,
         row_header="Method",
         paper_protocol="multi-view 4x1*, videos not stated",

@@ -8,7 +8,7 @@ Base: configs/k400_fe.py (ViViT-B/16x2, 32x224x224, the paper's K400 recipe); ea
 only the attention type (Models 3 and 4 have no class token and pool with 'gap').
 """
 
-from vivit.sweep import Row, Sweep, parse_sweep_arg
+from vivit.sweep import ABLATION_VIEWS, Row, Sweep, parse_sweep_arg
 
 _TYPE = "model.attention_config.type"
 _BASELINE = "model.attention_config.spatial_only_baseline"
@@ -37,6 +37,7 @@ def get_sweep(arg: str = "") -> Sweep:
         key="table_2_variants",
         title="Table 2: model variants, ViViT-B/16x2 on Kinetics-400",
         base="configs/k400_fe.py",
+        common=ABLATION_VIEWS,
         rows=ROWS,
         metric="K400 Top-1",
         paper_protocol="multi-view 4x1*, videos not stated",

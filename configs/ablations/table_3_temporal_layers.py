@@ -5,7 +5,7 @@ on Kinetics-400. L_t = 0 is the average-pooling baseline.
         --set=dataset_configs.base_dir=/data/k400 --set=init_from.checkpoint_path=/ckpt/vit_b16.npz
 """
 
-from vivit.sweep import Row, Sweep, parse_sweep_arg
+from vivit.sweep import ABLATION_VIEWS, Row, Sweep, parse_sweep_arg
 
 _PAPER = {0: 75.8, 1: 78.6, 4: 78.8, 8: 78.8, 12: 78.9}
 
@@ -26,7 +26,7 @@ def get_sweep(arg: str = "") -> Sweep:
         title="Table 3: temporal layers L_t in the factorised encoder, ViViT-B/16x2 on "
               "Kinetics-400",
         base="configs/k400_fe.py",
-        common={"model.attention_config.type": "factorized_encoder"},
+        common={**ABLATION_VIEWS, "model.attention_config.type": "factorized_encoder"},
         rows=tuple(_row(layers) for layers in _PAPER),
         row_header="L_t",
         paper_protocol="multi-view 4x1*, videos not stated",

@@ -8,11 +8,11 @@ Larger crops give more tokens; the ImageNet posemb (14x14) is resized per frame,
 The shorter side is resized to 8/7 of the crop (256 for 224, as Scenic); the paper does not say.
 """
 
-from vivit.sweep import Row, Sweep, parse_sweep_arg, size_overrides
+from vivit.sweep import ABLATION_VIEWS, Row, Sweep, parse_sweep_arg, size_overrides
 
 _PAPER = {224: (80.3, 1446.0), 288: (80.7, 2919.0), 320: (81.0, 3992.0)}
 _RUNTIME = {224: "58.9", 288: "147.6", 320: "238.8"}
-_COMMON = {**size_overrides("L/16x2"), "model.attention_config.type": "spacetime",
+_COMMON = {**ABLATION_VIEWS, **size_overrides("L/16x2"), "model.attention_config.type": "spacetime",
            "model.classifier": "token"}
 
 

@@ -120,8 +120,8 @@ _T2 = "--sweep=configs/ablations/table_2_variants.py"
      "Sweep file 'configs/ablations/nope.py' does not exist."),
     ([_T2, "--set=batch_size"], "--set=batch_size: expected KEY=VALUE, e.g. "
      "dataset_configs.base_dir=/data/k400."),
-    ([_T2, "--set=batch_sise=8"], "Override batch_sise: 'configs/k400_fe.py' has no key "
-     "'batch_sise' there (did you mean 'batch_size'?)."),
+    ([_T2, "--set=batch_sise=8"], "Config 'configs/k400_fe.py' with the sweep's overrides: "
+     "Unknown config key 'batch_sise' in --config.batch_sise=8. Did you mean 'batch_size'?"),
     ([_T2, "--launcher=tpu", "--repo_dir=/r"],
      "--launcher=tpu needs --tpu=NAME[,NAME...] (TPU VM names)."),
     ([_T2, "--launcher=slurm"], "--launcher=slurm needs --repo_dir (this repository's path on "

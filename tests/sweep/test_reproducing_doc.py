@@ -38,11 +38,14 @@ def test_table6_costs_follow_the_formula():
 
 
 def test_cost_of_k400_split_sizes():
-    # 30 epochs of 214,834 // 64 steps of 64 clips; 30 validations of 17,637; 4 views of 34,579.
-    config = spec.resolve_config("configs/k400_fe.py", {})
-    run = cost.run_cost(config, 284.4)
+    # 30 epochs of 214,834 // 64 steps of 64 clips; 30 validations of 17,637; the ablations'
+    # 4 views of 34,579 test videos, or the K400 config's own 4x3 views.
+    ablation = {k: spec.format_value(v) for k, v in spec.ABLATION_VIEWS.items()}
+    run = cost.run_cost(spec.resolve_config("configs/k400_fe.py", ablation), 284.4)
     assert (run.train_clips, run.validation_clips, run.test_clips) == (
         30 * (214834 // 64) * 64, 30 * 17637, 4 * 34579)
+    run = cost.run_cost(spec.resolve_config("configs/k400_fe.py", {}), 284.4)
+    assert run.test_clips == 12 * 34579
 
 
 def test_every_result_row_names_a_sweep_and_its_paper_numbers():

@@ -19,6 +19,7 @@ def test_table2_expands_to_five_named_main_commands():
         "model=factorized_dot_product_attention", "model=factorized_encoder,baseline=avg_pool"]
     assert runs[1].command() == (
         "python main.py --config=configs/k400_fe.py --workdir=/sweeps/x/model=factorized_encoder "
+        "--config.dataset_configs.do_three_spatial_crops=False "
         "--config.model.attention_config.type=factorized_encoder")
     assert "--config.model.attention_config.spatial_only_baseline=True" in runs[4].command()
     assert runs[0].paper == {"accuracy": 80.0, "gflops": 455.2, "params_m": 88.9}

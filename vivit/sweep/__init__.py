@@ -4,6 +4,7 @@ Sweep files (`configs/ablations/*.py`) define `get_sweep(arg) -> Sweep`; `python
 launches them and `python -m vivit.sweep report` lays their results beside the paper's.
 """
 
-from vivit.sweep.spec import Row, Sweep, SweepError, parse_sweep_arg, size_overrides
+from vivit.sweep.spec import (ABLATION_VIEWS, Row, Sweep, SweepError, parse_sweep_arg,
+                               size_overrides)
 
-__all__ = ["Row", "Sweep", "SweepError", "parse_sweep_arg", "size_overrides"]
+__all__ = ["ABLATION_VIEWS", "Row", "Sweep", "SweepError", "parse_sweep_arg", "size_overrides"]
