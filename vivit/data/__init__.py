@@ -26,13 +26,16 @@ __all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", 
 def _synthetic_source(config: ml_collections.ConfigDict, split: str) -> VideoSource:
     from vivit.data.synthetic import SyntheticMotionSource
 
+    from vivit import tasks
+
     dc = config.dataset_configs
-    if dc.num_classes is None:
-        raise ValueError("dataset_configs.num_classes must be set for synthetic_motion.")
+    task = tasks.task_for_config(config)
     return SyntheticMotionSource(
         split=split,
         num_examples=int(dc.synthetic[f"num_{split}_examples"]),
-        num_classes=int(dc.num_classes),
+        num_classes=task.num_outputs,
+        labels=task.label_layout,
+        objects_per_video=int(dc.synthetic.objects_per_video),
         video_frames=int(dc.synthetic.video_frames),
         resolution=int(dc.synthetic.resolution),
         seed=int(dc.synthetic.seed),
@@ -48,20 +51,15 @@ def _tfrecord_source(
 
 
 def _num_classes(config: ml_collections.ConfigDict) -> int:
-    """Output width: num_classes, or the sum of class_splits for multi-head models."""
-    dc = config.dataset_configs
-    if config.get("model_name") == "vivit_multihead_classification":
-        if config.dataset_name != "video_tfrecord_dataset":
-            raise ValueError(
-                "model_name='vivit_multihead_classification' needs per-head labels, which only "
-                f"dataset_name='video_tfrecord_dataset' reads; got {config.dataset_name!r}.")
-        if not dc.class_splits:
-            raise ValueError("model_name='vivit_multihead_classification' needs "
-                             "dataset_configs.class_splits (classes per head).")
-        return int(sum(dc.class_splits))
-    if dc.num_classes is None:
-        raise ValueError(f"dataset_configs.num_classes must be set for {config.dataset_name}.")
-    return int(dc.num_classes)
+    """Output width, as the config's task defines it; checks the source gives its labels."""
+    from vivit import tasks
+
+    task = tasks.task_for_config(config)
+    if task.label_layout == tasks.PER_HEAD and config.dataset_name == "tfds":
+        raise ValueError(
+            f"model_name={task.model_name!r} needs per-head labels, which only "
+            "dataset_name='video_tfrecord_dataset' and 'synthetic_motion' read; got 'tfds'.")
+    return task.num_outputs
 
 
 def batch_size_of_split(config: ml_collections.ConfigDict, split: str) -> int:

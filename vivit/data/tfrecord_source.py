@@ -280,7 +280,10 @@ def open_dmvr_split(
     table = dc.tables.get(split)
     if not table:
         raise ValueError(f"dataset_configs.tables.{split} must be set for video_tfrecord_dataset.")
-    multi_head = config.get("model_name") == "vivit_multihead_classification"
+    from vivit import tasks
+
+    layout = tasks.label_layout(config)
+    multi_head = layout == tasks.PER_HEAD
     if dc.num_classes is None and not multi_head:
         raise ValueError("dataset_configs.num_classes must be set for video_tfrecord_dataset.")
     paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
@@ -296,7 +299,7 @@ def open_dmvr_split(
         records,
         num_classes=int(sum(dc.class_splits)) if multi_head else int(dc.num_classes),
         label_offset=int(dc.label_offset),
-        multi_label=config.get("model_name") == "vivit_multilabel_classification",
+        multi_label=layout == tasks.MULTI_HOT,
         label_names=label_names,
         class_splits=tuple(int(c) for c in dc.class_splits) if multi_head else None,
     )
