@@ -2,8 +2,8 @@
 
 Sources (`dataset_name`): `synthetic_motion` (generated locally), `video_tfrecord_dataset`
 (DMVR / MediaSequence TFRecords, as Scenic reads them) and `tfds` (TFDS video datasets prepared as
-ArrayRecord). Mixup and label smoothing, which run on
-device in the train step, live in `vivit.data.mixup`.
+ArrayRecord). Mixup, which runs on device in the train step,
+lives in `vivit.data.mixup`. What a record's label holds is the task's (`vivit.tasks`).
 """
 
 from __future__ import annotations

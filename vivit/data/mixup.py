@@ -8,7 +8,6 @@ with example (batch - 1 - i), i.e. the batch reversed. Labels must be one-hot (o
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 
 def mixup(
