@@ -5,8 +5,9 @@ the trained checkpoint serves --mode=predict with per-head top-k / per-class pro
 import numpy as np
 import pytest
 
-from tests.trainer.main_runner import read_scalars, run_main
+from tests.trainer.main_runner import REPO_ROOT, read_scalars, run_main
 from tests.trainer.test_demo import _write_mp4
+from vivit.config import load_config as _load_config
 from vivit.data.synthetic import HEAD_CLASS_NAMES, SyntheticMotionSource
 
 pytestmark = pytest.mark.slow
@@ -29,6 +30,10 @@ def multilabel_workdir(tmp_path_factory):
     return _trained(tmp_path_factory, "configs/demo_multilabel.py")
 
 
+def load_config(path):
+    return _load_config(str(REPO_ROOT / path))
+
+
 def _final(workdir, split, metric):
     scalars = read_scalars(workdir)
     step = max(scalars[f"{split}/{metric}"])
@@ -36,10 +41,15 @@ def _final(workdir, split, metric):
             for tag, values in scalars.items() if tag.startswith(f"{split}/") and step in values}
 
 
-def _videos(tmp_path, labels, count):
-    """mp4 files of synthetic test videos (content seed 7, not the training seed) + labels."""
-    source = SyntheticMotionSource(split="test", num_examples=count, num_classes=10,
-                                   video_frames=16, resolution=32, seed=7, **labels)
+def _source(count, **labels):
+    """Synthetic test videos of content seed 7 (the demos train on seed 0)."""
+    return SyntheticMotionSource(split="test", num_examples=count, video_frames=16,
+                                 resolution=32, seed=7, **labels)
+
+
+def _videos(tmp_path, count, **labels):
+    """mp4 files of synthetic test videos, and their labels."""
+    source = _source(count, **labels)
     paths, expected = [], []
     for index in range(count):
         record = source[index]
@@ -60,7 +70,7 @@ def test_multihead_demo_reaches_90_percent_joint_accuracy(multihead_workdir):
 
 
 def test_multihead_predict_prints_top_k_per_head(multihead_workdir, tmp_path):
-    paths, expected = _videos(tmp_path, dict(labels="per_head", num_classes=6), 8)
+    paths, expected = _videos(tmp_path, 8, labels="per_head", num_classes=6)
     result = run_main(multihead_workdir, "--mode=predict", *paths,
                       config="configs/demo_multihead.py")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -82,7 +92,8 @@ def test_multihead_predict_prints_top_k_per_head(multihead_workdir, tmp_path):
 def test_multilabel_demo_reaches_90_percent_mAP(multilabel_workdir):
     test = _final(multilabel_workdir, "test", "mAP")
     assert test["mAP"] >= 0.9, test
-    per_class = [test[f"AP_{c}"] for c in range(10)]
+    classes = load_config("configs/demo_multilabel.py").dataset_configs.num_classes
+    per_class = [test[f"AP_{c}"] for c in range(classes)]
     assert test["mAP"] == pytest.approx(np.mean(per_class), abs=1e-5)
     assert test["num_videos"] == 512 and "single_view_mAP" in test
     # mAP is the default best-checkpoint metric: validation reports it at every evaluation.
@@ -90,12 +101,14 @@ def test_multilabel_demo_reaches_90_percent_mAP(multilabel_workdir):
 
 
 def test_multilabel_predict_prints_the_classes_above_one_half(multilabel_workdir, tmp_path):
-    paths, expected = _videos(tmp_path, dict(labels="multi_hot", objects_per_video=3), 8)
+    config = load_config("configs/demo_multilabel.py")
+    labels = dict(labels="multi_hot", num_classes=config.dataset_configs.num_classes,
+                  objects_per_video=config.dataset_configs.synthetic.objects_per_video)
+    paths, expected = _videos(tmp_path, 8, **labels)
     result = run_main(multilabel_workdir, "--mode=predict", *paths,
                       config="configs/demo_multilabel.py")
     assert result.returncode == 0, result.stderr[-3000:]
-    names = SyntheticMotionSource(split="test", num_examples=1, num_classes=10, video_frames=16,
-                                  resolution=32, seed=7).label_names
+    names = _source(1, **labels).label_names
     blocks, current = [], None
     for line in result.stdout.splitlines():
         if line.startswith("  "):
