@@ -311,12 +311,3 @@ def best_checkpoint_metric(config: ml_collections.ConfigDict) -> str | None:
         return task_for_config(config).best_metric
     return value
 
-
-def label_layout(config: ml_collections.ConfigDict) -> str:
-    """What the data sources must put in each record's label for this config's task."""
-    name = config.get("model_name")
-    if name not in TASKS:
-        raise ValueError(f"model_name={name!r} is not supported; expected one of "
-                         f"{tuple(TASKS)}.")
-    return TASKS[name].label_layout
-

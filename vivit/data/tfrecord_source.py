@@ -282,10 +282,9 @@ def open_dmvr_split(
         raise ValueError(f"dataset_configs.tables.{split} must be set for video_tfrecord_dataset.")
     from vivit import tasks
 
-    layout = tasks.label_layout(config)
-    multi_head = layout == tasks.PER_HEAD
-    if dc.num_classes is None and not multi_head:
-        raise ValueError("dataset_configs.num_classes must be set for video_tfrecord_dataset.")
+    task = tasks.task_for_config(config)
+    multi_head = task.label_layout == tasks.PER_HEAD
+    num_outputs = task.num_outputs  # Names the missing num_classes / class_splits key.
     paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
     per_file = {path: record_locations(path) for path in paths}
     num_examples = sum(len(v) for v in per_file.values())
@@ -297,11 +296,11 @@ def open_dmvr_split(
     label_names = _read_label_map(dc.base_dir)
     source = DMVRSource(
         records,
-        num_classes=int(sum(dc.class_splits)) if multi_head else int(dc.num_classes),
+        num_classes=num_outputs,
         label_offset=int(dc.label_offset),
-        multi_label=layout == tasks.MULTI_HOT,
+        multi_label=task.label_layout == tasks.MULTI_HOT,
         label_names=label_names,
-        class_splits=tuple(int(c) for c in dc.class_splits) if multi_head else None,
+        class_splits=task.class_splits if multi_head else None,
     )
     return source, num_examples
 
