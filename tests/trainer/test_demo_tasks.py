@@ -117,11 +117,19 @@ def test_multilabel_predict_prints_the_classes_above_one_half(multilabel_workdir
             current = (line, [])
             blocks.append(current)
     assert [path for path, _ in blocks] == paths
-    exact = 0
+    top1_right, printed_right, printed_count, true_count = 0, 0, 0, 0
     for (_, ranks), multi_hot in zip(blocks, expected):
         assert ranks, "every video prints at least one class"
-        printed = {r[1] for r in ranks if r[0][0].isdigit()}
+        printed = [r[1] for r in ranks if r[0][0].isdigit()]
         scores = [float(r[2]) for r in ranks if r[0][0].isdigit()]
         assert scores == sorted(scores, reverse=True)
-        exact += printed == {names[c] for c in np.flatnonzero(multi_hot)}
-    assert exact >= 6, result.stdout
+        truth = {names[c] for c in np.flatnonzero(multi_hot)}
+        top1_right += printed[0] in truth
+        printed_right += len(truth & set(printed))
+        printed_count += len(printed)
+        true_count += len(truth)
+    # A 0.95-mAP model: its best class is nearly always shown, and what it prints above 0.5 is
+    # mostly right (precision) and finds most shapes (recall), on videos it never saw.
+    assert top1_right >= 7, result.stdout
+    assert printed_right / printed_count >= 0.85, result.stdout
+    assert printed_right / true_count >= 0.7, result.stdout
