@@ -106,8 +106,8 @@ def _print_predictions(predictions) -> int:
             print(f"main.py: error: {prediction.error}", file=sys.stderr, flush=True)
             continue
         print(prediction.path)
-        for rank, (name, score) in enumerate(prediction.top, start=1):
-            print(f"  {rank}. {name:<30} {score:.4f}")
+        for line in prediction.lines:  # As the model's task prints them (vivit.tasks).
+            print(line)
     sys.stdout.flush()
     return failed
 

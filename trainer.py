@@ -25,8 +25,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import vivit.flops
-from vivit import storage
-from vivit import pretrained
+from vivit import pretrained, storage, tasks
 from vivit import data as data_lib
 from vivit.pretrained.readers import READERS
 from vivit.config import complete
@@ -34,9 +33,8 @@ from vivit.data import mixup as mixup_lib
 from vivit.data import preprocess
 from vivit.data.video_file import expand_video_paths, read_video_file
 from vivit.models import build_model
-from vivit.models.builder import num_classes
 from vivit.train import cadence as cadence_lib
-from vivit.train import checkpointing, evaluation, losses, workdir_lock
+from vivit.train import checkpointing, evaluation, workdir_lock
 from vivit.train import mesh as mesh_lib
 from vivit.train import metrics as metrics_lib
 from vivit.train import optimizer as opt_lib
@@ -64,10 +62,15 @@ class Run:
     state: state_lib.TrainState | None = None
 
     @functools.cached_property
+    def task(self) -> tasks.Task:
+        """What the labels are: loss, metrics, prediction (`vivit.tasks`)."""
+        return tasks.task_for_config(self.config)
+
+    @functools.cached_property
     def eval_step(self) -> Callable:
         """Single-view validation step, jitted once per run."""
         return step_lib.jit_eval_step(
-            step_lib.make_eval_step(self.model, metrics_lib.metrics_fn_for_config(self.config)),
+            step_lib.make_eval_step(self.model, self.task.eval_metrics),
             self.mesh, self.shardings)
 
     @functools.cached_property
@@ -75,9 +78,10 @@ class Run:
         """Multi-view test step, jitted once per run (periodic tests reuse it)."""
         return step_lib.jit_eval_step(
             step_lib.make_multiview_test_step(
-                self.model, metrics_lib.metrics_fn_for_config(self.config),
+                self.model, self.task.eval_metrics,
                 average_softmax=bool(self.config.multicrop_softmax_logits),
-                views_at_once=int(self.config.multicrop_clips_per_device)),
+                views_at_once=int(self.config.multicrop_clips_per_device),
+                average_views=self.task.average_views),
             self.mesh, self.shardings)
 
 
@@ -138,15 +142,13 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
         run.state = state_lib.replace_params(run.state, params, run.optimizer, run.shardings)
 
 
-def _mixup_fn(config: ml_collections.ConfigDict) -> step_lib.MixupFn | None:
+def _mixup_fn(config: ml_collections.ConfigDict, task: tasks.Task) -> step_lib.MixupFn | None:
     alpha = config.mixup.get("alpha")
     if not alpha:
         return None
-    classes = num_classes(config)
-    splits = config.dataset_configs.get("class_splits")
 
     def mix(rng: jax.Array, inputs: jax.Array, labels: jax.Array):
-        targets = losses.soft_targets(labels, classes, tuple(splits) if splits else None)
+        targets = task.targets(labels)
         mixed_inputs, mixed_targets, _ = mixup_lib.mixup(rng, inputs, targets, float(alpha))
         return mixed_inputs, mixed_targets
 
@@ -177,13 +179,13 @@ def validate(run: Run, dataset: data_lib.VideoDataset) -> dict[str, float]:
         max_batches=run.config.get("steps_per_eval"))
 
 
-def _log_test(step: int, result: dict[str, float]) -> None:
-    if "accuracy" not in result:  # Multi-label: mAP and losses, already logged by the writer.
-        return
+def _log_test(step: int, result: dict[str, float], task: tasks.Task) -> None:
+    """One line with the task's headline metric (accuracy, joint accuracy or mAP)."""
+    name = task.best_metric
     logging.info(
-        "Multi-view test at step %d: accuracy %.4f over %d videos x %d views "
-        "(single-view accuracy %.4f).", step, result["accuracy"], int(result["num_videos"]),
-        int(result["views_per_video"]), result["single_view_accuracy"])
+        "Multi-view test at step %d: %s %.4f over %d videos x %d views "
+        "(single-view %s %.4f).", step, name, result[name], int(result["num_videos"]),
+        int(result["views_per_video"]), name, result[f"single_view_{name}"])
 
 
 @dataclasses.dataclass
@@ -278,7 +280,7 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
     checkpointer = checkpointing.Checkpointer(
         workdir_path, save_every=cadence.checkpoint_every,
         max_to_keep=int(config.max_checkpoints_to_keep),
-        best_metric=config.get("best_checkpoint_metric")) if config.checkpoint \
+        best_metric=tasks.best_checkpoint_metric(config)) if config.checkpoint \
         else checkpointing.NoCheckpoints(workdir_path)
     restore_or_initialise(run, checkpointer)
     step = start_step = int(run.state.step)
@@ -287,11 +289,10 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
 
     train_step = step_lib.jit_train_step(
         step_lib.make_train_step(
-            run.model, run.optimizer, losses.loss_fn_for_config(config),
-            metrics_lib.metrics_fn_for_config(config), run.schedule,
+            run.model, run.optimizer, run.task.loss, run.task.metrics, run.schedule,
             l2_decay_factor=config.get("l2_decay_factor"),
             gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
-            mixup_fn=_mixup_fn(config)),
+            mixup_fn=_mixup_fn(config, run.task)),
         run.mesh, run.shardings)
     summaries = Summaries(workdir_path, total_steps=cadence.total_steps,
                           progress_every=cadence.summary_every,
@@ -342,7 +343,7 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
                     and step < cadence.total_steps:
                 result = multiview_test(run, test_data, config.get("steps_per_test"))
                 summaries.write(step, "test", result)
-                _log_test(step, result)
+                _log_test(step, result, run.task)
             # A remote workdir's events are uploaded (at least) with every checkpoint, so a
             # killed run's curve has no gap before the step it resumes from.
             summaries.flush(upload=saved)
@@ -352,7 +353,7 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
         if test_data is not None:
             result = multiview_test(run, test_data)
             summaries.write(step, "test", result)
-            _log_test(step, result)
+            _log_test(step, result, run.task)
         return result
     finally:
         # Whatever stopped the loop (end, preemption, NaN loss, an error), pending asynchronous
@@ -385,7 +386,7 @@ def _restore_for_inference(
         raise FileNotFoundError(f"No checkpoints in workdir '{workdir}' (no {directory}).")
     checkpointer = checkpointing.Checkpointer(
         workdir, save_every=1, max_to_keep=1 << 30,
-        best_metric=config.get("best_checkpoint_metric"))
+        best_metric=tasks.best_checkpoint_metric(config))
     try:
         if checkpoint == "latest":
             run.state, _ = checkpointer.restore_newest_intact(run.abstract_state)
@@ -436,7 +437,7 @@ def evaluate_checkpoint(
     try:
         if split == "test":
             result = multiview_test(run, data_lib.get_dataset(config, "test"))
-            _log_test(step, result)
+            _log_test(step, result, run.task)
             summaries.write(step, "test", result)
         else:
             result = validate(run, data_lib.get_dataset(config, "validation"))
@@ -446,8 +447,9 @@ def evaluate_checkpoint(
     return result
 
 
-def label_names(config: ml_collections.ConfigDict, workdir: str, count: int) -> list[str]:
-    """Class names saved in the workdir by training, else the dataset's label map, else ids."""
+def label_names(config: ml_collections.ConfigDict, workdir: str, task: tasks.Task) -> list[str]:
+    """A name per model output: the class names saved in the workdir by training, else the
+    dataset's label map, else ids."""
     saved = storage.resolve(workdir) / LABEL_NAMES_FILE
     names = None
     if saved.exists():
@@ -457,25 +459,27 @@ def label_names(config: ml_collections.ConfigDict, workdir: str, count: int) -> 
             names = data_lib.get_dataset(config, "test").meta.label_names
         except (OSError, ValueError) as error:
             logging.warning("No label names (%s); printing class indices.", error)
-    if not names or len(names) != count:
-        return [f"class_{i}" for i in range(count)]
-    return list(names)
+    return task.output_names(names)
 
 
 @dataclasses.dataclass
 class Prediction:
-    """What --mode=predict says about one video file: its top-k classes, or why there are none."""
+    """What --mode=predict says about one video file: its top classes, or why there are none."""
 
     path: str
-    top: list[tuple[str, float]] | None = None  # (label name, probability), best first
+    # (label name, probability), best first (per head for multi-head models; for multi-label
+    # ones the classes at or above 0.5, else the top-k).
+    top: list[tuple[str, float]] | None = None
     error: str | None = None
+    lines: list[str] | None = None  # How the task prints `top`.
 
 
 def predict(
     config: ml_collections.ConfigDict, workdir: str, video_paths: Sequence[str],
     checkpoint: str = "latest", top_k: int = 5,
 ) -> list[Prediction]:
-    """Top-k (label name, probability) per video file, from the test pipeline's views averaged.
+    """Top-k (label name, probability) per video file (per head for multi-head models, the
+    classes at or above 0.5 for multi-label ones), from the test pipeline's views averaged.
 
     A directory in `video_paths` stands for the video files below it. Each file is decoded with
     PyAV and cut into the configured test views (num_test_clips x spatial crops); logits (or
@@ -486,25 +490,19 @@ def predict(
     config = complete(config)
     if not video_paths:
         raise ValueError("--mode=predict needs video files: main.py ... --mode=predict a.mp4 b.mp4")
-    if config.model_name == "vivit_multihead_classification":
-        raise ValueError("--mode=predict supports model_name vivit_classification and "
-                         "vivit_multilabel_classification, not vivit_multihead_classification.")
+    task = tasks.task_for_config(config)
     expanded = expand_video_paths(video_paths)
     if all(error for _, error in expanded):  # Nothing to predict: no restore, no compile.
         return [Prediction(path, error=error) for path, error in expanded]
     run = _restore_for_inference(config, workdir, checkpoint)
     settings = preprocess.ClipSettings.from_config(config.dataset_configs)
     average_softmax = bool(config.multicrop_softmax_logits)
-    multilabel = config.model_name == "vivit_multilabel_classification"
 
     @jax.jit
     def probabilities(params: Any, views: jax.Array) -> jax.Array:
         logits = run.model.apply({"params": params}, views, train=False).astype(jnp.float32)
-        if multilabel:  # Independent per-class probabilities.
-            return jnp.mean(jax.nn.sigmoid(logits), axis=0)
-        if average_softmax:
-            return jnp.mean(jax.nn.softmax(logits, axis=-1), axis=0)
-        return jax.nn.softmax(jnp.mean(logits, axis=0), axis=-1)
+        # The views averaged as in the multi-view test (a batch of one video).
+        return task.probabilities(task.average_views(logits[:, None], average_softmax))[0]
 
     params = _to_host(run.state.params)
     names = None
@@ -519,7 +517,7 @@ def predict(
             results.append(Prediction(path, error=str(decode_error)))
             continue
         scores = np.asarray(probabilities(params, views))
-        names = names or label_names(config, workdir, len(scores))
-        top = np.argsort(-scores)[:top_k]
-        results.append(Prediction(path, top=[(names[i], float(scores[i])) for i in top]))
+        names = names or label_names(config, workdir, task)
+        top, lines = task.describe(scores, names, top_k)
+        results.append(Prediction(path, top=top, lines=lines))
     return results

@@ -131,9 +131,13 @@ def test_mixup_weight_is_beta_distributed():
 
 
 def test_label_smoothing_values():
-    from vivit.data.mixup import one_hot, smooth_labels
+    from vivit.config import default_config
+    from vivit.train.losses import smooth_labels
+    from vivit.tasks import task_for_config
 
-    smoothed = smooth_labels(one_hot(jnp.array([2]), 4), 0.2)
+    smoothed = smooth_labels(jax.nn.one_hot(jnp.array([2]), 4), 0.2)
     np.testing.assert_allclose(smoothed, [[0.05, 0.05, 0.85, 0.05]], rtol=1e-6)
+    config = default_config()
+    config.label_smoothing = 1.0
     with pytest.raises(ValueError, match="label_smoothing"):
-        smooth_labels(smoothed, 1.0)
+        task_for_config(config)

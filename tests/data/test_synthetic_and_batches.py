@@ -167,9 +167,50 @@ def test_crop_larger_than_resize_is_named(tiny_config):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
 
 
-def test_multihead_labels_need_tfrecords(tiny_config):
+def test_multihead_labels_need_tfrecords_or_synthetic(tiny_config):
     tiny_config.model_name = "vivit_multihead_classification"
-    with pytest.raises(ValueError, match="only dataset_name='video_tfrecord_dataset' reads"):
+    tiny_config.dataset_configs.class_splits = [4, 2]
+    tiny_config.dataset_name = "tfds"
+    with pytest.raises(ValueError, match="only dataset_name='video_tfrecord_dataset' and "
+                                         "'synthetic_motion' read"):
+        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+
+
+def test_multihead_synthetic_gives_direction_and_speed_per_video(tiny_config):
+    tiny_config.model_name = "vivit_multihead_classification"
+    tiny_config.dataset_configs.class_splits = [4, 2]
+    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    batch = next(ds.batches())
+    assert batch["label"].dtype == np.int32 and batch["label"].shape == (4, 2)
+    # Videos cycle through the eight translations: class = direction + 4 * speed.
+    np.testing.assert_array_equal(batch["label"], [[0, 0], [1, 0], [2, 0], [3, 0]])
+    assert ds.meta.num_classes == 6
+    assert ds.meta.label_names == ["right", "left", "down", "up", "slow", "fast"]
+    tiny_config.dataset_configs.class_splits = [5, 2]
+    with pytest.raises(ValueError, match=r"class_splits must be \[4, 2\]"):
+        get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+
+
+def test_multilabel_synthetic_shows_one_shape_per_label(tiny_config):
+    tiny_config.model_name = "vivit_multilabel_classification"
+    tiny_config.dataset_configs.num_classes = 4
+    tiny_config.dataset_configs.synthetic.objects_per_video = 3
+    source = get_dataset(tiny_config, "train", process_index=0, process_count=1).source
+    counts = []
+    for index in range(40):
+        record = source[index]
+        assert record.label.dtype == np.float32 and record.label.shape == (4,)
+        counts.append(int(record.label.sum()))
+    assert set(counts) == {1, 2, 3}
+    # Each shape is drawn in its own colour over the background: more labels, more colours.
+    many = next(i for i, c in enumerate(counts) if c == 3)
+    one = next(i for i, c in enumerate(counts) if c == 1)
+    colours = lambda i: len(np.unique(source[i].read_frames([0]).reshape(-1, 3), axis=0))
+    assert colours(many) > colours(one) == 2
+    batch = next(get_dataset(tiny_config, "train", process_index=0, process_count=1).batches())
+    assert batch["label"].dtype == np.float32 and batch["label"].shape == (4, 4)
+    tiny_config.dataset_configs.synthetic.objects_per_video = 5
+    with pytest.raises(ValueError, match="synthetic.objects_per_video=5"):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
 
 

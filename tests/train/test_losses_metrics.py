@@ -122,10 +122,18 @@ def test_mean_average_precision_by_hand_and_accumulator():
     assert per_class[0] == pytest.approx((1 + 2 / 3) / 2)
     assert per_class[1] == pytest.approx(1.0)
     assert value == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
-    collector = metrics.MeanAveragePrecision()
-    collector.add(scores[:2], labels[:2], None)
-    collector.add(scores[2:], labels[2:], np.array([1, 1]))
-    assert collector.compute()["mean_average_precision"] == pytest.approx(value)
+    # Over batches, jitted, padding masked out: the split's mAP and per-class AP, by name.
+    step = jax.jit(metrics.average_precision)
+    first = step(jnp.asarray(scores[:2]), jnp.asarray(labels[:2]), None)
+    padded = np.concatenate([scores[2:], [[5.0, 5.0]]]), np.concatenate([labels[2:], [[0, 0]]])
+    second = step(jnp.asarray(padded[0]), jnp.asarray(padded[1]), jnp.array([1, 1, 0]))
+    merged = metrics.merge_metrics(metrics.merge_metrics(None, first), second)
+    single = {"single_view_" + k: v for k, v in merged.items()}
+    computed = metrics.compute_metrics({**merged, **single})
+    assert computed["mAP"] == pytest.approx(value)
+    assert computed["single_view_mAP"] == pytest.approx(value)
+    assert computed["AP_0"] == pytest.approx(per_class[0])
+    assert computed["single_view_AP_1"] == pytest.approx(1.0)
 
 
 def test_metrics_work_inside_jit():

@@ -2,8 +2,8 @@
 
 Sources (`dataset_name`, registered in `vivit.data.registry`): `synthetic_motion` (generated
 locally), `video_tfrecord_dataset` (DMVR / MediaSequence TFRecords, as Scenic reads them) and
-`tfds` (TFDS video datasets prepared as ArrayRecord). Mixup and label smoothing, which run on
-device in the train step, live in `vivit.data.mixup`.
+`tfds` (TFDS video datasets prepared as ArrayRecord). Mixup, which runs on device in the train
+step, lives in `vivit.data.mixup`. What a record's label holds is the task's (`vivit.tasks`).
 """
 
 from __future__ import annotations
@@ -24,22 +24,17 @@ __all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", 
 
 
 def _num_classes(config: ml_collections.ConfigDict) -> int:
-    """Output width: num_classes, or the sum of class_splits for multi-head models."""
-    dc = config.dataset_configs
-    if config.get("model_name") == "vivit_multihead_classification":
-        if not get_dataset_type(config.dataset_name).per_head_labels:
-            readers = tuple(n for n, d in DATASETS.items() if d.per_head_labels)
-            raise ValueError(
-                "model_name='vivit_multihead_classification' needs per-head labels, which only "
-                f"dataset_name={' or '.join(map(repr, readers))} reads; got "
-                f"{config.dataset_name!r}.")
-        if not dc.class_splits:
-            raise ValueError("model_name='vivit_multihead_classification' needs "
-                             "dataset_configs.class_splits (classes per head).")
-        return int(sum(dc.class_splits))
-    if dc.num_classes is None:
-        raise ValueError(f"dataset_configs.num_classes must be set for {config.dataset_name}.")
-    return int(dc.num_classes)
+    """Output width, as the config's task defines it; checks the source gives its labels."""
+    from vivit import tasks
+
+    task = tasks.task_for_config(config)
+    if task.label_layout == tasks.PER_HEAD and not get_dataset_type(
+            config.dataset_name).per_head_labels:
+        readers = tuple(n for n, d in DATASETS.items() if d.per_head_labels)
+        raise ValueError(
+            f"model_name={task.model_name!r} needs per-head labels, which only "
+            f"dataset_name={' or '.join(map(repr, readers))} reads; got {config.dataset_name!r}.")
+    return task.num_outputs
 
 
 def batch_size_of_split(config: ml_collections.ConfigDict, split: str) -> int:

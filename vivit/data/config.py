@@ -49,6 +49,9 @@ def _synthetic_defaults() -> ml_collections.ConfigDict:
             "resolution": 32,
             # Seed of the videos' content (not of sampling or augmentation: that is rng_seed).
             "seed": 0,
+            # Multi-label (vivit_multilabel_classification) only: each video shows between 1
+            # and this many shapes, each of a different class.
+            "objects_per_video": 3,
         }
     )
 

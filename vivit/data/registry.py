@@ -53,15 +53,17 @@ def get_dataset_type(name: str) -> Dataset:
 
 def _open_synthetic(config: ml_collections.ConfigDict, split: str, share_index: int,
                     share_count: int) -> tuple[VideoSource, int]:
+    from vivit import tasks
     from vivit.data.synthetic import SyntheticMotionSource
 
     dc = config.dataset_configs
-    if dc.num_classes is None:
-        raise ValueError("dataset_configs.num_classes must be set for synthetic_motion.")
+    task = tasks.task_for_config(config)
     source = SyntheticMotionSource(
         split=split,
         num_examples=int(dc.synthetic[f"num_{split}_examples"]),
-        num_classes=int(dc.num_classes),
+        num_classes=task.num_outputs,
+        labels=task.label_layout,
+        objects_per_video=int(dc.synthetic.objects_per_video),
         video_frames=int(dc.synthetic.video_frames),
         resolution=int(dc.synthetic.resolution),
         seed=int(dc.synthetic.seed),
@@ -84,7 +86,7 @@ def _open_tfds(config: ml_collections.ConfigDict, split: str, share_index: int,
     return open_tfds_split(config, split, share_index, share_count)
 
 
-register_dataset("synthetic_motion", Dataset(open_split=_open_synthetic))
+register_dataset("synthetic_motion", Dataset(open_split=_open_synthetic, per_head_labels=True))
 register_dataset("video_tfrecord_dataset", Dataset(open_split=_open_tfrecords,
                                                    per_head_labels=True))
 register_dataset("tfds", Dataset(open_split=_open_tfds))

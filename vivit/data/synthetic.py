@@ -6,6 +6,13 @@ orientation on a random background; the class is how it moves: translation in on
 directions at a slow or a fast speed, or rotation clockwise / counter-clockwise. Positions wrap
 around the frame, and start position and orientation are uniform, so a single frame carries no
 information about the class: a model that ignores time stays at chance.
+
+The label layout follows the task (`vivit.tasks`):
+- `index` (vivit_classification): one shape, label = its class (the first num_classes above).
+- `per_head` (vivit_multihead_classification, class_splits [4, 2], heads direction and speed):
+  one translating shape, labels [direction, speed] (right/left/down/up, slow/fast).
+- `multi_hot` (vivit_multilabel_classification): between 1 and `objects_per_video` shapes, each
+  of a different class (of the first num_classes), label = the multi-hot of their classes.
 """
 
 from __future__ import annotations
@@ -24,6 +31,11 @@ CLASS_NAMES = (
     "rotate_clockwise", "rotate_counterclockwise",
 )
 MAX_CLASSES = len(CLASS_NAMES)
+# Multi-head mode: the translation classes split into two heads; class = direction + 4 * speed.
+HEAD_NAMES = ("direction", "speed")
+HEAD_CLASS_NAMES = (("right", "left", "down", "up"), ("slow", "fast"))
+CLASS_SPLITS = tuple(len(names) for names in HEAD_CLASS_NAMES)
+LABEL_LAYOUTS = ("index", "per_head", "multi_hot")
 _SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 # Speeds as fractions of the frame width per video frame, and rotation in radians per frame.
 _SLOW, _FAST = 0.035, 0.09
@@ -43,7 +55,7 @@ class _Scene:
     background: np.ndarray  # [3] uint8
 
 
-def _scene(rng: np.random.Generator, label: int, size: int) -> _Scene:
+def _scene(rng: np.random.Generator, label: int, size: int, scale: float = 1.0) -> _Scene:
     if label < 8:
         speed = (_SLOW if label < 4 else _FAST) * size
         velocity = np.asarray(_DIRECTIONS[label % 4], np.float64) * speed
@@ -59,18 +71,28 @@ def _scene(rng: np.random.Generator, label: int, size: int) -> _Scene:
         velocity=velocity,
         angle=float(rng.uniform(0, 2 * np.pi)),
         angular_velocity=angular_velocity,
-        half_length=float(rng.uniform(0.18, 0.3) * size),
-        half_width=float(rng.uniform(0.05, 0.09) * size),
+        half_length=float(rng.uniform(0.18, 0.3) * size * scale),
+        half_width=float(rng.uniform(0.05, 0.09) * size * scale),
         colour=colour.astype(np.uint8),
         background=background.astype(np.uint8),
     )
 
 
-def _render(scene: _Scene, frame_indices: np.ndarray, size: int) -> np.ndarray:
-    """Returns uint8 frames [len(frame_indices), size, size, 3]."""
+def _render(scenes: list[_Scene], frame_indices: np.ndarray, size: int) -> np.ndarray:
+    """Returns uint8 frames [len(frame_indices), size, size, 3]; the first scene's background,
+    later shapes drawn over earlier ones."""
     grid = np.arange(size, dtype=np.float64) + 0.5
     ys, xs = np.meshgrid(grid, grid, indexing="ij")
     frames = np.empty((len(frame_indices), size, size, 3), np.uint8)
+    for out, _ in enumerate(frame_indices):
+        frames[out] = scenes[0].background
+    for scene in scenes:
+        _draw(scene, frames, frame_indices, xs, ys, size)
+    return frames
+
+
+def _draw(scene: _Scene, frames: np.ndarray, frame_indices: np.ndarray, xs: np.ndarray,
+          ys: np.ndarray, size: int) -> None:
     for out, t in enumerate(frame_indices):
         cx, cy = scene.centre + scene.velocity * t
         # Offsets on a torus, so the shape wraps around instead of leaving the frame.
@@ -82,10 +104,7 @@ def _render(scene: _Scene, frame_indices: np.ndarray, size: int) -> np.ndarray:
         bar = (np.abs(along) <= scene.half_length) & (np.abs(across) <= scene.half_width)
         # A knob on one end breaks the bar's 180-degree symmetry.
         knob = (along - scene.half_length) ** 2 + across**2 <= (2 * scene.half_width) ** 2
-        mask = bar | knob
-        frames[out] = scene.background
-        frames[out][mask] = scene.colour
-    return frames
+        frames[out][bar | knob] = scene.colour
 
 
 class SyntheticMotionSource:
@@ -100,9 +119,22 @@ class SyntheticMotionSource:
         video_frames: int,
         resolution: int,
         seed: int,
+        labels: str = "index",
+        objects_per_video: int = 1,
         indices: np.ndarray | None = None,
     ):
-        if not 2 <= num_classes <= MAX_CLASSES:
+        if labels not in LABEL_LAYOUTS:
+            raise ValueError(f"Unknown label layout {labels!r}; expected one of {LABEL_LAYOUTS}.")
+        if labels == "per_head" and num_classes != sum(CLASS_SPLITS):
+            raise ValueError(
+                f"dataset_configs.class_splits must be {list(CLASS_SPLITS)} (heads "
+                f"{list(HEAD_NAMES)}) for a multi-head synthetic_motion; its classes sum to "
+                f"{num_classes}.")
+        if labels == "multi_hot" and not 1 <= objects_per_video <= num_classes:
+            raise ValueError(
+                f"dataset_configs.synthetic.objects_per_video={objects_per_video} must be "
+                f"between 1 and dataset_configs.num_classes={num_classes}.")
+        if labels != "per_head" and not 2 <= num_classes <= MAX_CLASSES:
             raise ValueError(
                 f"dataset_configs.num_classes={num_classes}: synthetic_motion has between 2 and "
                 f"{MAX_CLASSES} classes ({', '.join(CLASS_NAMES)})."
@@ -121,7 +153,12 @@ class SyntheticMotionSource:
         self._resolution = resolution
         self._seed = seed
         self._indices = np.arange(num_examples) if indices is None else np.asarray(indices)
-        self.label_names = list(CLASS_NAMES[:num_classes])
+        self._labels = labels
+        self._objects = objects_per_video
+        if labels == "per_head":
+            self.label_names = [name for head in HEAD_CLASS_NAMES for name in head]
+        else:
+            self.label_names = list(CLASS_NAMES[:num_classes])
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -136,14 +173,25 @@ class SyntheticMotionSource:
     def __getitem__(self, position: int) -> VideoRecord:
         index = int(self._indices[position])
         rng = np.random.default_rng([self._seed, self._split_id, index])
-        # Labels cycle so every split is balanced.
-        label = index % self._num_classes
-        scene = _scene(rng, label, self._resolution)
+        if self._labels == "multi_hot":
+            count = int(rng.integers(1, self._objects + 1))
+            classes = np.sort(rng.choice(self._num_classes, size=count, replace=False))
+            # Several shapes share the frame: smaller ones overlap less.
+            scenes = [_scene(rng, int(c), self._resolution, scale=0.7) for c in classes]
+            label = np.zeros(self._num_classes, np.float32)
+            label[classes] = 1.0
+        else:
+            # Classes cycle so every split is balanced.
+            classes_cycled = 8 if self._labels == "per_head" else self._num_classes
+            cls = index % classes_cycled
+            scenes = [_scene(rng, cls, self._resolution)]
+            label = (np.asarray([cls % 4, cls // 4], np.int32) if self._labels == "per_head"
+                     else cls)
         return VideoRecord(
             num_frames=self._video_frames,
             label=label,
             key=f"synthetic_motion/{index}",
             read_frames=lambda frame_indices: _render(
-                scene, np.asarray(frame_indices), self._resolution
+                scenes, np.asarray(frame_indices), self._resolution
             ),
         )

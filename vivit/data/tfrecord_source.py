@@ -280,9 +280,11 @@ def open_dmvr_split(
     table = dc.tables.get(split)
     if not table:
         raise ValueError(f"dataset_configs.tables.{split} must be set for video_tfrecord_dataset.")
-    multi_head = config.get("model_name") == "vivit_multihead_classification"
-    if dc.num_classes is None and not multi_head:
-        raise ValueError("dataset_configs.num_classes must be set for video_tfrecord_dataset.")
+    from vivit import tasks
+
+    task = tasks.task_for_config(config)
+    multi_head = task.label_layout == tasks.PER_HEAD
+    num_outputs = task.num_outputs  # Names the missing num_classes / class_splits key.
     paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
     per_file = {path: record_locations(path) for path in paths}
     num_examples = sum(len(v) for v in per_file.values())
@@ -294,11 +296,11 @@ def open_dmvr_split(
     label_names = _read_label_map(dc.base_dir)
     source = DMVRSource(
         records,
-        num_classes=int(sum(dc.class_splits)) if multi_head else int(dc.num_classes),
+        num_classes=num_outputs,
         label_offset=int(dc.label_offset),
-        multi_label=config.get("model_name") == "vivit_multilabel_classification",
+        multi_label=task.label_layout == tasks.MULTI_HOT,
         label_names=label_names,
-        class_splits=tuple(int(c) for c in dc.class_splits) if multi_head else None,
+        class_splits=task.class_splits if multi_head else None,
     )
     return source, num_examples
 

@@ -21,11 +21,6 @@ from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import TransformerSize
 from vivit.models.classifiers import POOLING, FactorisedEncoderViViT, ViViT
 
-MODEL_NAMES = (
-    "vivit_classification",
-    "vivit_multihead_classification",
-    "vivit_multilabel_classification",
-)
 CLASSIFIERS = ("token", "0") + tuple(POOLING)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 TOKENIZERS = ("3d_conv", "temporal_sampling")
@@ -42,30 +37,10 @@ def _one_of(value: Any, allowed: tuple, key: str) -> None:
 
 
 def num_classes(config: ml_collections.ConfigDict) -> int:
-    """Output width: `dataset_configs.num_classes`, or the sum of `class_splits` (multi-head)."""
-    data = config.dataset_configs
-    if config.model_name == "vivit_multihead_classification":
-        _require(
-            bool(data.class_splits),
-            "model_name='vivit_multihead_classification' needs dataset_configs.class_splits "
-            "(classes per head, e.g. [97, 300] for Epic Kitchens verb/noun).",
-        )
-        _require(
-            all(int(n) > 0 for n in data.class_splits),
-            f"dataset_configs.class_splits={tuple(data.class_splits)} must be positive.",
-        )
-        if data.split_names is not None:
-            _require(
-                len(data.split_names) == len(data.class_splits),
-                f"dataset_configs.split_names has {len(data.split_names)} names for "
-                f"{len(data.class_splits)} class_splits.",
-            )
-        return int(sum(data.class_splits))
-    _require(
-        data.num_classes is not None and int(data.num_classes) > 0,
-        f"dataset_configs.num_classes must be a positive integer, got {data.num_classes!r}.",
-    )
-    return int(data.num_classes)
+    """Output width, as the task of `config.model_name` (`vivit.tasks`) defines it."""
+    from vivit import tasks
+
+    return tasks.task_for_config(config).num_outputs
 
 
 def _transformer_size(section: ml_collections.ConfigDict, key: str) -> TransformerSize:
@@ -88,7 +63,6 @@ def _check_heads(size: TransformerSize, hidden_size: int, key: str) -> None:
 def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     model = config.model
     encoding = model.temporal_encoding_config
-    _one_of(config.model_name, MODEL_NAMES, "model_name")
     _one_of(config.model_dtype_str, tuple(DTYPES), "model_dtype_str")
     _one_of(model.classifier, CLASSIFIERS, "model.classifier")
     _one_of(encoding.method, TOKENIZERS, "model.temporal_encoding_config.method")

@@ -118,7 +118,9 @@ def train_defaults() -> ml_collections.ConfigDict:
             "checkpoint_steps": None,
             "max_checkpoints_to_keep": 3,
             # Validation metric that picks the best checkpoint (higher is better); None: off.
-            "best_checkpoint_metric": "accuracy",
+            # 'auto': the task's (vivit.tasks): accuracy (vivit_classification), the joint
+            # accuracy '<head>-<head>_accuracy' (multi-head), mAP (multi-label).
+            "best_checkpoint_metric": "auto",
             "write_summary": True,
             # Log parameter count and GFLOPs at step 1.
             "count_flops": True,

@@ -24,13 +24,12 @@ def evaluate(
     mesh: Mesh,
     *,
     max_batches: int | None = None,
-    count_metric: str | None = None,
 ) -> dict[str, float]:
     """Metrics of `step_fn` over `batches` (at most max_batches), plus 'num_examples' and
     'eval_seconds'.
 
-    `count_metric` names the metric whose count is the number of examples (default: the first
-    one ending in 'accuracy'); it counts only unmasked examples.
+    The number of examples is the count of the first metric ending in 'accuracy' (else of
+    the first metric, a loss); it counts only unmasked examples.
     """
     start = time.perf_counter()
     total: metrics_lib.Metrics | None = None
@@ -41,7 +40,7 @@ def evaluate(
             mesh, local_batch)))
     if total is None:
         raise ValueError("The evaluation split yielded no batches.")
-    name = count_metric or next(
+    name = next(
         (key for key in total if key.endswith("accuracy") and not key.startswith("single_view")),
         next(iter(total)))
     result = metrics_lib.compute_metrics(total)

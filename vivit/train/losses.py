@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import ml_collections
+import optax
 
 LossFn = Callable[[jax.Array, jax.Array, "jax.Array | None"], jax.Array]
 
@@ -51,8 +52,7 @@ def smooth_labels(targets: jax.Array, label_smoothing: float | None) -> jax.Arra
     """(1 - s) * targets + s / classes, as in Scenic (None or 0 leaves targets unchanged)."""
     if not label_smoothing:
         return targets
-    num_classes = targets.shape[-1]
-    return (1.0 - label_smoothing) * targets + label_smoothing / num_classes
+    return optax.smooth_labels(targets, label_smoothing)
 
 
 def weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
@@ -72,8 +72,7 @@ def softmax_cross_entropy(
     """Weighted mean softmax cross-entropy; computed in float32 whatever the logits' dtype."""
     logits = logits.astype(jnp.float32)
     targets = smooth_labels(to_soft_targets(labels, logits.shape[-1]), label_smoothing)
-    per_example = -jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1)
-    return weighted_mean(per_example, weights)
+    return weighted_mean(optax.softmax_cross_entropy(logits, targets), weights)
 
 
 def split_heads(logits: jax.Array, class_splits: Sequence[int]) -> list[jax.Array]:
@@ -125,7 +124,7 @@ def sigmoid_cross_entropy(
     """Multi-label loss: binary cross-entropy summed over classes, weighted mean over examples."""
     logits = logits.astype(jnp.float32)
     targets = smooth_labels(multi_hot.astype(jnp.float32), label_smoothing)
-    per_class = -(targets * jax.nn.log_sigmoid(logits) + (1 - targets) * jax.nn.log_sigmoid(-logits))
+    per_class = optax.sigmoid_binary_cross_entropy(logits, targets)
     return weighted_mean(jnp.sum(per_class, axis=-1), weights)
 
 
@@ -138,27 +137,8 @@ def l2_penalty(params: Any, l2_decay_factor: float | None) -> jax.Array:
 
 
 def loss_fn_for_config(config: ml_collections.ConfigDict) -> LossFn:
-    """The data loss of `config.model_name` as fn(logits, labels, weights) -> scalar.
+    """The data loss of `config.model_name`'s task (`vivit.tasks`) as fn(logits, labels,
+    weights) -> scalar, with config.label_smoothing; the L2 term is added separately."""
+    from vivit import tasks
 
-    Label smoothing comes from config.label_smoothing; the L2 term is added separately (it needs
-    the parameters).
-    """
-    smoothing = config.get("label_smoothing")
-    name = config.model_name
-    if name == "vivit_classification":
-        return lambda logits, labels, weights=None: softmax_cross_entropy(
-            logits, labels, weights, smoothing)
-    if name == "vivit_multilabel_classification":
-        return lambda logits, labels, weights=None: sigmoid_cross_entropy(
-            logits, labels, weights, smoothing)
-    if name == "vivit_multihead_classification":
-        splits = config.dataset_configs.get("class_splits")
-        if not splits:
-            raise ValueError(
-                "model_name='vivit_multihead_classification' needs dataset_configs.class_splits."
-            )
-        return lambda logits, labels, weights=None: multihead_softmax_cross_entropy(
-            logits, labels, tuple(splits), weights, smoothing)
-    raise ValueError(f"config.model_name={name!r} has no loss; expected one of "
-                     "vivit_classification, vivit_multihead_classification, "
-                     "vivit_multilabel_classification.")
+    return tasks.task_for_config(config).loss

@@ -3,7 +3,8 @@
 Inside a jitted step each function returns {name: clu.metrics.Average} computed on the (global)
 batch, masked by batch_mask so padding never counts; the host merges these over batches with
 `merge_metrics` and turns them into floats with `compute_metrics`. Mean average precision needs
-every score of the split, so it is accumulated on the host by `MeanAveragePrecision`.
+every score of the split, so `AveragePrecision` collects scores and labels over the split on the
+host (a clu `CollectingMetric`). Which metrics a run reports is its task's (`vivit.tasks`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import ml_collections
+import flax
 import numpy as np
+import optax
 from clu import metrics as clu_metrics
 
 from vivit.train import losses
 
-Metrics = dict[str, clu_metrics.Average]
+Metrics = dict[str, clu_metrics.Metric]
 MetricsFn = Callable[[jax.Array, jax.Array, "jax.Array | None"], Metrics]
 
 
@@ -44,7 +47,7 @@ def _average(values: jax.Array, mask: jax.Array) -> clu_metrics.Average:
 
 def _per_example_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     targets = losses.to_soft_targets(labels, logits.shape[-1])
-    return -jnp.sum(targets * jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1), axis=-1)
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
 
 
 def classification_metrics(
@@ -119,32 +122,22 @@ def multihead_metrics(
 def multilabel_metrics(
     logits: jax.Array, multi_hot: jax.Array, mask: jax.Array | None = None
 ) -> Metrics:
-    """Sigmoid loss and prec@1 (is the top-scoring class one of the true labels)."""
+    """Sigmoid loss and prec@1 (is the top-scoring class one of the true labels), per batch;
+    the split's mAP is `AveragePrecision`, which needs every score of the split."""
     mask = _mask(mask, logits.shape[0])
-    per_class = -(multi_hot * jax.nn.log_sigmoid(logits) + (1 - multi_hot) * jax.nn.log_sigmoid(-logits))
+    multi_hot = multi_hot.astype(jnp.float32)
+    per_class = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), multi_hot)
     top1 = jnp.argmax(logits, axis=-1)
     hit = jnp.take_along_axis(multi_hot, top1[:, None], axis=-1)[:, 0] > 0
     return {"loss": _average(per_class.sum(-1), mask), "prec@1": _average(hit, mask)}
 
 
 def metrics_fn_for_config(config: ml_collections.ConfigDict) -> MetricsFn:
-    """The metrics of `config.model_name` as fn(logits, labels, mask) -> Metrics."""
-    name = config.model_name
-    if name == "vivit_classification":
-        return classification_metrics
-    if name == "vivit_multilabel_classification":
-        return multilabel_metrics
-    if name == "vivit_multihead_classification":
-        splits = tuple(config.dataset_configs.class_splits or ())
-        if not splits:
-            raise ValueError(
-                "model_name='vivit_multihead_classification' needs dataset_configs.class_splits."
-            )
-        names = config.dataset_configs.get("split_names")
-        head_names(splits, names)  # Fails early on a mismatched split_names.
-        return lambda logits, labels, mask=None: multihead_metrics(
-            logits, labels, mask, splits, names)
-    raise ValueError(f"config.model_name={name!r} has no metrics.")
+    """The validation / test metrics of `config.model_name`'s task (`vivit.tasks`) as
+    fn(logits, labels, mask) -> Metrics."""
+    from vivit import tasks
+
+    return tasks.task_for_config(config).eval_metrics
 
 
 def merge_metrics(total: Metrics | None, new: Metrics) -> Metrics:
@@ -154,9 +147,21 @@ def merge_metrics(total: Metrics | None, new: Metrics) -> Metrics:
     return {name: total[name].merge(new[name]) for name in total}
 
 
-def compute_metrics(metrics: Mapping[str, clu_metrics.Average]) -> dict[str, float]:
-    """Final values as Python floats, ready for a clu metric writer."""
-    return {name: float(metric.compute()) for name, metric in metrics.items()}
+def compute_metrics(metrics: Mapping[str, clu_metrics.Metric]) -> dict[str, float]:
+    """Final values as Python floats, ready for a clu metric writer.
+
+    A metric that computes several values (`AveragePrecision`: mAP and one AP per class) returns
+    them named; the prefix of its key before its first name ('single_view_') is kept.
+    """
+    result = {}
+    for name, metric in metrics.items():
+        value = metric.compute()
+        if isinstance(value, Mapping):
+            prefix = name[: len(name) - len(next(iter(value)))]
+            result.update({prefix + key: float(v) for key, v in value.items()})
+        else:
+            result[name] = float(value)
+    return result
 
 
 def mean_average_precision(
@@ -183,20 +188,24 @@ def mean_average_precision(
     return (float(per_class[valid].mean()) if valid.any() else float("nan")), per_class
 
 
-class MeanAveragePrecision:
-    """Collects multi-label scores on the host over a whole split, then computes mAP."""
-
-    def __init__(self) -> None:
-        self._scores: list[np.ndarray] = []
-        self._labels: list[np.ndarray] = []
-
-    def add(self, logits: np.ndarray, multi_hot: np.ndarray, mask: np.ndarray | None) -> None:
-        keep = np.ones(len(logits), bool) if mask is None else np.asarray(mask) > 0
-        self._scores.append(np.asarray(logits)[keep])
-        self._labels.append(np.asarray(multi_hot)[keep])
+@flax.struct.dataclass
+class AveragePrecision(clu_metrics.CollectingMetric.from_outputs(("scores", "labels", "mask"))):
+    """Multi-label scores and labels collected over a whole split (merged on the host), then
+    'mAP' and 'AP_<class>' for every class with a positive example; padding is dropped."""
 
     def compute(self) -> dict[str, float]:
-        if not self._scores:
-            raise ValueError("MeanAveragePrecision.compute() called before any batch was added.")
-        value, _ = mean_average_precision(np.concatenate(self._scores), np.concatenate(self._labels))
-        return {"mean_average_precision": value}
+        values = super().compute()
+        value, per_class = mean_average_precision(
+            values["scores"], values["labels"], values["mask"])
+        result = {"mAP": value}
+        result.update({f"AP_{c}": ap for c, ap in enumerate(per_class) if not np.isnan(ap)})
+        return result
+
+
+def average_precision(
+    logits: jax.Array, multi_hot: jax.Array, mask: jax.Array | None = None
+) -> dict[str, AveragePrecision]:
+    """{'mAP': AveragePrecision} of one batch, to merge over the split (see compute_metrics)."""
+    mask = _mask(mask, logits.shape[0])
+    return {"mAP": AveragePrecision.from_model_output(
+        scores=logits.astype(jnp.float32), labels=multi_hot, mask=mask)}

@@ -133,6 +133,7 @@ def make_eval_step(model: nn.Module, metrics_fn: MetricsFn) -> Callable[..., Met
 def make_multiview_test_step(
     model: nn.Module, metrics_fn: MetricsFn, *, average_softmax: bool = False,
     views_at_once: int = 1,
+    average_views: Callable[[jax.Array, bool], jax.Array] | None = None,
 ) -> Callable[..., Metrics]:
     """test_step(state, batch) for inputs [batch, views, T, H, W, 3].
 
@@ -140,7 +141,8 @@ def make_multiview_test_step(
     memory grows with it), averages logits (or softmaxes
     with config.multicrop_softmax_logits) over views for the multi-view metrics, and also
     reports every view scored alone under 'single_view_*' keys. Each video's views stay on the
-    device that holds the video.
+    device that holds the video. `average_views(per_view, average_softmax)` (a task's, e.g.
+    sigmoids for multi-label) replaces the softmax averaging when given.
     """
 
     def test_step(state: TrainState, batch: Batch) -> Metrics:
@@ -152,10 +154,13 @@ def make_multiview_test_step(
         per_view = jax.lax.map(  # [views, batch, classes]
             apply_view, jnp.moveaxis(inputs, 1, 0), batch_size=min(views_at_once, inputs.shape[1]))
         per_view = per_view.astype(jnp.float32)
-        scores = jax.nn.softmax(per_view, axis=-1) if average_softmax else per_view
-        video_scores = jnp.mean(scores, axis=0)
-        if average_softmax:
-            video_scores = jnp.log(video_scores)  # Metrics take logits; log keeps the argmax.
+        if average_views is not None:
+            video_scores = average_views(per_view, average_softmax)
+        else:
+            scores = jax.nn.softmax(per_view, axis=-1) if average_softmax else per_view
+            video_scores = jnp.mean(scores, axis=0)
+            if average_softmax:
+                video_scores = jnp.log(video_scores)  # Metrics take logits; log keeps argmax.
         labels, mask = batch["label"], batch.get("batch_mask")
         result = dict(metrics_fn(video_scores, labels, mask))
         views = per_view.shape[0]
