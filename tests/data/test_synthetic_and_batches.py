@@ -171,8 +171,8 @@ def test_multihead_labels_need_tfrecords_or_synthetic(tiny_config):
     tiny_config.model_name = "vivit_multihead_classification"
     tiny_config.dataset_configs.class_splits = [4, 2]
     tiny_config.dataset_name = "tfds"
-    with pytest.raises(ValueError, match="only dataset_name='video_tfrecord_dataset' and "
-                                         "'synthetic_motion' read"):
+    with pytest.raises(ValueError, match="only dataset_name='synthetic_motion' or "
+                                         "'video_tfrecord_dataset' reads; got 'tfds'"):
         get_dataset(tiny_config, "train", process_index=0, process_count=1)
 
 
