@@ -38,6 +38,7 @@ import time
 from typing import Any, NoReturn
 
 from vivit import storage
+from vivit.processes import pid_alive
 from vivit.data.annotations import Entry, normalise_path, read_annotations
 
 MANIFEST = "manifest.json"
@@ -46,16 +47,6 @@ PLAN = "prepare_plan.json"
 _SHARD_FILE = re.compile(r"\.(tfrecord|array_record)-\d{5}-of-\d{5}")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _main_pid: int | None = None  # set in pool workers: the process that started the pool
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stop_with_main_process(main_pid: int) -> None:
@@ -77,7 +68,7 @@ def _stop_with_main_process(main_pid: int) -> None:
 
     def watch() -> None:
         while True:
-            if os.getppid() != parent or not _pid_alive(main_pid):
+            if os.getppid() != parent or not pid_alive(main_pid):
                 os._exit(1)
             time.sleep(0.1)
 
@@ -139,7 +130,7 @@ def convert_shard(
     """Writes one shard (temporary name, then rename) and returns its summary."""
     from vivit.data.video_decode import decode_to_jpegs
 
-    if _main_pid is not None and not _pid_alive(_main_pid):
+    if _main_pid is not None and not pid_alive(_main_pid):
         os._exit(1)  # a queued shard of a killed run: leave it to the rerun
     # records: (payload offset, length) of each TFRecord, so readers of a bucket need not scan.
     summary = {"shard": storage.basename(out_path), "videos": 0, "frames": 0, "skipped": [],
@@ -234,7 +225,7 @@ def _remove_leftovers(out: str, wait_seconds: float = 3.0) -> None:
     writers = {int(pid) for pid in (name.rsplit(".tmp-", 1)[1] for name in leftovers)
                if pid.isdigit() and int(pid) != os.getpid()}
     deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and any(_pid_alive(pid) for pid in writers):
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in writers):
         time.sleep(0.05)
     for name in storage.listdir(out):
         if ".tmp-" in name:

@@ -29,6 +29,8 @@ from typing import Any
 
 from etils import epath
 
+from vivit.processes import pid_alive
+
 LOCK_FILE = "vivit.lock"
 
 
@@ -43,16 +45,6 @@ def _now() -> float:
 def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M:%S UTC")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # Alive, owned by another user.
-        return True
-    return True
 
 
 class WorkdirLock:
@@ -94,7 +86,7 @@ class WorkdirLock:
             pid = int(record.get("pid", -1))
             if pid == os.getpid():
                 return "it was left by this process"
-            return None if _pid_alive(pid) else f"pid {pid} is no longer running on this host"
+            return None if pid_alive(pid) else f"pid {pid} is no longer running on this host"
         age = _now() - float(record.get("heartbeat", 0))
         if age > self.stale_after:
             return f"its heartbeat is {age:.0f} s old (more than {self.stale_after:.0f} s)"
