@@ -133,20 +133,25 @@ class Task:
 
 
 @dataclasses.dataclass(frozen=True)
-class SingleLabel(Task):
+class _OneHead(Task):
+    """A task with one output per class of `dataset_configs.num_classes`."""
+
     num_classes: int | None = None
 
-    model_name: ClassVar[str] = "vivit_classification"
-    label_layout: ClassVar[str] = INDEX
-
     @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict) -> "SingleLabel":
+    def from_config(cls, config: ml_collections.ConfigDict) -> "_OneHead":
         return cls(label_smoothing=_smoothing(config),
                    num_classes=config.dataset_configs.get("num_classes"))
 
     @property
     def num_outputs(self) -> int:
         return _checked_num_classes(self.num_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class SingleLabel(_OneHead):
+    model_name: ClassVar[str] = "vivit_classification"
+    label_layout: ClassVar[str] = INDEX
 
     def targets(self, labels: jax.Array) -> jax.Array:
         return losses.to_soft_targets(labels, self.num_outputs)
@@ -242,20 +247,9 @@ class MultiHead(Task):
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiLabel(Task):
-    num_classes: int | None = None
-
+class MultiLabel(_OneHead):
     model_name: ClassVar[str] = "vivit_multilabel_classification"
     label_layout: ClassVar[str] = MULTI_HOT
-
-    @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict) -> "MultiLabel":
-        return cls(label_smoothing=_smoothing(config),
-                   num_classes=config.dataset_configs.get("num_classes"))
-
-    @property
-    def num_outputs(self) -> int:
-        return _checked_num_classes(self.num_classes)
 
     def targets(self, labels):
         return labels.astype(jnp.float32)
