@@ -7,25 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
-from vivit.train import checkpointing, mesh as mesh_lib, optimizer as opt_lib
-from vivit.train import state as state_lib
+from tests.train.tiny_model import tiny_config, tiny_state
+from vivit.train import checkpointing
 
-
-
-def _state():
-    config = tiny_config()
-    mesh = mesh_lib.build_mesh(config)
-    optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
-    state, shardings = state_lib.create_train_state(
-        TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
-    abstract = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
-    return state, abstract
 
 
 def test_keeps_last_k_plus_best_and_restores_latest(tmp_path):
-    state, abstract = _state()
+    state, abstract = tiny_state()
     checkpointer = checkpointing.Checkpointer(tmp_path, save_every=2, max_to_keep=2)
     saved = []
     for step in range(1, 9):
@@ -54,7 +42,7 @@ def test_keeps_last_k_plus_best_and_restores_latest(tmp_path):
 
 
 def test_empty_workdir_restores_nothing_and_ignores_interrupted_save_leftovers(tmp_path):
-    state, abstract = _state()
+    state, abstract = tiny_state()
     checkpointer = checkpointing.Checkpointer(tmp_path, save_every=1, max_to_keep=3)
     assert checkpointer.restore(abstract) is None
     checkpointer.save(1, state)

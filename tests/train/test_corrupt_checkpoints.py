@@ -8,26 +8,13 @@ import jax
 import numpy as np
 import pytest
 
-from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
-from vivit.train import checkpointing, mesh as mesh_lib, optimizer as opt_lib
-from vivit.train import state as state_lib
-
-
-def _state(optimizer_name="adam"):
-    config = tiny_config()
-    config.optimizer = optimizer_name
-    mesh = mesh_lib.build_mesh(config)
-    optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
-    state, shardings = state_lib.create_train_state(
-        TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
-    abstract = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
-    return state, abstract
+from tests.train.tiny_model import tiny_state
+from vivit.train import checkpointing
 
 
 def _two_steps(workdir):
     """Steps 1 and 2 saved; step k's params are the initial ones + k."""
-    state, abstract = _state()
+    state, abstract = tiny_state("adam")
     checkpointer = checkpointing.Checkpointer(workdir, save_every=1, max_to_keep=5)
     for step in (1, 2):
         checkpointer.save(step, state.replace(
@@ -109,7 +96,7 @@ def test_every_step_damaged_is_one_error_naming_each(tmp_path):
 
 def test_a_state_of_another_structure_is_not_called_corrupt(tmp_path):
     _two_steps(tmp_path)
-    _, momentum_abstract = _state("momentum")  # Other optimiser state: other arrays.
+    _, momentum_abstract = tiny_state("momentum")  # Other optimiser state: other arrays.
     with pytest.raises(ValueError, match="do not have the shapes") as raised:
         _restore(tmp_path, momentum_abstract)
     assert not isinstance(raised.value, checkpointing.CorruptCheckpointError)

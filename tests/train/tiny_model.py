@@ -59,3 +59,23 @@ def tiny_training(config, mesh, total_updates: int):
                                  metrics.metrics_fn_for_config(config), schedule),
         mesh, shardings)
     return model, optimizer, state, shardings, train_step
+
+
+def tiny_state(optimizer_name: str | None = None):
+    """(train state, its abstract ShapeDtypeStructs with shardings) of the tiny model on a mesh
+    built from tiny_config(), for checkpoint tests (optimiser: tiny_config's, or the one named)."""
+    import jax
+
+    from vivit.train import mesh as mesh_lib, optimizer as opt_lib
+    from vivit.train import state as state_lib
+
+    config = tiny_config()
+    if optimizer_name is not None:
+        config.optimizer = optimizer_name
+    mesh = mesh_lib.build_mesh(config)
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
+    state, shardings = state_lib.create_train_state(
+        TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
+    abstract = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+    return state, abstract
