@@ -110,6 +110,53 @@ def test_check_step_readable_names_the_damage(tmp_path):
         checkpointing.check_step_readable(tmp_path / "checkpoints" / "1")
 
 
+def test_leftover_reads_of_a_damaged_step_are_not_reported_again(tmp_path, caplog, monkeypatch):
+    """Failed reads of a step already named as damaged stay quiet when asyncio collects their
+    tasks or Python closes their coroutines (tracebacks on stderr after the one-line warning,
+    seen in CI); other errors, also about other steps, are still reported."""
+    import asyncio
+    import gc
+    import sys
+    import types
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(report.exc_value))
+    _two_steps(tmp_path)
+    step_dir = tmp_path / "checkpoints" / "1"
+    _truncate_largest_array_file(step_dir)
+    with pytest.raises(checkpointing.CorruptCheckpointError):
+        checkpointing.check_step_readable(step_dir)
+
+    for text in (f"reading array index: TensorStore({{'path': '{step_dir}/state/'}})",
+                 f"reading array index: TensorStore({{'path': '{step_dir}0/state/'}})"):
+        sys.unraisablehook(types.SimpleNamespace(exc_value=Exception(text)))
+    assert [str(error) for error in unraisable] == [
+        f"reading array index: TensorStore({{'path': '{step_dir}0/state/'}})"]
+
+    async def fail(message):
+        raise ValueError(message)
+
+    def abandon(message):
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(fail(message))
+        gathered = asyncio.gather(loop.create_task(fail(message)))
+        loop.run_until_complete(asyncio.sleep(0))
+        assert task.done() and gathered.done()
+        loop.close()
+        del task, gathered
+        gc.collect()
+
+    def asyncio_reports():
+        return [r for r in caplog.records if r.name == "asyncio"]
+
+    abandon(f'OUT_OF_RANGE: Error reading "x" at local file "{step_dir}/state/"')
+    assert asyncio_reports() == []
+    abandon("an unrelated failure")
+    reports = asyncio_reports()
+    assert sorted(r.getMessage().split()[0] for r in reports) == ["Task", "_GatheringFuture"]
+    assert all("an unrelated failure" in str(r.exc_info[1]) for r in reports)
+
+
 def test_sigint_asks_for_a_save_and_a_second_one_gets_the_default_action():
     preemption = checkpointing.PreemptionSignal()
     try:

@@ -159,7 +159,7 @@ def convert_shard(
                 continue
             media_id = os.path.splitext(os.path.basename(entry.video))[0]
             example = _sequence_example(jpegs, label_index[entry.label], entry.label, media_id)
-            payload = example.SerializeToString()
+            payload = example.SerializeToString(deterministic=True)
             writer.write(payload)
             summary["records"].append([position + 12, len(payload)])  # 12: length + its crc.
             position += 12 + len(payload) + 4

@@ -94,10 +94,38 @@ def _saved_tree(step_dir: epath.Path) -> Any:
     return tree
 
 
-def _quiet_closed_event_loop_reports() -> None:
-    """After a failed restore, TensorStore reads still in flight finish on Orbax's closed asyncio
-    loop and Python prints a "RuntimeError: Event loop is closed" traceback for each (dozens).
-    They say nothing about the checkpoint (the restore error does), so drop exactly those."""
+class _AbandonedReadFilter(logging.Filter):
+    """Drops asyncio's "... exception was never retrieved" reports for reads of a step
+    already named as damaged: the restore error said it once, the leftover tasks say it again
+    (with a traceback) when they are garbage-collected, at any time up to the process exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.directories: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "exception was never retrieved" not in record.getMessage():  # Task or gathering future.
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        return not self.concerns(f"{record.getMessage()} {error}")
+
+    def concerns(self, text: str) -> bool:
+        return any(directory in text for directory in self.directories)
+
+
+_ABANDONED_READS = _AbandonedReadFilter()
+
+
+def _quiet_abandoned_reads(step_dir: str | os.PathLike) -> None:
+    """After a failed restore of `step_dir`, TensorStore reads still in flight finish on
+    Orbax's closed asyncio loop: Python prints a "RuntimeError: Event loop is closed" traceback
+    for each (dozens), read coroutines closed mid-failure print theirs ("Exception ignored in"),
+    and asyncio logs each failed read again when its task is collected. They say nothing the
+    restore error did not, so drop exactly those."""
+    _ABANDONED_READS.directories.add(os.fspath(step_dir).rstrip("/") + "/")
+    asyncio_logger = logging.getLogger("asyncio")
+    if _ABANDONED_READS not in asyncio_logger.filters:
+        asyncio_logger.addFilter(_ABANDONED_READS)
     previous = sys.unraisablehook
     if getattr(previous, "_vivit_quiet", False):
         return
@@ -105,6 +133,8 @@ def _quiet_closed_event_loop_reports() -> None:
     def hook(unraisable: Any) -> None:
         error = unraisable.exc_value
         if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        if _ABANDONED_READS.concerns(str(error)):  # A read coroutine closed mid-failure.
             return
         previous(unraisable)
 
@@ -126,7 +156,7 @@ def check_step_readable(step_dir: str | os.PathLike) -> None:
         ocp.PyTreeCheckpointer().restore(
             epath.Path(step_dir) / STATE_ITEM, args=ocp.args.PyTreeRestore(restore_args=restore_args))
     except Exception as error:
-        _quiet_closed_event_loop_reports()
+        _quiet_abandoned_reads(step_dir)
         raise CorruptCheckpointError(f"its arrays cannot be read: {_first_line(error)}") from error
 
 
@@ -306,7 +336,7 @@ class Checkpointer:
             try:
                 return self.restore(abstract_state, step), skipped
             except Exception as error:  # Classified below; anything else is re-raised.
-                _quiet_closed_event_loop_reports()
+                _quiet_abandoned_reads(self.step_directory(step))
                 try:
                     mismatch = self.diagnose(step, abstract_state)
                 except CorruptCheckpointError as corrupt:
