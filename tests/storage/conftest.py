@@ -5,7 +5,9 @@ downloads and TensorStore (Orbax) needs.
 
 Every process of the session (and the subprocesses the tests start) reaches it through the
 standard variables: STORAGE_EMULATOR_HOST (gcsfs, hence fsspec and etils.epath) and
-TENSORSTORE_GCS_HTTP_URL (TensorStore, which Orbax writes arrays with).
+TENSORSTORE_GCS_HTTP_URL (TensorStore, which Orbax writes arrays with) and
+CLOUD_STORAGE_EMULATOR_ENDPOINT (google-cloud-cpp, which ArrayRecord reads gs:// objects with;
+without it ArrayRecord looks for real credentials).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Emulator:
 
     def environment(self) -> dict[str, str]:
         return {"STORAGE_EMULATOR_HOST": self.url, "TENSORSTORE_GCS_HTTP_URL": self.url,
+                "CLOUD_STORAGE_EMULATOR_ENDPOINT": self.url,
                 "EPATH_USE_TF": "false", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
 
     def create_bucket(self, prefix: str = "vivit") -> str:

@@ -202,27 +202,6 @@ def tiny_config():
     return config
 
 
-def test_array_record_on_a_bucket_is_refused_in_one_line(bucket, tiny_config, tmp_path):
-    from vivit.data import prepare as prepare_tool
-    from vivit.data.tfds_source import open_tfds_split
-    from vivit.data.tfrecord_source import record_locations
-
-    with pytest.raises(ValueError, match="ArrayRecord files can only be read from and written "
-                                         "to a local"):
-        record_locations(f"{bucket}/data/train.array_record-00000-of-00001")
-    (tmp_path / "v.mp4").write_bytes(b"")
-    (tmp_path / "labels.csv").write_text("path,label,split\nv.mp4,run,train\n")
-    with pytest.raises(SystemExit, match="--out: .*ArrayRecord files can only"):
-        prepare_tool.main([f"--videos={tmp_path}", f"--annotations={tmp_path / 'labels.csv'}",
-                           f"--out={bucket}/ar", "--format=array_record", "--quiet"])
-    assert bucket_files(bucket) == []
-    tiny_config.dataset_configs.tfds.name = "some_video_dataset"
-    tiny_config.dataset_configs.num_classes = 2
-    tiny_config.dataset_configs.tfds.data_dir = f"{bucket}/tfds"
-    with pytest.raises(ValueError, match="ArrayRecord opens from local paths only"):
-        open_tfds_split(tiny_config, "train", 0, 1)
-
-
 def test_summaries_upload_tensorboard_events_to_the_bucket(bucket, tmp_path, monkeypatch):
     import tensorflow as tf
 

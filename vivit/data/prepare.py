@@ -248,13 +248,6 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
     options = {"min_resize": args.min_resize, "jpeg_quality": args.jpeg_quality,
                "min_frames": args.min_frames, "format": args.format}
     fingerprint = _fingerprint(entries, args.videos, options, args.videos_per_shard)
-    if args.format == "array_record":
-        from vivit.data.tfrecord_source import check_array_record_is_local
-
-        try:
-            check_array_record_is_local(args.out)
-        except ValueError as error:
-            _fail(f"--out: {error}")
     _check_same_plan(args.out, fingerprint)
     _write_atomically(storage.join(args.out, LABEL_MAP), "".join(f"{l}\n" for l in labels))
     _remove_leftovers(args.out)

@@ -3,8 +3,8 @@
 Uses `builder.as_data_source(split)` (ArrayRecord): the dataset must have been prepared with
 `file_format='array_record'`. Random access keeps batches a function of (seed, step, process);
 processes take every P-th example. `dataset_configs.tfds.data_dir` is resolved like every user
-path (`vivit.storage`); ArrayRecord's reader opens local files only, so a bucket must be mounted
-(e.g. gcsfuse) or copied to local disk.
+path (`vivit.storage`) and may be a bucket (gs://...): TFDS reads its metadata through epath and
+the ArrayRecord files through ArrayRecord's reader, which reads gs:// objects itself.
 """
 
 from __future__ import annotations
@@ -68,11 +68,6 @@ def open_tfds_split(
     if config.dataset_configs.num_classes is None:
         raise ValueError("dataset_configs.num_classes must be set for dataset_name='tfds'.")
     data_dir = settings.data_dir
-    if data_dir and storage.is_url(data_dir):
-        raise ValueError(
-            f"dataset_configs.tfds.data_dir={data_dir!r}: TFDS random access reads ArrayRecord "
-            "files, which ArrayRecord opens from local paths only; mount the bucket (gcsfuse) or "
-            "copy the dataset to a local directory.")
     if data_dir:
         data_dir = str(storage.resolve(data_dir))
     builder = tfds.builder(settings.name, data_dir=data_dir)

@@ -10,7 +10,9 @@ headers (uint64 length, crc, payload, crc), so any record can be read by seeking
 lets batches be a function of (seed, step, process) without a shuffle buffer.
 
 `base_dir` may be a bucket (gs://...): the index and the records are read with large buffered
-range reads with read-ahead (`vivit.storage`). ArrayRecord's reader opens local files only.
+range reads with read-ahead (`vivit.storage`). ArrayRecord shards are read from a bucket by
+ArrayRecord's own reader (its build reads gs:// objects through google-cloud-cpp, with the
+machine's default credentials).
 """
 
 from __future__ import annotations
@@ -83,15 +85,6 @@ def is_array_record(path: str) -> bool:
     return ".array_record" in storage.basename(path)
 
 
-def check_array_record_is_local(path: str) -> None:
-    """ArrayRecord's Python reader and writer open local paths only (a gs:// path crashes it)."""
-    if storage.is_url(path):
-        raise ValueError(
-            f"{path}: ArrayRecord files can only be read from and written to a local (or "
-            "mounted, e.g. gcsfuse) filesystem; on a bucket use TFRecords "
-            "(vivit.data.prepare --format=tfrecord).")
-
-
 def _index_from_summary(path: str) -> list[tuple[int, int]] | None:
     """The record index `vivit.data.prepare` keeps in `<shard>.json`, when it fits the file.
 
@@ -119,19 +112,26 @@ def record_locations(path: str, use_summary: bool = True) -> list[tuple[int, int
     reading every record header.
     """
     if is_array_record(path):
-        from array_record.python import array_record_module
-
-        check_array_record_is_local(path)
-        reader = array_record_module.ArrayRecordReader(path)
         try:
-            return [(-1, -1)] * reader.num_records()
-        finally:
-            reader.close()
+            reader = _open_array_record(path)
+            try:
+                return [(-1, -1)] * reader.num_records()
+            finally:
+                reader.close()
+        except (RuntimeError, OSError) as error:  # The reader checks the file lazily.
+            raise ValueError(f"{path}: not a readable ArrayRecord file: {error}") from error
     if use_summary:
         from_summary = _index_from_summary(path)
         if from_summary is not None:
             return from_summary
     return index_records(path)
+
+
+def _open_array_record(path: str):
+    """ArrayRecord's reader of a local file or a gs:// object (read with google-cloud-cpp)."""
+    from array_record.python import array_record_module
+
+    return array_record_module.ArrayRecordReader(path)
 
 
 _READERS: dict[str, object] = {}
@@ -142,11 +142,9 @@ def read_record(path: str, number: int, offset: int, length: int) -> bytes:
     """Bytes of one record, by offset (TFRecord) or by record number (ArrayRecord)."""
     if not is_array_record(path):
         return storage.read_range(path, offset, length)
-    from array_record.python import array_record_module
-
     with _READERS_LOCK:
         if path not in _READERS:
-            _READERS[path] = array_record_module.ArrayRecordReader(path)
+            _READERS[path] = _open_array_record(path)
         return _READERS[path].read([number])[0]
 
 
