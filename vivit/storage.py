@@ -15,7 +15,8 @@ may be `gs://bucket/...`. This module is the one place that knows it:
 - writers that only take local paths (TFRecordWriter, TensorBoard's event writer, the Hugging
   Face export) write to a local staging file that is then uploaded (`publish`, `LocalMirror`);
   an object appears in a bucket only once its upload completes, so a killed writer never leaves
-  a half-written object behind. (ArrayRecord's reader and writer open local paths only.)
+  a half-written object behind. (ArrayRecord reads gs:// itself, with google-cloud-cpp; its
+  writer takes local paths, so ArrayRecord shards are staged and uploaded too.)
 """
 
 from __future__ import annotations
