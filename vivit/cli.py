@@ -19,7 +19,7 @@ def parse_flags(flag_values: flags.FlagValues, argv: Sequence[str], prog: str, c
     """Parses `argv` (without the program name) into `flag_values`; returns the positional args.
 
     `--help` prints `usage: {command}`, the description and the flags, and exits 0. A bad or unknown flag prints one line
-    `{prog}: error: ...` (with `unknown_hint` after an unknown flag) and exits 2, as argparse did.
+    `{prog}: error: ...` (with `unknown_hint` after an unknown flag) and exits 2.
     """
     argv = list(argv)
     if any(arg in HELP_FLAGS for arg in argv):
