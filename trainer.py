@@ -375,6 +375,11 @@ def _restore_for_inference(
     config: ml_collections.ConfigDict, workdir: str, checkpoint: str
 ) -> Run:
     """The state of checkpoint `checkpoint` ('latest', 'best' or a step) in `workdir`."""
+    lr = config.lr_configs
+    if lr.get("warmup_epochs") is not None and lr.get("warmup_steps") is None:
+        # As training does: epochs of warmup become optimiser updates from the train split's size.
+        config = opt_lib.resolve_schedule(
+            config, data_lib.get_dataset(config, "train").meta.num_examples)
     # The schedule's length does not change the state's structure, which is all a restore needs;
     # any length the schedule accepts will do.
     lr = config.lr_configs

@@ -197,3 +197,18 @@ def test_command_line_overrides_are_split_from_other_arguments():
     config = load_config("configs/demo.py", overrides + ["checkpoint=false"])
     assert config.batch_size == 8 and config.model.remat is True
     assert config.write_summary is False and config.checkpoint is False
+
+
+def test_importing_the_config_does_not_load_the_checkpoint_readers():
+    """vivit.config needs only init_from's keys; the readers (TensorFlow via flax's msgpack
+    checkpoints, seconds) load when a checkpoint is read, not at every command-line start."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vivit.config, vivit.pretrained\n"
+            "print(sorted(m for m in ('tensorflow', 'vivit.pretrained.readers') if m in sys.modules))\n"
+            "vivit.pretrained.CheckpointError  # a name of the package loads its module on use\n"
+            "print('vivit.pretrained.errors' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split("\n")[:2] == ["[]", "True"], result.stdout

@@ -24,20 +24,22 @@ last).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import os
 import shutil
 import sys
 import tempfile
-from typing import Any, NoReturn, Optional, Sequence
+import types
+from typing import Any, Optional, Sequence
 
 import ml_collections
+from absl import flags
 from flax import traverse_util
 import numpy as np
 
 from vivit import storage
+from vivit.cli import fail, flag_dict, parse_flags
 from vivit.pretrained.errors import CheckpointError
 from vivit.pretrained.hf_names import hf_to_scenic, scenic_to_hf_vivit
 from vivit.pretrained.readers import read_checkpoint
@@ -250,14 +252,7 @@ def _override_value(text: str) -> Any:
         return text  # a plain string, as ml_collections' flags take it
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (no usage block), exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"export: error: {message}\n")
-
-
-def _export_config(args: argparse.Namespace, overrides: dict[str, Any]
+def _export_config(args: types.SimpleNamespace, overrides: dict[str, Any]
                    ) -> tuple[Optional[ml_collections.ConfigDict], Optional[list[str]]]:
     """The config to export with (the run's, then --config, then --config.KEY=VALUE) and the
     run's label names."""
@@ -296,26 +291,46 @@ def _upload_export(staging: str, out: str) -> None:
         storage.upload(os.path.join(staging, name), storage.join(out, name))
 
 
+PROG = "export"
+
+
+def _define_flags() -> flags.FlagValues:
+    """This tool's flags, on their own FlagValues (so main() can run many times)."""
+    flag_values = flags.FlagValues()
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("checkpoint", None,
+                        "a training workdir, or any format vivit.pretrained reads", **define)
+    flags.DEFINE_enum("to", None, ["hf"], "target format (hf: Hugging Face ViViT)", **define)
+    flags.DEFINE_string("out", None, "new directory to write", **define)
+    for name in ("checkpoint", "to", "out"):
+        flags.mark_flag_as_required(name, flag_values=flag_values)
+    flags.DEFINE_string("config", None, "config file: for checkpoints outside a training "
+                        "workdir; with one, its keys (not the model's) override the run's",
+                        **define)
+    flags.DEFINE_integer("num_frames", None, "clip length (default: from the config)", **define)
+    flags.DEFINE_integer("image_size", None, "crop size (default: from the config)", **define)
+    flags.DEFINE_integer("min_resize", None, "short side before cropping (default: from the "
+                         "config, else the crop size)", **define)
+    return flag_values
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = _Parser(prog="python -m vivit.export", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True,
-                        help="a training workdir, or any format vivit.pretrained reads")
-    parser.add_argument("--to", required=True, choices=["hf"])
-    parser.add_argument("--out", required=True, help="new directory to write")
-    parser.add_argument("--config", help="config file: for checkpoints outside a training "
-                        "workdir; with one, its keys (not the model's) override the run's")
-    parser.add_argument("--num_frames", type=int, help="clip length (default: from the config)")
-    parser.add_argument("--image_size", type=int, help="crop size (default: from the config)")
-    parser.add_argument("--min_resize", type=int, help="short side before cropping "
-                        "(default: from the config, else the crop size)")
-    args, rest = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --config.KEY=VALUE overrides are not flags of their own: split them off first.
     overrides = {}
-    for extra in rest:
+    for extra in [arg for arg in argv if arg.startswith("--config.")]:
         key, equals, value = extra.partition("=")
-        if not key.startswith("--config.") or not equals or key == "--config.":
-            parser.error(f"unrecognised argument {extra!r} (overrides are --config.KEY=VALUE)")
+        if not equals or key == "--config.":
+            fail(PROG, f"unrecognised argument {extra!r} (overrides are --config.KEY=VALUE)")
         overrides[key[len("--config."):]] = _override_value(value)
+    flag_values = _define_flags()
+    positional = parse_flags(
+        flag_values, [arg for arg in argv if not arg.startswith("--config.")], PROG,
+        "python -m vivit.export --checkpoint=PATH --to=hf --out=DIR [--config.KEY=VALUE ...]",
+        __doc__, unknown_hint=" (overrides are --config.KEY=VALUE)")
+    if positional:
+        fail(PROG, f"unrecognised argument {positional[0]!r} (every option is a --flag=VALUE)")
+    args = types.SimpleNamespace(**flag_dict(flag_values))
     try:
         config, labels = _export_config(args, overrides)
         if config is not None:

@@ -202,13 +202,17 @@ def _one_error_line(capsys_or_text) -> str:
 
 
 @pytest.mark.parametrize("option, message", [
-    ("--min_resize=0", "argument --min_resize: 0 is out of range (expected >= 1)"),
-    ("--videos_per_shard=0", "argument --videos_per_shard: 0 is out of range (expected >= 1)"),
-    ("--jpeg_quality=101", "argument --jpeg_quality: 101 is out of range (expected from 1 to 100)"),
-    ("--workers=0", "argument --workers: 0 is out of range"),
-    ("--min_frames=x", "argument --min_frames: 'x' is not an integer"),
+    ("--min_resize=0", "flag --min_resize=0: 0 is not a positive integer"),
+    ("--videos_per_shard=0", "flag --videos_per_shard=0: 0 is not a positive integer"),
+    ("--jpeg_quality=101", "flag --jpeg_quality=101: 101 is not an integer in the range [1, 100]"),
+    ("--workers=0", "flag --workers=0: 0 is not a positive integer"),
+    ("--min_frames=x", "flag --min_frames=x: invalid literal for int()"),
+    ("--format=zip", "flag --format=zip: value should be one of <tfrecord|array_record>"),
+    ("--bogus=1", "Unknown command line flag 'bogus'"),
+    ("stray", "unexpected argument 'stray'"),
 ])
 def test_options_out_of_range_are_refused(video_folder, capsys, option, message):
+    """absl flags: each bad flag is one line naming it, exit code 2."""
     with pytest.raises(SystemExit) as stopped:
         _run(video_folder, option)
     assert stopped.value.code == 2
@@ -342,3 +346,21 @@ def test_workers_stop_when_the_main_process_is_killed(tmp_path):
     while time.monotonic() < deadline and any(_alive(p) for p in workers):
         time.sleep(0.1)
     assert [p for p in workers if _alive(p)] == []
+
+
+def test_help_lists_the_flags_and_exits_0(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        prepare_tool.main(["--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m vivit.data.prepare")
+    assert "--jpeg_quality: JPEG quality of the stored frames (default: 90)" in text
+    assert "--flagfile" not in text  # absl's own flags are not the tool's
+
+
+def test_flags_reset_between_calls(tmp_path, capsys):
+    """Each main() parses afresh: a flag given once does not leak into the next call."""
+    with pytest.raises(SystemExit):
+        prepare_tool.parse_args(["--out=x", "--jpeg_quality=101"])
+    capsys.readouterr()
+    assert prepare_tool.parse_args([f"--out={tmp_path}", "--verify"]).jpeg_quality == 90

@@ -195,7 +195,12 @@ def test_export_errors_are_one_line(exported, tmp_path, capsys):
         main([*base, "--bogus=1"])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "export: error: unrecognised argument '--bogus=1' (overrides are --config.KEY=VALUE)")
+        "export: error: Unknown command line flag 'bogus' (overrides are --config.KEY=VALUE)")
+    with pytest.raises(SystemExit) as stopped:
+        main([f"--checkpoint={root / 'workdir'}", f"--out={tmp_path / 'o'}"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "export: error: flag --to=None: Flag --to must have a value other than None.")
     assert not (tmp_path / "o").exists()
 
 
@@ -217,3 +222,12 @@ def test_export_to_a_bucket_writes_the_same_model_and_never_overwrites(exported,
     for name in want:
         np.testing.assert_array_equal(view.params[name], want[name], err_msg=name)
     assert main([*args, f"--out={remote}"]) == 2
+
+
+def test_export_help_lists_its_flags(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m vivit.export --checkpoint=PATH")
+    assert "--num_frames: clip length (default: from the config)" in text

@@ -17,8 +17,9 @@ def test_evaluate_counts_only_real_videos_across_padded_batches():
     mesh = mesh_lib.build_mesh(config)
     model = TinyVideoClassifier()
     optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
-    state, shardings = state_lib.create_train_state(
+    _, shardings, create = state_lib.plan_train_state(
         model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
+    state = create()
     eval_step = step_lib.jit_eval_step(
         step_lib.make_eval_step(model, metrics.classification_metrics), mesh, shardings)
     first, last = batch_for_step(0, 4), batch_for_step(1, 4)

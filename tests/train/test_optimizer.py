@@ -173,3 +173,36 @@ def test_loop_cadence_defaults_to_one_evaluation_and_checkpoint_per_epoch():
     assert (custom.eval_every, custom.checkpoint_every) == (20, 5)
     with pytest.raises(ValueError, match="log_summary_steps"):
         loop_cadence(_config(num_training_steps=5, log_summary_steps=-1, batch_size=10), 45)
+
+
+def test_unresolved_warmup_epochs_is_refused_not_dropped():
+    """warmup_epochs needs the train split's size; build_optimizer without it would warm up 0."""
+    config = _config(**{"lr_configs.warmup_epochs": 2.0, "num_training_steps": 100})
+    with pytest.raises(ValueError, match=r"lr_configs.warmup_epochs=2.0 is not resolved.*"
+                                         r"resolve_schedule"):
+        opt_lib.build_optimizer(config, total_updates=100)
+    resolved = opt_lib.resolve_schedule(config, num_train_examples=16 * config.batch_size)
+    _, schedule = opt_lib.build_optimizer(resolved, total_updates=100)
+    assert resolved.lr_configs.warmup_steps == 32
+    assert float(schedule(0)) == 0.0 and float(schedule(16)) < float(schedule(32))
+
+
+def test_inference_restore_resolves_warmup_epochs_like_training(monkeypatch, tmp_path):
+    """eval/test/predict build the run from the schedule training used (warmup in updates)."""
+    import trainer
+    from vivit.config import load_config
+
+    config = load_config("configs/demo.py", ["lr_configs.warmup_epochs=1.0",
+                                             "lr_configs.warmup_steps=None"])
+    built = {}
+
+    def capture(config, total_steps, mesh=None):
+        built["config"] = config
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(trainer, "build_run", capture)
+    with pytest.raises(RuntimeError, match="captured"):
+        trainer._restore_for_inference(config, str(tmp_path), "latest")
+    examples = trainer.data_lib.get_dataset(config, "train").meta.num_examples
+    expected = opt_lib.resolve_schedule(config, examples).lr_configs.warmup_steps
+    assert built["config"].lr_configs.warmup_steps == expected > 0

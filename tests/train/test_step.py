@@ -15,8 +15,9 @@ def _setup(config=None, mixup_fn=None):
     mesh = mesh_lib.build_mesh(config)
     model = TinyVideoClassifier()
     optimizer, schedule = opt_lib.build_optimizer(config, total_updates=config.num_training_steps)
-    state, shardings = state_lib.create_train_state(
+    _, shardings, create = state_lib.plan_train_state(
         model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(config.rng_seed), mesh)
+    state = create()
     train_step = step_lib.jit_train_step(
         step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
                                  metrics.metrics_fn_for_config(config), schedule,

@@ -51,9 +51,10 @@ def tiny_training(config, mesh, total_updates: int):
 
     model = TinyVideoClassifier()
     optimizer, schedule = opt_lib.build_optimizer(config, total_updates=total_updates)
-    state, shardings = state_lib.create_train_state(
+    _, shardings, create = state_lib.plan_train_state(
         model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(config.rng_seed), mesh,
         config.mesh.fsdp_min_size)
+    state = create()
     train_step = step_lib.jit_train_step(
         step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
                                  metrics.metrics_fn_for_config(config), schedule),
@@ -74,8 +75,7 @@ def tiny_state(optimizer_name: str | None = None):
         config.optimizer = optimizer_name
     mesh = mesh_lib.build_mesh(config)
     optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
-    state, shardings = state_lib.create_train_state(
+    abstract, _, create = state_lib.plan_train_state(
         TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
-    abstract = jax.tree.map(
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+    state = create()
     return state, abstract

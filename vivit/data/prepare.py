@@ -22,7 +22,6 @@ file to be decoded, then deleted).
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import ctypes
 import hashlib
@@ -35,12 +34,17 @@ import signal
 import sys
 import threading
 import time
+import types
 from typing import Any, NoReturn
 
+from absl import flags
+
 from vivit import storage
+from vivit.cli import fail, flag_dict, parse_flags
 from vivit.processes import pid_alive
 from vivit.data.annotations import Entry, normalise_path, read_annotations
 
+PROG = "prepare"
 MANIFEST = "manifest.json"
 LABEL_MAP = "label_map.txt"
 PLAN = "prepare_plan.json"
@@ -183,7 +187,7 @@ def plan_shards(entries: list[Entry], videos_per_shard: int) -> dict[str, list[l
 
 
 def _fail(message: str) -> NoReturn:
-    raise SystemExit(f"prepare: error: {message}")
+    raise SystemExit(f"{PROG}: error: {message}")
 
 
 def _check_same_plan(out: str, fingerprint: str) -> None:
@@ -235,7 +239,7 @@ def _remove_leftovers(out: str, wait_seconds: float = 3.0) -> None:
                 pass
 
 
-def prepare(args: argparse.Namespace) -> dict[str, Any]:
+def prepare(args: types.SimpleNamespace) -> dict[str, Any]:
     try:
         entries = read_annotations(args.annotations, args.videos, args.split)
     except (ValueError, OSError) as error:
@@ -327,56 +331,50 @@ def verify(out: str) -> list[str]:
     return problems
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (no usage block), exit code 2."""
+def _define_flags() -> flags.FlagValues:
+    """This tool's flags, on their own FlagValues (so main() can run many times)."""
+    flag_values = flags.FlagValues()
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("videos", None, "folder of video files (mp4, webm, avi, mkv)", **define)
+    flags.DEFINE_string("annotations", None, "Kinetics CSV, path,label CSV or SSv2 JSON", **define)
+    flags.DEFINE_string("out", None, "output folder", **define)
+    flags.mark_flag_as_required("out", flag_values=flag_values)
+    flags.DEFINE_string("split", "train", "split of SSv2 JSON entries", **define)
+    flags.DEFINE_integer("min_resize", 256, "shorter side, pixels", lower_bound=1, **define)
+    flags.DEFINE_integer("videos_per_shard", 100, "videos per output shard", lower_bound=1,
+                         **define)
+    flags.DEFINE_integer("min_frames", 1, "videos with fewer decoded frames are skipped",
+                         lower_bound=1, **define)
+    flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of the stored frames", lower_bound=1,
+                         upper_bound=100, **define)
+    flags.DEFINE_enum("format", "tfrecord", ["tfrecord", "array_record"],
+                      "tfrecord (what Scenic reads) or array_record (random access)", **define)
+    flags.DEFINE_integer("workers", os.cpu_count() or 1, "decoding processes", lower_bound=1,
+                         **define)
+    flags.DEFINE_bool("verify", False,
+                      "after converting (or alone, without --videos), recount the output", **define)
+    flags.DEFINE_bool("quiet", False, "no progress bar", **define)
+    return flag_values
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"prepare: error: {message}\n")
 
-
-def _int_in(low: int, high: int | None = None):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low or (high is not None and value > high):
-            wanted = f"from {low} to {high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"{value} is out of range (expected {wanted})")
-        return value
-    return parse
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="python -m vivit.data.prepare", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", help="folder of video files (mp4, webm, avi, mkv)")
-    parser.add_argument("--annotations", help="Kinetics CSV, path,label CSV or SSv2 JSON")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--split", default="train", help="split of SSv2 JSON entries")
-    parser.add_argument("--min_resize", type=_int_in(1), default=256,
-                        help="shorter side, pixels (>= 1)")
-    parser.add_argument("--videos_per_shard", type=_int_in(1), default=100)
-    parser.add_argument("--min_frames", type=_int_in(1), default=1,
-                        help="videos with fewer decoded frames are skipped")
-    parser.add_argument("--jpeg_quality", type=_int_in(1, 100), default=90)
-    parser.add_argument("--format", choices=("tfrecord", "array_record"), default="tfrecord",
-                        help="tfrecord (what Scenic reads) or array_record (random access)")
-    parser.add_argument("--workers", type=_int_in(1), default=os.cpu_count() or 1)
-    parser.add_argument("--verify", action="store_true",
-                        help="after converting (or alone, without --videos), recount the output")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+def parse_args(argv: list[str]) -> types.SimpleNamespace:
+    """The flags as attributes; a bad flag or combination exits 2 with one line naming it."""
+    flag_values = _define_flags()
+    positional = parse_flags(flag_values, argv, PROG, "python -m vivit.data.prepare [--flags]",
+                             __doc__)
+    if positional:
+        fail(PROG, f"unexpected argument {positional[0]!r} (every option is a --flag=VALUE)")
+    args = types.SimpleNamespace(**flag_dict(flag_values))
     if not args.verify and not (args.videos and args.annotations):
-        parser.error("--videos and --annotations are required unless only --verify is given")
+        fail(PROG, "--videos and --annotations are required unless only --verify is given")
     if args.videos and not storage.isdir(args.videos):
-        parser.error(f"--videos={args.videos!r} is not a directory")
+        fail(PROG, f"--videos={args.videos!r} is not a directory")
     if args.annotations and not storage.isfile(args.annotations):
-        parser.error(f"--annotations={args.annotations!r} is not a file")
+        fail(PROG, f"--annotations={args.annotations!r} is not a file")
     args.videos = normalise_path(args.videos) if args.videos else args.videos
     args.out = normalise_path(args.out)
     if storage.exists(args.out) and not storage.isdir(args.out):
-        parser.error(f"--out={args.out!r} is a file, not a directory")
+        fail(PROG, f"--out={args.out!r} is a file, not a directory")
     return args
 
 

@@ -3,19 +3,37 @@ our models from them.
 
 `initialise(params, config)` is the trainer's entry point; `read_checkpoint(path)` gives the flat,
 Scenic-named view of any supported file; `python -m vivit.pretrained info PATH` inspects one.
+
+The names below are imported on first use: the readers pull in TensorFlow (through
+flax.training.checkpoints), several seconds that `vivit.config`, which only needs
+`vivit.pretrained.config`, must not pay at every command-line start.
 """
 
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.initialise import InitReport, initialise, initialise_from_view
-from vivit.pretrained.readers import detect_format, read_checkpoint
-from vivit.pretrained.view import CheckpointView
+from __future__ import annotations
 
-__all__ = [
-    "CheckpointError",
-    "CheckpointView",
-    "InitReport",
-    "detect_format",
-    "initialise",
-    "initialise_from_view",
-    "read_checkpoint",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "CheckpointError": "vivit.pretrained.errors",
+    "CheckpointView": "vivit.pretrained.view",
+    "InitReport": "vivit.pretrained.initialise",
+    "detect_format": "vivit.pretrained.readers",
+    "initialise": "vivit.pretrained.initialise",
+    "initialise_from_view": "vivit.pretrained.initialise",
+    "read_checkpoint": "vivit.pretrained.readers",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'vivit.pretrained' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

@@ -6,13 +6,14 @@ On a training workdir (or its checkpoints/ folder) it first lists every step as 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Optional, Sequence
 
 import numpy as np
+from absl import flags
 
+from vivit.cli import fail, parse_flags
 from vivit.pretrained.errors import CheckpointError
 from vivit.pretrained.readers import READERS, read_checkpoint
 from vivit.pretrained.view import CheckpointView
@@ -59,16 +60,23 @@ def format_health(root: str, health: list[tuple[int, str | None]]) -> str:
     return "\n".join(lines)
 
 
+PROG = "python -m vivit.pretrained"
+USAGE = f"{PROG} info PATH [--format=FORMAT]"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vivit.pretrained")
-    commands = parser.add_subparsers(dest="command", required=True)
-    info = commands.add_parser("info", help="name the format, list the tree, say what it fits")
-    info.add_argument("path")
-    info.add_argument("--format", choices=sorted(READERS), default=None,
-                      help="skip detection (as init_from.checkpoint_format)")
-    args = parser.parse_args(argv)
-    path = args.path
-    root = _steps_root(path) if args.format in (None, "orbax") else None
+    flag_values = flags.FlagValues()
+    flags.DEFINE_enum("format", None, sorted(READERS),
+                      "skip detection (as init_from.checkpoint_format)", flag_values=flag_values)
+    positional = parse_flags(flag_values, sys.argv[1:] if argv is None else argv, PROG, USAGE,
+                             __doc__)
+    if not positional or positional[0] != "info":
+        got = repr(positional[0]) if positional else "none"
+        fail(PROG, f"expected the subcommand 'info' ({USAGE}), got {got}")
+    if len(positional) != 2:
+        fail(PROG, f"info takes one PATH ({USAGE}), got {len(positional) - 1}")
+    path, checkpoint_format = positional[1], flag_values.format
+    root = _steps_root(path) if checkpoint_format in (None, "orbax") else None
     if root is not None:
         health = step_health(root)
         print(format_health(root, health))
@@ -79,7 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         path = os.path.join(root, str(intact[0]))
         print(f"newest intact step: {intact[0]}")
     try:
-        view = read_checkpoint(path, args.format)
+        view = read_checkpoint(path, checkpoint_format)
     except CheckpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

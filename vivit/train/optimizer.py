@@ -180,8 +180,15 @@ def build_optimizer(
         raise ValueError(
             f"config.optimizer={name!r} is not supported; choose one of {_SUPPORTED_OPTIMIZERS}."
         )
+    lr_configs = config.lr_configs
+    if lr_configs.get("warmup_epochs") is not None and lr_configs.get("warmup_steps") is None:
+        # Without this the schedule would read warmup_steps=None as no warmup at all.
+        raise ValueError(
+            f"config.lr_configs.warmup_epochs={lr_configs.warmup_epochs} is not resolved into "
+            "warmup_steps: call vivit.train.optimizer.resolve_schedule(config, "
+            "num_train_examples) first, or set config.lr_configs.warmup_steps.")
     opt_configs = config.optimizer_configs
-    schedule = learning_rate_schedule(config.lr_configs, total_updates)
+    schedule = learning_rate_schedule(lr_configs, total_updates)
     parts: list[optax.GradientTransformation] = []
     if config.get("max_grad_norm") is not None:
         if config.max_grad_norm <= 0:

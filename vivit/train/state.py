@@ -65,23 +65,6 @@ def plan_train_state(
     return abstract, shardings, lambda: jax.jit(init, out_shardings=shardings)(rng)
 
 
-def create_train_state(
-    model: nn.Module,
-    optimizer: optax.GradientTransformation,
-    input_shape: Sequence[int],
-    rng: jax.Array,
-    mesh: Mesh,
-    fsdp_min_size: int = 2**14,
-) -> tuple[TrainState, Any]:
-    """Initialises the state directly in its sharded layout; returns (state, its shardings).
-
-    `input_shape` is one example batch's shape, e.g. [1, T, H, W, 3].
-    """
-    _, shardings, create = plan_train_state(model, optimizer, input_shape, rng, mesh,
-                                            fsdp_min_size)
-    return create(), shardings
-
-
 def replace_params(
     state: TrainState, params: Any, optimizer: optax.GradientTransformation, shardings: Any
 ) -> TrainState:
