@@ -51,10 +51,9 @@ def restore_on_other_mesh(checkpoint_dir: str, fsdp: int) -> dict:
     config = tiny_config(**{"mesh.data": -1, "mesh.fsdp": fsdp, "mesh.fsdp_min_size": 64})
     mesh = mesh_lib.build_mesh(config)
     optimizer, _ = opt_lib.build_optimizer(config, total_updates=STEPS)
-    abstract, shardings, create = state_lib.plan_train_state(
+    abstract, _, _ = state_lib.plan_train_state(
         TinyVideoClassifier(), optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(1), mesh,
         config.mesh.fsdp_min_size)
-    state = create()
     restored = checkpointing.Checkpointer(checkpoint_dir, save_every=1, max_to_keep=1).restore(
         abstract)
     kernel = restored.params["Dense_0"]["kernel"]

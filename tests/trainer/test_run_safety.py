@@ -92,7 +92,7 @@ def test_an_emptied_metadata_file_is_damage_not_a_config_change(two_checkpoints,
     assert result.returncode == 0, result.stderr[-3000:]
     assert "_METADATA is empty or unreadable" in result.stderr
     assert "does not fit the train state" not in result.stderr
-    assert f"at step 10." in result.stderr
+    assert "at step 10." in result.stderr
 
 
 def test_a_second_run_is_refused_and_a_killed_runs_lock_is_taken_over(tmp_path):

@@ -9,7 +9,6 @@ warmup_steps and steps_per_cycle are in updates, i.e. train steps / k.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import jax
