@@ -53,6 +53,8 @@ def video_frames(rng: np.random.Generator, num_frames: int, height: int, width: 
     ramp = (x / width)[..., None]
     background = colours[0] * (1 - ramp) + colours[1] * ramp
     background += 12 * np.sin(y[..., None] / rng.uniform(8, 20) + x[..., None] / 31.0)
+    # Fine static texture, so frames compress like camera frames rather than flat cartoons.
+    background += rng.normal(0, 3, (height, width, 1)).astype(np.float32)
     shapes = [dict(centre=rng.uniform((0, 0), (height, width)),
                    velocity=rng.uniform(-4, 4, 2), radius=rng.uniform(0.08, 0.2) * height,
                    colour=rng.uniform(0, 255, 3), disc=bool(rng.random() < 0.5))

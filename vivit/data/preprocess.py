@@ -65,8 +65,12 @@ def _finish(clip: np.ndarray, settings: ClipSettings) -> np.ndarray:
             out *= np.float32(2.0)
             out -= np.float32(1.0)
         return out
-    clip = clip * 2.0 - 1.0 if settings.zero_centering else clip
-    return clip.astype(np.float32, copy=False)
+    # Float clips here are the train path's own arrays (made by to_float): scaled in place.
+    clip = clip.astype(np.float32, copy=False)
+    if settings.zero_centering:
+        clip *= np.float32(2.0)
+        clip -= np.float32(1.0)
+    return clip
 
 
 def train_clip(record: VideoRecord, settings: ClipSettings, rng: np.random.Generator) -> np.ndarray:

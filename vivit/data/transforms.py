@@ -117,7 +117,9 @@ def scale_jitter_shorter_side(
 
 def to_float(clip: np.ndarray) -> np.ndarray:
     """uint8 -> float32 in [0, 1]."""
-    return clip.astype(np.float32) / 255.0
+    out = clip.astype(np.float32)
+    out /= np.float32(255.0)  # In place: one new array, not two.
+    return out
 
 
 def _to_grey(clip: np.ndarray) -> np.ndarray:
