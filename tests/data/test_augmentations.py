@@ -141,3 +141,46 @@ def test_label_smoothing_values():
     config.label_smoothing = 1.0
     with pytest.raises(ValueError, match="label_smoothing"):
         task_for_config(config)
+
+
+def _colour_jitter_step_by_step(rng, clip):
+    """The jitters one after another, as written in the docs (the fused map must equal this)."""
+    assert rng.random() < 1.0
+    clip = clip + rng.uniform(-32 / 255, 32 / 255)
+    mean = clip.mean(axis=(1, 2, 3), keepdims=True)
+    clip = (clip - mean) * rng.uniform(0.6, 1.4) + mean
+    grey = np.repeat((clip @ np.asarray([0.299, 0.587, 0.114]))[..., None], 3, axis=-1)
+    clip = (clip - grey) * rng.uniform(0.6, 1.4) + grey
+    to_yiq = np.asarray([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322],
+                         [0.211, -0.523, 0.312]])
+    angle = 2 * np.pi * rng.uniform(-0.1, 0.1)
+    rotation = np.asarray([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)],
+                           [0, np.sin(angle), np.cos(angle)]])
+    clip = clip @ (np.linalg.inv(to_yiq) @ rotation @ to_yiq).T
+    return np.clip(clip, 0.0, 1.0)
+
+
+def test_fused_colour_jitter_equals_the_jitters_applied_in_turn():
+    clip = np.random.default_rng(3).random((3, 8, 10, 3), dtype=np.float32)
+    clip[1] *= 0.5  # frames with different means: contrast pulls to each frame's own mean
+    for seed in range(5):
+        fused = transforms.colour_jitter(np.random.default_rng(seed), clip, 1.0, 0.0)
+        expected = _colour_jitter_step_by_step(np.random.default_rng(seed), clip)
+        np.testing.assert_allclose(fused, expected, atol=1e-5)
+
+
+def test_random_resized_crop_equals_resize_then_crop():
+    clip = np.random.default_rng(0).integers(0, 256, (2, 40, 60, 3), dtype=np.uint8)
+    clip = np.asarray([np.asarray(_smooth(frame)) for frame in clip])
+    for seed, shorter in [(0, 52), (1, 31), (2, 40), (3, 47)]:
+        direct = transforms.random_resized_crop(np.random.default_rng(seed), clip, shorter, 30)
+        reference = transforms.random_crop(
+            np.random.default_rng(seed), transforms.resize_shorter_side(clip, shorter), 30)
+        assert direct.shape == reference.shape == (2, 30, 30, 3)
+        # PIL resizes the box alone: the same up to rounding and the filter at the box edge.
+        assert np.abs(direct.astype(int) - reference).mean() < 0.5  # a crop 1 px off: ~7
+
+
+def _smooth(frame):
+    from PIL import Image, ImageFilter
+    return Image.fromarray(frame).filter(ImageFilter.GaussianBlur(3))

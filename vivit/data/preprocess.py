@@ -57,9 +57,20 @@ class ClipSettings:
 
 
 def _finish(clip: np.ndarray, settings: ClipSettings) -> np.ndarray:
-    """float [0, 1] -> [-1, 1] when zero-centering, as float32."""
-    clip = clip * 2.0 - 1.0 if settings.zero_centering else clip
-    return clip.astype(np.float32)
+    """float [0, 1] or uint8 -> float32 [-1, 1] (zero-centering) or [0, 1]; uint8 in one pass."""
+    if clip.dtype == np.uint8:
+        out = clip.astype(np.float32)  # In place from here: the same arithmetic, no copies.
+        out /= np.float32(255.0)
+        if settings.zero_centering:
+            out *= np.float32(2.0)
+            out -= np.float32(1.0)
+        return out
+    # Float clips here are the train path's own arrays (made by to_float): scaled in place.
+    clip = clip.astype(np.float32, copy=False)
+    if settings.zero_centering:
+        clip *= np.float32(2.0)
+        clip -= np.float32(1.0)
+    return clip
 
 
 def train_clip(record: VideoRecord, settings: ClipSettings, rng: np.random.Generator) -> np.ndarray:
@@ -74,9 +85,7 @@ def train_clip(record: VideoRecord, settings: ClipSettings, rng: np.random.Gener
             rng, settings.min_resize, settings.crop_size, aug.scale_min_factor,
             aug.scale_max_factor, aug.prob_scale_jitter,
         )
-    clip = transforms.random_crop(
-        rng, transforms.resize_shorter_side(frames, shorter), settings.crop_size
-    )
+    clip = transforms.random_resized_crop(rng, frames, shorter, settings.crop_size)
     if settings.random_flip:
         clip = transforms.random_flip(rng, clip)
     if aug.do_rand_augment:
@@ -84,10 +93,11 @@ def train_clip(record: VideoRecord, settings: ClipSettings, rng: np.random.Gener
             rng, np.ascontiguousarray(clip), aug.rand_augment_num_layers,
             aug.rand_augment_magnitude,
         )
-    clip = transforms.to_float(clip)
     if aug.do_color_augment and not aug.do_rand_augment:
-        clip = transforms.colour_jitter(rng, clip, aug.prob_color_augment, aug.prob_color_drop)
+        clip = transforms.colour_jitter(
+            rng, transforms.to_float(clip), aug.prob_color_augment, aug.prob_color_drop)
     if aug.random_erasing_prob > 0:
+        clip = transforms.to_float(clip) if clip.dtype == np.uint8 else clip
         clip = transforms.random_erasing(rng, clip, aug.random_erasing_prob)
     return _finish(clip, settings)
 
@@ -100,7 +110,7 @@ def validation_clip(record: VideoRecord, settings: ClipSettings) -> np.ndarray:
     clip = transforms.centre_crop(
         transforms.resize_shorter_side(frames, settings.min_resize), settings.crop_size
     )
-    return _finish(transforms.to_float(clip), settings)
+    return _finish(clip, settings)
 
 
 def test_views(record: VideoRecord, settings: ClipSettings) -> np.ndarray:
@@ -118,4 +128,4 @@ def test_views(record: VideoRecord, settings: ClipSettings) -> np.ndarray:
             views.extend(transforms.three_crops(clip, settings.crop_size))
         else:
             views.append(transforms.centre_crop(clip, settings.crop_size))
-    return _finish(transforms.to_float(np.stack(views)), settings)
+    return _finish(np.stack(views), settings)

@@ -246,9 +246,23 @@ class DMVRSource:
                if MEDIA_ID_KEY in context else f"{storage.basename(path)}:{number}")
 
         def read_frames(indices) -> np.ndarray:
-            return np.stack([_decode_jpeg(frames[int(i)], where) for i in indices])
+            return _decode_frames([frames[int(i)] for i in indices], where)
 
         return VideoRecord(num_frames=len(frames), label=label, key=key, read_frames=read_frames)
+
+
+def _decode_frames(encoded: list[bytes], where: str) -> np.ndarray:
+    """uint8 [frames, height, width, 3], each frame decoded straight into its row (no copies)."""
+    first = _decode_jpeg(encoded[0], where)
+    out = np.empty((len(encoded),) + first.shape, np.uint8)
+    out[0] = first
+    for row, data in enumerate(encoded[1:], start=1):
+        frame = _decode_jpeg(data, where)
+        if frame.shape != first.shape:
+            raise ValueError(f"{where}: frames of '{FRAMES_KEY}' differ in size: "
+                             f"{first.shape[:2]} and {frame.shape[:2]}.")
+        out[row] = frame
+    return out
 
 
 def _decode_jpeg(data: bytes, where: str) -> np.ndarray:
@@ -257,7 +271,9 @@ def _decode_jpeg(data: bytes, where: str) -> np.ndarray:
     from PIL import Image
 
     try:
-        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        image = Image.open(io.BytesIO(data))
+        # RGB JPEGs are viewed as they decode; only other modes need a converted copy.
+        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     except Exception as error:  # PIL raises several types for bad images.
         raise ValueError(f"{where}: a frame of '{FRAMES_KEY}' is not a decodable image: {error}")
 
