@@ -34,6 +34,7 @@ def test_benchmark_frames_look_like_video_not_noise():
     finally:
         sys.path.remove(os.path.join(ROOT, "benchmarks"))
     frames = data_pipeline.video_frames(np.random.default_rng(0), 4, 48, 64).astype(float)
-    # Smooth in space (neighbours close, unlike noise) and moving in time.
-    assert np.abs(np.diff(frames, axis=2)).mean() < 5
+    # Smooth in space: neighbours differ by a few levels of fine texture, against ~85 for uniform
+    # noise (the mean |difference| of two independent uniform bytes); and moving in time.
+    assert np.abs(np.diff(frames, axis=2)).mean() < 10
     assert np.abs(frames[1:] - frames[:-1]).max() > 50
