@@ -63,3 +63,57 @@ def test_parameter_count_equals_huggingface(variant):
     ours = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes["params"]))
     assert ours == hf_count
     assert stages_from_hf_config(config.to_dict()) == CVT_VARIANTS[variant]
+
+
+def _fe_config():
+    from vivit.config import load_config
+
+    return load_config("configs/demo_cvt_fe.py")
+
+
+def test_factorised_encoder_takes_raw_frames_into_its_cvt_backbone():
+    from vivit.models.builder import build_model
+
+    config = _fe_config()
+    model = build_model(config)
+    video = np.zeros((2, 8, 32, 32, 3), np.float32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), video)["params"]
+    assert "CvT" in shapes and "embedding" not in shapes and "SpatialTransformer" not in shapes
+    assert shapes["CvT"]["stage_0_patch_embed"]["kernel"].shape == (7, 7, 3, 16)
+    logits = jax.eval_shape(model.apply, {"params": shapes}, video)
+    assert logits.shape == (2, 10)
+
+
+def test_cvt_checkpoint_initialises_the_image_model_and_the_factorised_encoder(tmp_path):
+    from vivit.models.builder import build_model
+    from vivit.pretrained.initialise import initialise_from_view
+
+    stages = CVT_VARIANTS["cvt-tiny"]
+    _tiny_hf_like(tmp_path, stages)
+    view = read_checkpoint(str(tmp_path))
+    config = _fe_config()
+    # The factorised encoder: every CvT weight from the image checkpoint, the rest fresh.
+    fe = build_model(config)
+    fe_params = fe.init(jax.random.key(0), np.zeros((1, 8, 32, 32, 3), np.float32))["params"]
+    new, report = initialise_from_view(fe_params, view, config)
+    assert np.array_equal(new["CvT"]["stage_2_cls"], view.params["encoder/stage_2_cls"])
+    assert np.array_equal(new["CvT"]["stage_1_block_1"]["mlp_in"]["kernel"],
+                          view.params["encoder/stage_1_block_1/mlp_in/kernel"])
+    assert all(p.startswith(("TemporalTransformer", "cls_Temporal", "output_projection"))
+               for p in report.fresh)
+    assert np.array_equal(new["TemporalTransformer"]["encoder_norm"]["scale"],
+                          fe_params["TemporalTransformer"]["encoder_norm"]["scale"])
+    # The image model: the head too (same class count).
+    image = CvTClassifier(stages, num_classes=5)
+    image_params = image.init(jax.random.key(1), np.zeros((1, 32, 32, 3), np.float32))["params"]
+    new, report = initialise_from_view(image_params, view, config)
+    assert report.fresh == []
+    assert np.array_equal(new["head"]["kernel"], view.params["head/kernel"])
+
+
+def _tiny_hf_like(directory, stages):
+    torch.manual_seed(1)
+    config = transformers.CvtConfig(
+        embed_dim=[s.embed_dim for s in stages], num_heads=[s.num_heads for s in stages],
+        depth=[s.depth for s in stages], num_labels=5)
+    transformers.CvtForImageClassification(config).save_pretrained(directory)

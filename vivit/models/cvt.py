@@ -56,6 +56,9 @@ CVT_VARIANTS: dict[str, tuple[CvTStage, ...]] = {
     "cvt-13": _stages((64, 192, 384), (1, 3, 6), (1, 2, 10)),
     "cvt-21": _stages((64, 192, 384), (1, 3, 6), (1, 4, 16)),
     "cvt-w24": _stages((192, 768, 1024), (3, 12, 16), (2, 2, 20)),
+    # Not in the paper: a small CvT for the synthetic demo and the tests (Hugging Face builds
+    # only depths with stage i deeper than i, hence 1, 2, 3).
+    "cvt-tiny": _stages((16, 32, 64), (1, 2, 4), (1, 2, 3)),
 }
 
 
