@@ -4,6 +4,7 @@
 
 The CvT embeds each 32x32 frame with its own convolutions; a 1-layer temporal transformer mixes
 the 8 frames, which the synthetic classes need (they differ only in motion).
+Known problem: it does not learn yet (loss stays at chance); see docs/models.md.
 """
 
 import ml_collections
