@@ -2,6 +2,7 @@
 
     python -m vivit.flops --config=configs/k400_fe.py
     python -m vivit.flops --config=configs/k400_fe.py --table2   # the paper's Table 2 variants
+    python -m vivit.flops --cvt   # CvT-13/21/W24 image models at 224x224 (CvT paper, Table 2)
 
 FLOPs come from XLA's cost analysis of the compiled forward pass (batch 1) and count a
 multiply-add as one FLOP, as the ViViT paper and Scenic do.
@@ -42,8 +43,12 @@ def clip_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int, int, i
 
 def count(config: ml_collections.ConfigDict) -> ModelCost:
     """Parameters (from `jax.eval_shape`, nothing allocated) and GFLOPs of one forward pass."""
-    model = build_model(config)
-    video = jax.ShapeDtypeStruct(clip_shape(config), jnp.float32)
+    return count_module(build_model(config), clip_shape(config))
+
+
+def count_module(model, input_shape: tuple[int, ...]) -> ModelCost:
+    """`count` for any Flax module called as `model.apply(variables, x, train=False)`."""
+    video = jax.ShapeDtypeStruct(input_shape, jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), video)
     parameters = sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(variables))
     forward = jax.jit(lambda v, x: model.apply(v, x, train=False))
@@ -78,6 +83,15 @@ def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]
     return rows
 
 
+def cvt_rows(resolution: int = 224, num_classes: int = 1000) -> list[tuple[str, ModelCost]]:
+    """The CvT image models of the CvT paper's Table 2 (one image, ImageNet head)."""
+    from vivit.models.cvt import CVT_VARIANTS, CvTClassifier
+
+    return [(name, count_module(CvTClassifier(CVT_VARIANTS[name], num_classes),
+                                (1, resolution, resolution, 3)))
+            for name in ("cvt-13", "cvt-21", "cvt-w24")]
+
+
 def format_table(rows: list[tuple[str, ModelCost]]) -> str:
     lines = ["| Model | Params (M) | GFLOPs |", "|---|---|---|"]
     lines += [f"| {name} | {c.parameters / 1e6:.2f} | {c.gflops:.1f} |" for name, c in rows]
@@ -101,6 +115,9 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> None:
     del argv
+    if flags.FLAGS.cvt:
+        print(format_table(cvt_rows()))
+        return
     if flags.FLAGS.config is None:
         raise app.UsageError("--config=configs/<file>.py is required.")
     try:
@@ -124,4 +141,5 @@ if __name__ == "__main__":
     flags.DEFINE_bool("verbose", False, "On an error, log its traceback before the message.")
     flags.DEFINE_bool(
         "table2", False, "Print the five model variants of the paper's Table 2 built on --config.")
+    flags.DEFINE_bool("cvt", False, "Print CvT-13/21/W24 (224x224 images) instead of --config.")
     app.run(main, flags_parser=_parse_flags)

@@ -1,8 +1,11 @@
 """The spatial backbones of the factorised encoder (Model 2): one registry entry per backbone.
 
 Model 2 encodes each frame on its own, then mixes the frames in time. The per-frame encoder is the
-backbone (`model.spatial_transformer.backbone`): ViT today. An entry is a function called inside
-`FactorisedEncoderViViT`, so the parameters it creates keep the model's (Scenic's) names.
+backbone (`model.spatial_transformer.backbone`): 'vit', or a CvT ('cvt-13', 'cvt-21', 'cvt-w24',
+and 'cvt-tiny' for demos and tests). An entry is a function called inside `FactorisedEncoderViViT`,
+so the parameters it creates keep the model's (Scenic's) names. ViT takes the frames after the
+model's patch embedding; an entry with `takes_pixels=True` (CvT, which embeds pixels with its own
+convolutions) takes the raw frames instead, and the model creates no patch embedding.
 """
 
 from __future__ import annotations
@@ -10,9 +13,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 
-# (model, frames [batch * time, grid_h, grid_w, hidden], train) -> [batch * time, features]
+from vivit.models.cvt import CVT_VARIANTS, CvTEncoder
+
+# (model, frames, train) -> [batch * time, features]; frames are [batch * time, grid_h, grid_w,
+# hidden] after the patch embedding, or [batch * time, height, width, 3] when takes_pixels.
 EncodeFrames = Callable[[Any, jax.Array, bool], jax.Array]
 
 
@@ -22,9 +29,11 @@ class Backbone:
 
     encode_frames: called from `FactorisedEncoderViViT.__call__` (the model is its first
       argument, so `model.param` and submodules land in the model's parameter tree).
+    takes_pixels: the entry embeds raw frames itself (no tubelet/patch embedding before it).
     """
 
     encode_frames: EncodeFrames
+    takes_pixels: bool = False
 
 
 BACKBONES: dict[str, Backbone] = {}
@@ -54,3 +63,21 @@ def _vit_frames(model: Any, frames: jax.Array, train: bool) -> jax.Array:
 
 
 register_backbone("vit", Backbone(encode_frames=_vit_frames))
+
+
+def _cvt_frames(variant: str) -> EncodeFrames:
+    """CvT `variant`: raw frames through `CvT` (a `CvTEncoder`), then, if its width differs from
+    `model.hidden_size`, the Dense `CvT_to_hidden` so the temporal transformer keeps its width."""
+
+    def encode(model: Any, frames: jax.Array, train: bool) -> jax.Array:
+        features = CvTEncoder(CVT_VARIANTS[variant], model.dropout_rate,
+                              model.attention_dropout_rate, name="CvT")(frames, train)
+        if features.shape[-1] != model.hidden_size:
+            features = nn.Dense(model.hidden_size, name="CvT_to_hidden")(features)
+        return features  # [batch * time, hidden]
+
+    return encode
+
+
+for _variant in ("cvt-13", "cvt-21", "cvt-w24", "cvt-tiny"):
+    register_backbone(_variant, Backbone(encode_frames=_cvt_frames(_variant), takes_pixels=True))

@@ -132,13 +132,16 @@ def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any
                         attention_type: AttentionType) -> nn.Module:
     model = config.model
     _check_attention_type(config, attention_type)
-    spatial = _transformer_size(model.spatial_transformer, "model.spatial_transformer")
+    backbone = get_backbone(model.spatial_transformer.backbone)  # Names an unregistered key.
     temporal = _transformer_size(model.temporal_transformer, "model.temporal_transformer")
-    _check_heads(spatial, model.hidden_size, "model.spatial_transformer")
     _check_heads(temporal, model.hidden_size, "model.temporal_transformer")
-    get_backbone(model.spatial_transformer.backbone)  # Names the key if it is not registered.
+    extra = {}
+    if not backbone.takes_pixels:  # A CvT has its own sizes: spatial_transformer.* is unused.
+        spatial = _transformer_size(model.spatial_transformer, "model.spatial_transformer")
+        _check_heads(spatial, model.hidden_size, "model.spatial_transformer")
+        extra["spatial_size"] = spatial
     return FactorisedEncoderViViT(
-        spatial_size=spatial,
+        **extra,
         temporal_size=temporal,
         attention_type=model.attention_config.type,
         spatial_backbone=model.spatial_transformer.backbone,

@@ -146,11 +146,14 @@ class FactorisedEncoderViViT(_VideoClassifier):
 
     @nn.compact
     def __call__(self, video: jax.Array, train: bool = False) -> jax.Array:
-        grid = self._tokenize(video)  # [batch, time', grid_h, grid_w, hidden]
+        backbone = get_backbone(self.spatial_backbone)
+        # [batch, time, height, width, 3] for a backbone that embeds pixels itself, else the
+        # patch embedding's [batch, time', grid_h, grid_w, hidden].
+        grid = video.astype(self.dtype) if backbone.takes_pixels else self._tokenize(video)
         batch, time = grid.shape[:2]
         # Frames become batch entries, so one set of spatial weights serves every frame.
-        frame_grids = grid.reshape(batch * time, *grid.shape[2:])  # [batch * time', h, w, hidden]
-        frames = get_backbone(self.spatial_backbone).encode_frames(self, frame_grids, train)
+        frame_grids = grid.reshape(batch * time, *grid.shape[2:])  # [batch * time', h, w, c]
+        frames = backbone.encode_frames(self, frame_grids, train)
         frames = frames.reshape(batch, time, -1)  # [batch, time', features]
         if self.spatial_only_baseline:
             representation = jnp.mean(frames, axis=1)

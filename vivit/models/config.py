@@ -25,7 +25,8 @@ def model_defaults() -> ml_collections.ConfigDict:
     model.num_layers = 12
     # Factorised encoder (Model 2): the per-frame spatial ViT and the temporal transformer.
     model.spatial_transformer = _transformer_section()
-    # The per-frame encoder: a key of vivit.models.backbones.BACKBONES (vit).
+    # The per-frame encoder: a key of vivit.models.backbones.BACKBONES ('vit', or a CvT that
+    # embeds raw frames itself: 'cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny').
     model.spatial_transformer.backbone = "vit"
     model.temporal_transformer = _transformer_section()
     # Tubelet / patch size as (h, w, t) for `3d_conv`, (h, w) for `temporal_sampling`.

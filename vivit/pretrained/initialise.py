@@ -206,7 +206,34 @@ def _check_choices(cfg: ml_collections.ConfigDict) -> None:
             "None, True or False.")
 
 
+CVT_SOURCE = "encoder"  # The CvT image model's encoder, as `readers.hf_cvt` names it.
+
+
+def _plan_cvt(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
+    """A CvT checkpoint -> the CvT image model (`encoder`, `head`) or the factorised encoder's
+    per-frame CvT (`CvT`; its temporal transformer and head stay fresh)."""
+    plan = _Plan(target, view)
+    prefix = "CvT" if any(p.startswith("CvT/") for p in target) else CVT_SOURCE
+    if not any(p.startswith(prefix + "/") for p in target):
+        raise CheckpointError(
+            f"'{view.path}' is a CvT checkpoint: it initialises the CvT image model or a "
+            "factorised encoder with model.spatial_transformer.backbone='cvt-*', not this model.")
+    for path, value in view.params.items():
+        if path.startswith(CVT_SOURCE + "/"):
+            plan.put(prefix + path[len(CVT_SOURCE):], value, path)
+    restore_head = config.init_from.restore_output_projection
+    head = {p: v for p, v in view.params.items() if p.startswith("head/")}
+    if prefix == CVT_SOURCE and head and restore_head is not False:
+        if restore_head or all(p in target and target[p].shape == v.shape for p, v in head.items()):
+            for path, value in head.items():
+                plan.put(path, value, path)
+    plan.report.fresh = sorted(set(target) - set(plan.updates))
+    return plan
+
+
 def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
+    if view.has(CVT_SOURCE + "/stage_0_patch_embed"):
+        return _plan_cvt(target, view, config)
     plan = _Plan(target, view)
     cfg = config.init_from
     _check_choices(cfg)

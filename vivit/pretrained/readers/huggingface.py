@@ -1,4 +1,4 @@
-"""Reader for Hugging Face transformers ViT and ViViT model directories.
+"""Reader for Hugging Face transformers ViT, ViViT and CvT model directories.
 
 A directory with `config.json` and `model.safetensors` (or a sharded `model.safetensors.index.json`,
 or a legacy `pytorch_model.bin`), as `save_pretrained` writes and the Hub serves, e.g.
@@ -16,10 +16,11 @@ import numpy as np
 from vivit import storage
 from vivit.pretrained.errors import CheckpointError
 from vivit.pretrained.hf_names import hf_to_scenic
+from vivit.pretrained.readers.hf_cvt import hf_cvt_to_flat
 from vivit.pretrained.view import CheckpointView, FlatParams
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
-_MODEL_TYPES = ("vit", "vivit")
+_MODEL_TYPES = ("vit", "vivit", "cvt")
 
 
 def is_hf_dir(path: str) -> bool:
@@ -89,6 +90,11 @@ def read_huggingface(path: str) -> CheckpointView:
     directory = path if storage.isdir(path) else storage.dirname(path)
     config = read_config(directory)
     state = {k: np.asarray(v, dtype=np.float32) for k, v in _read_weights(directory).items()}
+    if config["model_type"] == "cvt":
+        notes = [f"Hugging Face CvT ({', '.join(config.get('architectures') or [])}), depth="
+                 f"{config.get('depth')}, embed_dim={config.get('embed_dim')}; BatchNorm folded."]
+        return CheckpointView(path=directory, format="huggingface",
+                              params=hf_cvt_to_flat(state, directory), notes=notes)
     params = hf_to_scenic(state, int(config["num_attention_heads"]), directory)
     notes = [f"Hugging Face {config['model_type']} ({', '.join(config.get('architectures') or [])}),"
              f" hidden_act={config.get('hidden_act')}, layer_norm_eps={config.get('layer_norm_eps')}."]

@@ -1,0 +1,119 @@
+"""CvT: logits match Hugging Face's on a tiny random checkpoint; CvT-13 has HF's parameter count."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from vivit.models.cvt import CVT_VARIANTS, CvTClassifier, stages_from_hf_config
+from vivit.pretrained.readers import read_checkpoint
+from vivit.pretrained.view import unflatten
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+# HF indexes its per-layer drop-path list by stage, so stage i needs depth > i.
+TINY = dict(embed_dim=[8, 12, 16], num_heads=[1, 2, 2], depth=[1, 2, 3], num_labels=5,
+            patch_sizes=[7, 3, 3], patch_stride=[4, 2, 2], patch_padding=[2, 1, 1])
+
+
+def _tiny_hf(directory, safe: bool):
+    torch.manual_seed(0)
+    model = transformers.CvtForImageClassification(transformers.CvtConfig(**TINY)).eval()
+    # Non-trivial BatchNorm statistics, so folding them is tested.
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    model.save_pretrained(directory, safe_serialization=safe)
+    return model
+
+
+@pytest.mark.parametrize("safe", [True, False], ids=["safetensors", "pytorch_bin"])
+def test_logits_match_huggingface(tmp_path, safe):
+    hf = _tiny_hf(tmp_path, safe)
+    view = read_checkpoint(str(tmp_path))
+    assert view.format == "huggingface"
+    images = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = hf(torch.from_numpy(images)).logits.numpy()
+    model = CvTClassifier(stages_from_hf_config(hf.config.to_dict()), num_classes=5)
+    params = unflatten(view.params)
+    ours = model.apply({"params": params}, images.transpose(0, 2, 3, 1))
+    np.testing.assert_array_less(np.abs(np.asarray(ours) - expected).max(), 1e-4)
+    # Every parameter is loaded and has the shape our model creates.
+    shapes = jax.eval_shape(model.init, jax.random.key(0), images.transpose(0, 2, 3, 1))["params"]
+    assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(np.shape, params)
+
+
+@pytest.mark.parametrize("variant", ["cvt-13", "cvt-21", "cvt-w24"])
+def test_parameter_count_equals_huggingface(variant):
+    depth = [s.depth for s in CVT_VARIANTS[variant]]
+    embed = [s.embed_dim for s in CVT_VARIANTS[variant]]
+    heads = [s.num_heads for s in CVT_VARIANTS[variant]]
+    config = transformers.CvtConfig(depth=depth, embed_dim=embed, num_heads=heads, num_labels=1000)
+    with torch.device("meta"):
+        hf_count = sum(p.numel() for p in transformers.CvtForImageClassification(config).parameters())
+    model = CvTClassifier(CVT_VARIANTS[variant], num_classes=1000)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 224, 224, 3), np.float32))
+    ours = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes["params"]))
+    assert ours == hf_count
+    assert stages_from_hf_config(config.to_dict()) == CVT_VARIANTS[variant]
+
+
+def _fe_config():
+    from vivit.config import load_config
+
+    return load_config("configs/demo_cvt_fe.py")
+
+
+def test_factorised_encoder_takes_raw_frames_into_its_cvt_backbone():
+    from vivit.models.builder import build_model
+
+    config = _fe_config()
+    model = build_model(config)
+    video = np.zeros((2, 8, 32, 32, 3), np.float32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), video)["params"]
+    assert "CvT" in shapes and "embedding" not in shapes and "SpatialTransformer" not in shapes
+    assert shapes["CvT"]["stage_0_patch_embed"]["kernel"].shape == (7, 7, 3, 16)
+    logits = jax.eval_shape(model.apply, {"params": shapes}, video)
+    assert logits.shape == (2, 10)
+
+
+def test_cvt_checkpoint_initialises_the_image_model_and_the_factorised_encoder(tmp_path):
+    from vivit.models.builder import build_model
+    from vivit.pretrained.initialise import initialise_from_view
+
+    stages = CVT_VARIANTS["cvt-tiny"]
+    _tiny_hf_like(tmp_path, stages)
+    view = read_checkpoint(str(tmp_path))
+    config = _fe_config()
+    # The factorised encoder: every CvT weight from the image checkpoint, the rest fresh.
+    fe = build_model(config)
+    fe_params = fe.init(jax.random.key(0), np.zeros((1, 8, 32, 32, 3), np.float32))["params"]
+    new, report = initialise_from_view(fe_params, view, config)
+    assert np.array_equal(new["CvT"]["stage_2_cls"], view.params["encoder/stage_2_cls"])
+    assert np.array_equal(new["CvT"]["stage_1_block_1"]["mlp_in"]["kernel"],
+                          view.params["encoder/stage_1_block_1/mlp_in/kernel"])
+    assert all(p.startswith(("TemporalTransformer", "cls_Temporal", "output_projection"))
+               for p in report.fresh)
+    assert np.array_equal(new["TemporalTransformer"]["encoder_norm"]["scale"],
+                          fe_params["TemporalTransformer"]["encoder_norm"]["scale"])
+    # The image model: the head too (same class count).
+    image = CvTClassifier(stages, num_classes=5)
+    image_params = image.init(jax.random.key(1), np.zeros((1, 32, 32, 3), np.float32))["params"]
+    new, report = initialise_from_view(image_params, view, config)
+    assert report.fresh == []
+    assert np.array_equal(new["head"]["kernel"], view.params["head/kernel"])
+
+
+def _tiny_hf_like(directory, stages):
+    torch.manual_seed(1)
+    config = transformers.CvtConfig(
+        embed_dim=[s.embed_dim for s in stages], num_heads=[s.num_heads for s in stages],
+        depth=[s.depth for s in stages], num_labels=5)
+    transformers.CvtForImageClassification(config).save_pretrained(directory)
