@@ -5,7 +5,7 @@
     python main.py --config=configs/demo.py --workdir=DIR --mode=test [--checkpoint=best]
     python main.py --config=configs/demo.py --workdir=DIR --mode=predict a.mp4 b.mp4
 
-Multi-host: on TPU pod slices and SLURM jobs `jax.distributed` is initialised from the
+Multi-host: on TPU pod slices and SLURM jobs `jax.distributed` is initialized from the
 environment; elsewhere pass --coordinator_address, --num_processes and --process_id.
 """
 
@@ -37,7 +37,7 @@ _VERBOSE = flags.DEFINE_bool(
     "verbose", False, "On an error, log its full traceback before the one-line message.")
 _DISTRIBUTED = flags.DEFINE_enum(
     "distributed", "auto", ["auto", "on", "off"],
-    "jax.distributed: auto initialises it when coordinator flags are given or the environment "
+    "jax.distributed: auto initializes it when coordinator flags are given or the environment "
     "is a multi-worker TPU slice or a SLURM job with several tasks; on always; off never.")
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "HOST:PORT of process 0, for jax.distributed outside TPU/SLURM.")
@@ -52,7 +52,7 @@ def _multi_worker_environment() -> bool:
     return "," in tpu_hosts or int(os.environ.get("SLURM_NTASKS", "1")) > 1
 
 
-def _initialise_distributed() -> None:
+def _initialize_distributed() -> None:
     import jax
 
     explicit = _COORDINATOR.value is not None
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> None:
     if logging.get_verbosity() <= logging.INFO:
         logging.get_absl_logger().addFilter(_QuietLibraries())
     config = _load_config()
-    _initialise_distributed()
+    _initialize_distributed()
 
     import trainer
     from vivit.train.step import NonFiniteLossError

@@ -1,8 +1,8 @@
 """Trains, evaluates, tests and predicts with the ViViT a config describes.
 
 `train_and_evaluate` is the whole training job and reads top to bottom: check the config and the
-workdir, open the data, build the mesh, model, optimiser and sharded state, resume from the
-workdir's latest checkpoint (or initialise from `config.init_from` at step 0), then loop: train
+workdir, open the data, build the mesh, model, optimizer and sharded state, resume from the
+workdir's latest checkpoint (or initialize from `config.init_from` at step 0), then loop: train
 step, summaries, validation, checkpoints, periodic multi-view test; a multi-view test at the end.
 Every piece lives in `vivit/`; this file only wires them together.
 """
@@ -48,7 +48,7 @@ LABEL_NAMES_FILE = "label_names.json"
 
 @dataclasses.dataclass
 class Run:
-    """What a config builds before any step runs: devices, model, optimiser and the state's
+    """What a config builds before any step runs: devices, model, optimizer and the state's
     sharded layout. `state` stays None until it is restored or created."""
 
     config: ml_collections.ConfigDict
@@ -95,7 +95,7 @@ def checked_mesh(config: ml_collections.ConfigDict) -> Mesh:
 
 
 def build_run(config: ml_collections.ConfigDict, total_steps: int, mesh: Mesh | None = None) -> Run:
-    """Model, optimiser and sharded state for `total_steps` steps on `mesh` (default: built)."""
+    """Model, optimizer and sharded state for `total_steps` steps on `mesh` (default: built)."""
     mesh = checked_mesh(config) if mesh is None else mesh
     model = build_model(config)
     optimizer, schedule = opt_lib.build_optimizer(
@@ -113,10 +113,10 @@ def _to_host(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) -> None:
+def restore_or_initialize(run: Run, checkpointer: checkpointing.Checkpointer) -> None:
     """Resumes from the workdir's latest checkpoint, else creates the state and applies init_from.
 
-    Pretrained initialisation only ever happens at step 0 of a fresh workdir, so a resumed run
+    Pretrained initialization only ever happens at step 0 of a fresh workdir, so a resumed run
     never has its trained weights replaced.
     """
     try:
@@ -126,7 +126,7 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
     except ValueError as error:  # Orbax: the saved tree does not have this state's structure.
         raise ValueError(
             f"The latest checkpoint in {checkpointer.directory} does not fit the train state of "
-            "this config (the model or the optimiser changed since it was written). Resume with "
+            "this config (the model or the optimizer changed since it was written). Resume with "
             "the original config, or start a new workdir with --config.init_from.checkpoint_path="
             f"{checkpointer.directory.parent} to load its parameters only. Orbax: "
             f"{str(error).splitlines()[0]}") from error
@@ -138,7 +138,7 @@ def restore_or_initialise(run: Run, checkpointer: checkpointing.Checkpointer) ->
         return
     run.state = run.create_state()
     if run.config.init_from.checkpoint_path:
-        params = pretrained.initialise(_to_host(run.state.params), run.config)
+        params = pretrained.initialize(_to_host(run.state.params), run.config)
         run.state = state_lib.replace_params(run.state, params, run.optimizer, run.shardings)
 
 
@@ -210,7 +210,7 @@ def _finished_steps(workdir: str) -> list[int]:
 def check_init_from(
     config: ml_collections.ConfigDict, workdir: str, abstract_params: Any = None
 ) -> None:
-    """When a fresh run will initialise from config.init_from, its file must exist, be of a
+    """When a fresh run will initialize from config.init_from, its file must exist, be of a
     known format and (given the model's `abstract_params`) fit the model: it is adapted once
     onto zeros of the params' shapes. A resumed run never reads it, so it is not checked then."""
     path = config.init_from.get("checkpoint_path")
@@ -229,7 +229,7 @@ def check_init_from(
         pretrained.detect_format(str(path))
     if abstract_params is not None:
         zeros = jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), abstract_params)
-        pretrained.initialise(zeros, config)
+        pretrained.initialize(zeros, config)
 
 
 def check_training_run(config: ml_collections.ConfigDict, workdir: str) -> CheckedRun:
@@ -276,13 +276,13 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
     checkpointing.write_config(workdir_path, config)
     _write_label_names(workdir_path, train_data.meta.label_names)
 
-    # 2. Resume or initialise the state.
+    # 2. Resume or initialize the state.
     checkpointer = checkpointing.Checkpointer(
         workdir_path, save_every=cadence.checkpoint_every,
         max_to_keep=int(config.max_checkpoints_to_keep),
         best_metric=tasks.best_checkpoint_metric(config)) if config.checkpoint \
         else checkpointing.NoCheckpoints(workdir_path)
-    restore_or_initialise(run, checkpointer)
+    restore_or_initialize(run, checkpointer)
     step = start_step = int(run.state.step)
     logging.info("Training steps %d -> %d (%d per epoch) on a %s mesh.", step,
                  cadence.total_steps, cadence.steps_per_epoch, dict(run.mesh.shape))
@@ -377,7 +377,7 @@ def _restore_for_inference(
     """The state of checkpoint `checkpoint` ('latest', 'best' or a step) in `workdir`."""
     lr = config.lr_configs
     if lr.get("warmup_epochs") is not None and lr.get("warmup_steps") is None:
-        # As training does: epochs of warmup become optimiser updates from the train split's size.
+        # As training does: epochs of warmup become optimizer updates from the train split's size.
         config = opt_lib.resolve_schedule(
             config, data_lib.get_dataset(config, "train").meta.num_examples)
     # The schedule's length does not change the state's structure, which is all a restore needs;

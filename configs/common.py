@@ -11,7 +11,7 @@ Data: DMVR TFRecords (e.g. written by `python -m vivit.data.prepare`); set their
 own copy set --config.dataset_configs.tables.train='train.tfrecord@N' (or a glob) and
 --config.dataset_configs.examples_per_subset.train=COUNT (checked against what is read), and the
 same for validation and test. Pretrained weights: --config.init_from.checkpoint_path=...
-(ImageNet-21k ViT for Kinetics and MiT; the paper initialises EK and SSv2 from Kinetics models).
+(ImageNet-21k ViT for Kinetics and MiT; the paper initializes EK and SSv2 from Kinetics models).
 
 This file is not a config (it has no get_config()); config files import it as a sibling module,
 which `vivit.config.load_config_file` allows.

@@ -1,4 +1,4 @@
-"""A tiny CvT factorised encoder (Model 2, per-frame 'cvt-tiny') on synthetic motion clips.
+"""A tiny CvT factorized encoder (Model 2, per-frame 'cvt-tiny') on synthetic motion clips.
 
     python main.py --config=configs/demo_cvt_fe.py --workdir=/tmp/vivit_demo_cvt
 

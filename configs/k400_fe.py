@@ -1,4 +1,4 @@
-"""ViViT-B/16x2 factorised encoder (Model 2) on Kinetics-400, with the paper's settings.
+"""ViViT-B/16x2 factorized encoder (Model 2) on Kinetics-400, with the paper's settings.
 
     python main.py --config=configs/k400_fe.py --workdir=DIR \
         --config.dataset_configs.base_dir=/path/to/k400_tfrecords
@@ -17,5 +17,5 @@ from common import paper_config
 
 def get_config() -> ml_collections.ConfigDict:
     config = paper_config("k400", "B/16x2", "factorized_encoder")
-    config.experiment_name = "k400_vivit_b16x2_factorised_encoder"
+    config.experiment_name = "k400_vivit_b16x2_factorized_encoder"
     return config

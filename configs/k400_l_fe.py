@@ -1,4 +1,4 @@
-"""ViViT-L/16x2 factorised encoder (Model 2) on Kinetics-400 (Table 6a: 80.6 top-1 at 1x1 views
+"""ViViT-L/16x2 factorized encoder (Model 2) on Kinetics-400 (Table 6a: 80.6 top-1 at 1x1 views
 with 128 frames; Scenic's README: 80.3 with 32 frames and 4x3 views).
 
     python main.py --config=configs/k400_l_fe.py --workdir=DIR \

@@ -1,4 +1,4 @@
-"""ViViT-B/16x2 unfactorised (Model 1, spatio-temporal attention) on Kinetics-400.
+"""ViViT-B/16x2 unfactorized (Model 1, spatio-temporal attention) on Kinetics-400.
 
     python main.py --config=configs/k400_spacetime.py --workdir=DIR \
         --config.dataset_configs.base_dir=/path/to/k400_tfrecords

@@ -1,4 +1,4 @@
-"""ViViT-L/16x2 factorised encoder (Model 2) on Kinetics-600 (Table 6b: 82.9 top-1).
+"""ViViT-L/16x2 factorized encoder (Model 2) on Kinetics-600 (Table 6b: 82.9 top-1).
 
     python main.py --config=configs/k600_l_fe.py --workdir=DIR \
         --config.dataset_configs.base_dir=/path/to/k600_tfrecords --config.mesh.fsdp=-1

@@ -1,4 +1,4 @@
-"""ViViT-L/16x2 factorised encoder (Model 2) on Moments in Time (Table 6c: 38.5 top-1).
+"""ViViT-L/16x2 factorized encoder (Model 2) on Moments in Time (Table 6c: 38.5 top-1).
 
     python main.py --config=configs/mit_l_fe.py --workdir=DIR \
         --config.dataset_configs.base_dir=/path/to/mit_tfrecords --config.mesh.fsdp=-1

@@ -1,4 +1,4 @@
-"""ViViT-L/16x2 factorised encoder (Model 2) on Something-Something v2 (Table 6e: 65.9 top-1).
+"""ViViT-L/16x2 factorized encoder (Model 2) on Something-Something v2 (Table 6e: 65.9 top-1).
 
     python main.py --config=configs/ssv2_l_fe.py --workdir=DIR \
         --config.dataset_configs.base_dir=/path/to/ssv2_tfrecords \

@@ -1,4 +1,4 @@
-"""Paper Figure 9: input frames of ViViT-L/16x2 Factorised Encoder on Kinetics-400, each tested
+"""Paper Figure 9: input frames of ViViT-L/16x2 Factorized Encoder on Kinetics-400, each tested
 with enough equidistant temporal views to cover a 250-frame video (stride 2): 32 frames x 4
 views ... 128 frames x 1 view. Only 32, 48 and 128 frames are named in the paper's text; the
 other counts are ours. The plotted values were not recovered, so the report plots ours.
@@ -30,7 +30,7 @@ def get_sweep(arg: str = "") -> Sweep:
     parse_sweep_arg(arg)
     return Sweep(
         key="figure_9_frames",
-        title="Figure 9: input frames, ViViT-L/16x2 Factorised Encoder on Kinetics-400",
+        title="Figure 9: input frames, ViViT-L/16x2 Factorized Encoder on Kinetics-400",
         base="configs/k400_fe.py",
         common={**ABLATION_VIEWS, **size_overrides("L/16x2"),
                 "model.attention_config.type": "factorized_encoder"},

@@ -21,7 +21,7 @@ ROWS = (
         tiny={"model.temporal_encoding_config.n_sampled_frames": 2, "model.patches.size": (8, 8)}),
     # Not restored from the image model: the whole tubelet kernel is lecun-normal at random
     # (no inflation rule), the rest of the model comes from the ViT.
-    Row("encoding=tubelet,init=random", "Tubelet embedding: Random initialisation",
+    Row("encoding=tubelet,init=random", "Tubelet embedding: Random initialization",
         {_METHOD: "3d_conv", "model.patches.size": (16, 16, 4), _KERNEL: None,
          "init_from.restore_input_embedding": False},
         paper={"accuracy": 73.2}, tiny={"model.patches.size": (8, 8, 4)}),
@@ -49,8 +49,8 @@ def get_sweep(arg: str = "") -> Sweep:
         paper_protocol="multi-view 4x1*, videos not stated",
         notes=("* 4 temporal views is the paper's default (Sec. 4.1); Table 1 does not state "
                "its views.",
-               "Random initialisation: kernel_init_method=None and restore_input_embedding="
+               "Random initialization: kernel_init_method=None and restore_input_embedding="
                "False, so the tubelet kernel is lecun-normal over all its frames.",
                "The tubelet rows need --set=init_from.checkpoint_path=<ImageNet-21k ViT-B/16>: "
-               "without it the three initialisations differ only in their fresh init."),
+               "without it the three initializations differ only in their fresh init."),
     )

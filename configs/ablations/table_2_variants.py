@@ -55,6 +55,6 @@ def get_sweep(arg: str = "") -> Sweep:
         },
         notes=("* 4 temporal views is the paper's default (Sec. 4.1); Table 2 does not state "
                "its views.",
-               "The EK column is the paper's (ViViT-B initialised from these K400 models, all "
+               "The EK column is the paper's (ViViT-B initialized from these K400 models, all "
                "Table 4 regularisers); this sweep does not run it.",),
     )

@@ -1,4 +1,4 @@
-"""Paper Table 3: temporal transformer layers L_t of the factorised encoder (Model 2), ViViT-B/16x2
+"""Paper Table 3: temporal transformer layers L_t of the factorized encoder (Model 2), ViViT-B/16x2
 on Kinetics-400. L_t = 0 is the average-pooling baseline.
 
     python -m vivit.sweep --sweep=configs/ablations/table_3_temporal_layers.py --workdir=DIR \
@@ -23,7 +23,7 @@ def get_sweep(arg: str = "") -> Sweep:
     parse_sweep_arg(arg)
     return Sweep(
         key="table_3_temporal_layers",
-        title="Table 3: temporal layers L_t in the factorised encoder, ViViT-B/16x2 on "
+        title="Table 3: temporal layers L_t in the factorized encoder, ViViT-B/16x2 on "
               "Kinetics-400",
         base="configs/k400_fe.py",
         common={**ABLATION_VIEWS, "model.attention_config.type": "factorized_encoder"},

@@ -1,11 +1,11 @@
-"""Paper Table 4: progressive regularisation of ViViT-B/16x2 Factorised Encoder on Epic Kitchens
+"""Paper Table 4: progressive regularisation of ViViT-B/16x2 Factorized Encoder on Epic Kitchens
 (action accuracy); each row adds one regulariser to the row above.
 
     python -m vivit.sweep --sweep=configs/ablations/table_4_regularisation.py:k400_checkpoint=DIR \
         --workdir=DIR --set=dataset_configs.base_dir=/data/ek100 \
         --set=init_from.checkpoint_path=/ckpt/vit_b16.npz
 
-k400_checkpoint: the Kinetics-400 ViViT-B/16x2 FE that initialises rows 2-6 (e.g. the
+k400_checkpoint: the Kinetics-400 ViViT-B/16x2 FE that initializes rows 2-6 (e.g. the
 `model=factorized_encoder` run of table_2_variants). Row 1 starts from --set's ImageNet model.
 """
 
@@ -20,7 +20,7 @@ def _rows(k400_checkpoint: str | None) -> tuple[Row, ...]:
          {_AUG + "do_color_augment": True, _AUG + "do_rand_augment": False,
           "model.stochastic_droplayer_rate": 0.0, "label_smoothing": 0.0, "mixup.alpha": 0.0},
          38.4),
-        ("regularisers=+k400_init", "+ Kinetics 400 initialisation",
+        ("regularisers=+k400_init", "+ Kinetics 400 initialization",
          {"init_from.checkpoint_path": k400_checkpoint}, 39.6),
         ("regularisers=+stochastic_depth", "+ Stochastic depth",
          {"model.stochastic_droplayer_rate": 0.2}, 40.2),

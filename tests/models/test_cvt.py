@@ -71,7 +71,7 @@ def _fe_config():
     return load_config("configs/demo_cvt_fe.py")
 
 
-def test_factorised_encoder_takes_raw_frames_into_its_cvt_backbone():
+def test_factorized_encoder_takes_raw_frames_into_its_cvt_backbone():
     from vivit.models.builder import build_model
 
     config = _fe_config()
@@ -84,18 +84,18 @@ def test_factorised_encoder_takes_raw_frames_into_its_cvt_backbone():
     assert logits.shape == (2, 10)
 
 
-def test_cvt_checkpoint_initialises_the_image_model_and_the_factorised_encoder(tmp_path):
+def test_cvt_checkpoint_initializes_the_image_model_and_the_factorized_encoder(tmp_path):
     from vivit.models.builder import build_model
-    from vivit.pretrained.initialise import initialise_from_view
+    from vivit.pretrained.initialize import initialize_from_view
 
     stages = CVT_VARIANTS["cvt-tiny"]
     _tiny_hf_like(tmp_path, stages)
     view = read_checkpoint(str(tmp_path))
     config = _fe_config()
-    # The factorised encoder: every CvT weight from the image checkpoint, the rest fresh.
+    # The factorized encoder: every CvT weight from the image checkpoint, the rest fresh.
     fe = build_model(config)
     fe_params = fe.init(jax.random.key(0), np.zeros((1, 8, 32, 32, 3), np.float32))["params"]
-    new, report = initialise_from_view(fe_params, view, config)
+    new, report = initialize_from_view(fe_params, view, config)
     assert np.array_equal(new["CvT"]["stage_2_cls"], view.params["encoder/stage_2_cls"])
     assert np.array_equal(new["CvT"]["stage_1_block_1"]["mlp_in"]["kernel"],
                           view.params["encoder/stage_1_block_1/mlp_in/kernel"])
@@ -106,7 +106,7 @@ def test_cvt_checkpoint_initialises_the_image_model_and_the_factorised_encoder(t
     # The image model: the head too (same class count).
     image = CvTClassifier(stages, num_classes=5)
     image_params = image.init(jax.random.key(1), np.zeros((1, 32, 32, 3), np.float32))["params"]
-    new, report = initialise_from_view(image_params, view, config)
+    new, report = initialize_from_view(image_params, view, config)
     assert report.fresh == []
     assert np.array_equal(new["head"]["kernel"], view.params["head/kernel"])
 

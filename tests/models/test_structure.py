@@ -39,7 +39,7 @@ def test_spacetime_and_model3_reach_every_token_in_one_block():
 
 
 def test_model3_with_zero_attention_kernels_is_a_residual_mlp():
-    # Paper: zero-initialised attention makes the block start as residual + MLP per token.
+    # Paper: zero-initialized attention makes the block start as residual + MLP per token.
     reach = _reach("factorized_self_attention_block", attention_kernel_init_method="zero")
     expected = np.zeros((3, 4), bool)
     expected[0, 0] = True

@@ -20,12 +20,12 @@ VARIANTS = [
 ]
 METHODS = ["3d_conv", "temporal_sampling"]
 CLASSIFIERS = ["token", "gap", "gmp", "gsp"]
-FACTORISED_BLOCKS = ("factorized_self_attention_block", "factorized_dot_product_attention")
+FACTORIZED_BLOCKS = ("factorized_self_attention_block", "factorized_dot_product_attention")
 
 
 def valid_cases():
     for (attention, baseline), method, classifier in itertools.product(VARIANTS, METHODS, CLASSIFIERS):
-        if attention in FACTORISED_BLOCKS and classifier == "token":
+        if attention in FACTORIZED_BLOCKS and classifier == "token":
             continue
         # The default run covers every variant and tokenisation with 'token'/'gap'; the other
         # poolings run with the slow tests (CI).
@@ -45,7 +45,7 @@ def test_variant_forward_backward_and_determinism(attention, baseline, method, c
     model = build_model(config)
     clip = random_clip()
     variables = model.init(jax.random.PRNGKey(0), clip)
-    # The zero-initialised output projection makes logits 0 at init; perturb it so outputs (and
+    # The zero-initialized output projection makes logits 0 at init; perturb it so outputs (and
     # so gradients and dropout effects) are visible.
     params = jax.tree_util.tree_map(
         lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(1), p.shape), variables["params"])
@@ -118,7 +118,7 @@ def test_multihead_and_multilabel_output_widths():
     assert model.apply(model.init(jax.random.PRNGKey(0), clip), clip).shape == (2, NUM_CLASSES)
 
 
-def test_output_projection_is_zero_initialised():
+def test_output_projection_is_zero_initialized():
     config = tiny_config("spacetime", representation_size=8)
     clip = random_clip()
     model = build_model(config)

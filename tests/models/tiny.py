@@ -31,9 +31,9 @@ def tiny_config(attention_type: str = "spacetime", *, method: str = "3d_conv",
         model.patches.size = (8, 8)
         model.temporal_encoding_config.n_sampled_frames = 2
     if classifier is None:
-        factorised_blocks = attention_type in (
+        factorized_blocks = attention_type in (
             "factorized_self_attention_block", "factorized_dot_product_attention")
-        classifier = "gap" if factorised_blocks else "token"
+        classifier = "gap" if factorized_blocks else "token"
     model.classifier = classifier
     model.update(model_overrides)
     config.dataset_configs.num_classes = NUM_CLASSES

@@ -105,7 +105,7 @@ def write_vit_npz(path: str, vit: dict[str, np.ndarray]) -> str:
 
 def write_big_vision_npz(path: str, vit: dict[str, np.ndarray], prefix: str = "params/") -> str:
     """big_vision layout: posemb at top-level `pos_embedding` with no class slot, `head`,
-    parameters under `params/` and optimiser state under `opt/`."""
+    parameters under `params/` and optimizer state under `opt/`."""
     out = {}
     for name, value in vit.items():
         if name == "Transformer/posembed_input/pos_embedding":

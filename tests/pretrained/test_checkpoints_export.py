@@ -23,7 +23,7 @@ def get_config():
 
 
 def _trained_like_params(config):
-    """Fresh params with every leaf perturbed, so no zero-initialised head hides a mismatch."""
+    """Fresh params with every leaf perturbed, so no zero-initialized head hides a mismatch."""
     model, params = init_params(config, seed=3)
     leaves, tree = jax.tree_util.tree_flatten(params)
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ def test_info_on_a_big_vision_npz(tmp_path, capsys):
     assert main(["info", path]) == 0
     out = capsys.readouterr().out
     assert "format: big_vision" in out
-    assert "2D image ViT" in out and "initialises every ViViT model" in out
+    assert "2D image ViT" in out and "initializes every ViViT model" in out
     assert re.search(r"Transformer/posembed_input/pos_embedding +\(1, 5, 16\) float32", out)
     assert "opt/" not in out
 
@@ -27,7 +27,7 @@ def test_info_on_a_model2_orbax_checkpoint(tmp_path, capsys):
     write_orbax(str(tmp_path / "w"), params)
     assert main(["info", str(tmp_path / "w")]) == 0
     out = capsys.readouterr().out
-    assert "format: orbax" in out and "Model 2 (factorised encoder)" in out
+    assert "format: orbax" in out and "Model 2 (factorized encoder)" in out
     assert "TemporalTransformer/encoderblock_1/MlpBlock_0/Dense_1/kernel" in out
 
 

@@ -178,7 +178,7 @@ def test_train_test_resume_and_init_from_on_a_bucket(prepared, gcs_emulator, tmp
                         "--config.lr_configs.warmup_steps=1",
                         f"--config.init_from.checkpoint_path={run}"), cwd, env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert re.search(rf"Initialised from {run}/checkpoints/{STEPS}/state \(orbax\): "
+    assert re.search(rf"Initialized from {run}/checkpoints/{STEPS}/state \(orbax\): "
                      r"[1-9]\d* restored", result.stderr), result.stderr[-3000:]
     assert os.listdir(cwd) == [] and not (REPO_ROOT / "gs:").exists()
 

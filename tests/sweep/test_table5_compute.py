@@ -33,7 +33,7 @@ def test_table5_gflops_match_the_paper():
     assert f"| 3 | {hours:,.0f} |" in (REPO_ROOT / "docs" / "reproducing.md").read_text()
 
 
-def test_large_factorised_encoder_gflops_as_the_docs_say():
+def test_large_factorized_encoder_gflops_as_the_docs_say():
     """ViViT-L/16x2 FE at 32 and 128 frames (Figure 9's ends): 990.9 and 3963.6 GFLOPs, 0.4%
     below the paper's 995.3 and 3980.4 (docs/reproducing.md)."""
     sweep, _, _ = spec.load_sweep(sweep_arg("figure_9_frames.py"))

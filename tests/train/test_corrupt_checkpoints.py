@@ -96,7 +96,7 @@ def test_every_step_damaged_is_one_error_naming_each(tmp_path):
 
 def test_a_state_of_another_structure_is_not_called_corrupt(tmp_path):
     _two_steps(tmp_path)
-    _, momentum_abstract = tiny_state("momentum")  # Other optimiser state: other arrays.
+    _, momentum_abstract = tiny_state("momentum")  # Other optimizer state: other arrays.
     with pytest.raises(ValueError, match="do not have the shapes") as raised:
         _restore(tmp_path, momentum_abstract)
     assert not isinstance(raised.value, checkpointing.CorruptCheckpointError)

@@ -64,7 +64,7 @@ def tiny_training(config, mesh, total_updates: int):
 
 def tiny_state(optimizer_name: str | None = None):
     """(train state, its abstract ShapeDtypeStructs with shardings) of the tiny model on a mesh
-    built from tiny_config(), for checkpoint tests (optimiser: tiny_config's, or the one named)."""
+    built from tiny_config(), for checkpoint tests (optimizer: tiny_config's, or the one named)."""
     import jax
 
     from vivit.train import mesh as mesh_lib, optimizer as opt_lib

@@ -79,7 +79,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_checkpoints(trained_workdi
     assert tree_digest(trained_workdir / "checkpoints") == before
 
 
-def test_resuming_with_another_optimiser_explains_the_mismatch(trained_workdir):
+def test_resuming_with_another_optimizer_explains_the_mismatch(trained_workdir):
     before = tree_digest(trained_workdir / "checkpoints")
     line = _error_line(run_main(trained_workdir, *SHORT, "--config.optimizer=momentum"))
     assert "does not fit the train state of this config" in line

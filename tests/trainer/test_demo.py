@@ -96,7 +96,7 @@ def test_mode_predict_prints_top5_label_names_for_video_files(demo_workdir, tmp_
     assert sum(a == b for a, b in zip(top1, expected)) >= 4, (top1, expected)
 
 
-def test_a_new_run_initialises_from_the_trained_workdir_at_step_0(demo_workdir, tmp_path):
+def test_a_new_run_initializes_from_the_trained_workdir_at_step_0(demo_workdir, tmp_path):
     """init_from.checkpoint_path at step 0 (Orbax workdir): with the learning rate at zero the
     new run validates exactly like the checkpoint it started from."""
     result = run_main(tmp_path, f"--config.init_from.checkpoint_path={demo_workdir}",

@@ -58,8 +58,8 @@ def _warn_to_stderr(message: str) -> None:
     print(f"prepare: warning: {message}", file=sys.stderr)
 
 
-def normalise_path(path: str) -> str:
-    """An absolute, normalised local path (so 'videos', './videos/' and '/abs/videos' agree);
+def normalize_path(path: str) -> str:
+    """An absolute, normalized local path (so 'videos', './videos/' and '/abs/videos' agree);
     URLs (gs://...) are left as they are."""
     return path if storage.is_url(path) else os.path.abspath(os.path.expanduser(path))
 
@@ -256,7 +256,7 @@ def read_annotations(path: str, videos_dir: str, default_split: str = "train",
     """
     if not storage.isfile(path):
         raise FileNotFoundError(f"--annotations={path!r} is not a file.")
-    videos_dir = normalise_path(videos_dir)
+    videos_dir = normalize_path(videos_dir)
     try:
         text = storage.read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -42,7 +42,7 @@ from absl import flags
 from vivit import storage
 from vivit.cli import fail, flag_dict, parse_flags
 from vivit.processes import pid_alive
-from vivit.data.annotations import Entry, normalise_path, read_annotations
+from vivit.data.annotations import Entry, normalize_path, read_annotations
 
 PROG = "prepare"
 MANIFEST = "manifest.json"
@@ -54,7 +54,7 @@ _main_pid: int | None = None  # set in pool workers: the process that started th
 
 
 def _stop_with_main_process(main_pid: int) -> None:
-    """Pool-worker initialiser: the worker exits when the main process dies (even by SIGKILL,
+    """Pool-worker initializer: the worker exits when the main process dies (even by SIGKILL,
     which no handler sees), instead of converting on for nobody and racing a rerun.
 
     A thread checks ten times a second that the main process and the worker's parent are still
@@ -371,8 +371,8 @@ def parse_args(argv: list[str]) -> types.SimpleNamespace:
         fail(PROG, f"--videos={args.videos!r} is not a directory")
     if args.annotations and not storage.isfile(args.annotations):
         fail(PROG, f"--annotations={args.annotations!r} is not a file")
-    args.videos = normalise_path(args.videos) if args.videos else args.videos
-    args.out = normalise_path(args.out)
+    args.videos = normalize_path(args.videos) if args.videos else args.videos
+    args.out = normalize_path(args.out)
     if storage.exists(args.out) and not storage.isdir(args.out):
         fail(PROG, f"--out={args.out!r} is a file, not a directory")
     return args

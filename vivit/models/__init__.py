@@ -3,10 +3,10 @@
 from vivit.models.builder import build_model, num_classes
 from vivit.models.encoder import TransformerSize
 from vivit.models.presets import apply_size, parse_size
-from vivit.models.classifiers import FactorisedEncoderViViT, ViViT
+from vivit.models.classifiers import FactorizedEncoderViViT, ViViT
 
 __all__ = [
-    "FactorisedEncoderViViT",
+    "FactorizedEncoderViViT",
     "TransformerSize",
     "ViViT",
     "apply_size",

@@ -3,7 +3,7 @@
 Each entry says everything the rest of the package needs to know about a variant: which block the
 encoder stacks, how the block sees the tokens, whether the model may carry a class token, whether
 the model is the two-encoder Model 2, and what else the config must satisfy. The encoder, the
-builder, FLOP counting and pretrained initialisation read the entry instead of comparing names, so
+builder, FLOP counting and pretrained initialization read the entry instead of comparing names, so
 a new attention type is one new module that calls `register_attention_type` (see
 docs/architecture.md).
 """
@@ -46,7 +46,7 @@ class AttentionType:
       rates, dtype and name Scenic uses (`encoderblock_{i}`), so parameter names stay Scenic's.
     token_layout: "sequence" or "time_space" (see TOKEN_LAYOUTS).
     class_token: whether `model.classifier` may be 'token'.
-    factorised_encoder: the model is Model 2 (a spatial encoder per frame, then a temporal one);
+    factorized_encoder: the model is Model 2 (a spatial encoder per frame, then a temporal one);
       its encoders use this type's block over "sequence" tokens.
     check: extra checks of the config, raising ValueError that names the key.
     flops_note: how the attention cost grows, for docs and `python -m vivit.flops`.
@@ -55,7 +55,7 @@ class AttentionType:
     block: Callable[[BlockOptions], tuple[Callable[..., nn.Module], dict[str, Any]]]
     token_layout: str = "sequence"
     class_token: bool = True
-    factorised_encoder: bool = False
+    factorized_encoder: bool = False
     check: Optional[Callable[[ml_collections.ConfigDict], None]] = None
     flops_note: str = ""
 
@@ -86,7 +86,7 @@ def _standard_block(options: BlockOptions) -> tuple[Callable[..., nn.Module], di
     return EncoderBlock, dict(attention_fn=options.attention_fn)
 
 
-def _factorised_self_attention_block(
+def _factorized_self_attention_block(
     options: BlockOptions,
 ) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     return FactorizedSelfAttentionBlock, dict(
@@ -96,7 +96,7 @@ def _factorised_self_attention_block(
     )
 
 
-def _factorised_dot_product_block(
+def _factorized_dot_product_block(
     options: BlockOptions,
 ) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     del options  # Its own kernel splits the heads; the fused kernel does not apply.
@@ -124,7 +124,7 @@ def _check_dot_product(config: ml_collections.ConfigDict) -> None:
             "time).")
 
 
-def _check_factorised_encoder(config: ml_collections.ConfigDict) -> None:
+def _check_factorized_encoder(config: ml_collections.ConfigDict) -> None:
     if config.model.return_preclassifier:
         raise ValueError(
             "model.return_preclassifier is not available for attention_config.type="
@@ -136,13 +136,13 @@ register_attention_type("spacetime", AttentionType(
     block=_standard_block,
     flops_note="Model 1: every token attends to every token, O(N^2) per layer."))
 register_attention_type("factorized_encoder", AttentionType(
-    block=_standard_block, factorised_encoder=True, check=_check_factorised_encoder,
+    block=_standard_block, factorized_encoder=True, check=_check_factorized_encoder,
     flops_note="Model 2: spatial attention per frame, O(T' S^2), then temporal over frames, O(T'^2)."))
 register_attention_type("factorized_self_attention_block", AttentionType(
-    block=_factorised_self_attention_block, token_layout="time_space", class_token=False,
+    block=_factorized_self_attention_block, token_layout="time_space", class_token=False,
     check=_check_self_attention_block,
     flops_note="Model 3: each block attends over space, then time, O(T' S^2 + S T'^2)."))
 register_attention_type("factorized_dot_product_attention", AttentionType(
-    block=_factorised_dot_product_block, token_layout="time_space", class_token=False,
+    block=_factorized_dot_product_block, token_layout="time_space", class_token=False,
     check=_check_dot_product,
     flops_note="Model 4: half the heads over space, half over time; Model 1's parameters."))

@@ -1,8 +1,8 @@
-"""The spatial backbones of the factorised encoder (Model 2): one registry entry per backbone.
+"""The spatial backbones of the factorized encoder (Model 2): one registry entry per backbone.
 
 Model 2 encodes each frame on its own, then mixes the frames in time. The per-frame encoder is the
 backbone (`model.spatial_transformer.backbone`): 'vit', or a CvT ('cvt-13', 'cvt-21', 'cvt-w24',
-and 'cvt-tiny' for demos and tests). An entry is a function called inside `FactorisedEncoderViViT`,
+and 'cvt-tiny' for demos and tests). An entry is a function called inside `FactorizedEncoderViViT`,
 so the parameters it creates keep the model's (Scenic's) names. ViT takes the frames after the
 model's patch embedding; an entry with `takes_pixels=True` (CvT, which embeds pixels with its own
 convolutions) takes the raw frames instead, and the model creates no patch embedding.
@@ -27,7 +27,7 @@ EncodeFrames = Callable[[Any, jax.Array, bool], jax.Array]
 class Backbone:
     """One value of `model.spatial_transformer.backbone`.
 
-    encode_frames: called from `FactorisedEncoderViViT.__call__` (the model is its first
+    encode_frames: called from `FactorizedEncoderViViT.__call__` (the model is its first
       argument, so `model.param` and submodules land in the model's parameter tree).
     takes_pixels: the entry embeds raw frames itself (no tubelet/patch embedding before it).
     """

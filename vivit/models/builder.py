@@ -19,7 +19,7 @@ from vivit.models.checks import check_clip_and_patches
 from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import TransformerSize
-from vivit.models.classifiers import POOLING, FactorisedEncoderViViT, ViViT
+from vivit.models.classifiers import POOLING, FactorizedEncoderViViT, ViViT
 
 CLASSIFIERS = ("token", "0") + tuple(POOLING)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -128,7 +128,7 @@ def _check_attention_type(config: ml_collections.ConfigDict, attention_type: Att
         attention_type.check(config)
 
 
-def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
+def _factorized_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
                         attention_type: AttentionType) -> nn.Module:
     model = config.model
     _check_attention_type(config, attention_type)
@@ -140,7 +140,7 @@ def _factorised_encoder(config: ml_collections.ConfigDict, common: dict[str, Any
         spatial = _transformer_size(model.spatial_transformer, "model.spatial_transformer")
         _check_heads(spatial, model.hidden_size, "model.spatial_transformer")
         extra["spatial_size"] = spatial
-    return FactorisedEncoderViViT(
+    return FactorizedEncoderViViT(
         **extra,
         temporal_size=temporal,
         attention_type=model.attention_config.type,
@@ -187,6 +187,6 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
     attention_type = get_attention_type(config.model.attention_config.type)
     common = _common_kwargs(config)
     check_clip_and_patches(config)
-    if attention_type.factorised_encoder:
-        return _factorised_encoder(config, common, attention_type)
+    if attention_type.factorized_encoder:
+        return _factorized_encoder(config, common, attention_type)
     return _single_encoder(config, common, attention_type)

@@ -1,5 +1,5 @@
 """The ViViT models: Models 1, 3 and 4 share one encoder over all tokens (`ViViT`); Model 2 runs a
-spatial ViT per frame, then a temporal transformer (`FactorisedEncoderViViT`).
+spatial ViT per frame, then a temporal transformer (`FactorizedEncoderViViT`).
 
 Parameter names match Scenic's `scenic/projects/vivit/model.py`.
 """
@@ -78,7 +78,7 @@ class _VideoClassifier(nn.Module):
         )
 
     def _head(self, representation: jax.Array) -> jax.Array:
-        """Optional `pre_logits` (Dense + tanh), then the zero-initialised `output_projection`."""
+        """Optional `pre_logits` (Dense + tanh), then the zero-initialized `output_projection`."""
         if self.representation_size is not None:
             representation = nn.tanh(
                 nn.Dense(self.representation_size, dtype=self.dtype, name="pre_logits")(
@@ -125,7 +125,7 @@ class ViViT(_VideoClassifier):
         return self._head(pool_tokens(tokens, self.classifier))
 
 
-class FactorisedEncoderViViT(_VideoClassifier):
+class FactorizedEncoderViViT(_VideoClassifier):
     """Model 2: the spatial backbone (ViT: `SpatialTransformer`) encodes each frame (weights shared
     over time) into one vector per frame, then `TemporalTransformer` (or, for the baseline, a mean) mixes the frames."""
 

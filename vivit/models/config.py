@@ -23,7 +23,7 @@ def model_defaults() -> ml_collections.ConfigDict:
     model.num_heads = 12
     model.mlp_dim = 3072
     model.num_layers = 12
-    # Factorised encoder (Model 2): the per-frame spatial ViT and the temporal transformer.
+    # Factorized encoder (Model 2): the per-frame spatial ViT and the temporal transformer.
     model.spatial_transformer = _transformer_section()
     # The per-frame encoder: a key of vivit.models.backbones.BACKBONES ('vit', or a CvT that
     # embeds raw frames itself: 'cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny').
@@ -46,7 +46,7 @@ def model_defaults() -> ml_collections.ConfigDict:
             "type": "spacetime",
             # Model 3 only: space_time or time_space.
             "attention_order": "space_time",
-            # Model 3 only: initialiser of the attention kernels, xavier or zero.
+            # Model 3 only: initializer of the attention kernels, xavier or zero.
             "attention_kernel_init_method": "xavier",
             # Model 2 only: replace the temporal transformer by average pooling (Table 2 baseline).
             "spatial_only_baseline": False,

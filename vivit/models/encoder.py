@@ -27,7 +27,7 @@ class TransformerSize:
 
 
 class Encoder(nn.Module):
-    """Adds `posembed_input`, runs `encoderblock_{i}` and normalises with `encoder_norm`.
+    """Adds `posembed_input`, runs `encoderblock_{i}` and normalizes with `encoder_norm`.
 
     Takes and returns tokens [batch, tokens, features]. For attention types whose blocks see
     tokens as [batch, time, space, features] (Models 3 and 4) the tokens are time-major and

@@ -83,7 +83,7 @@ class EncoderBlock(nn.Module):
     """Pre-LN transformer block: x + MHA(LN(x)), then x + MLP(LN(x)).
 
     Attention runs over the token axis (-2) of any [..., tokens, features] input; Model 4 passes
-    [batch, time, space, features] with a factorised `attention_fn` instead.
+    [batch, time, space, features] with a factorized `attention_fn` instead.
     """
 
     mlp_dim: int

@@ -1,7 +1,7 @@
-"""Pretrained initialisation: read ViT/ViViT checkpoints in their upstream formats and initialise
+"""Pretrained initialization: read ViT/ViViT checkpoints in their upstream formats and initialize
 our models from them.
 
-`initialise(params, config)` is the trainer's entry point; `read_checkpoint(path)` gives the flat,
+`initialize(params, config)` is the trainer's entry point; `read_checkpoint(path)` gives the flat,
 Scenic-named view of any supported file; `python -m vivit.pretrained info PATH` inspects one.
 
 The names below are imported on first use: the readers pull in TensorFlow (through
@@ -17,10 +17,10 @@ from typing import Any
 _HOMES = {
     "CheckpointError": "vivit.pretrained.errors",
     "CheckpointView": "vivit.pretrained.view",
-    "InitReport": "vivit.pretrained.initialise",
+    "InitReport": "vivit.pretrained.initialize",
     "detect_format": "vivit.pretrained.readers",
-    "initialise": "vivit.pretrained.initialise",
-    "initialise_from_view": "vivit.pretrained.initialise",
+    "initialize": "vivit.pretrained.initialize",
+    "initialize_from_view": "vivit.pretrained.initialize",
     "read_checkpoint": "vivit.pretrained.readers",
 }
 

@@ -1,4 +1,4 @@
-"""Declares the `init_from.*` keys: which checkpoint initialises the model, and how.
+"""Declares the `init_from.*` keys: which checkpoint initializes the model, and how.
 
 Names follow Scenic's ViViT (`scenic/projects/vivit`) so its configs carry over. The tubelet-kernel
 rule `model.temporal_encoding_config.kernel_init_method` is declared by the models section.
@@ -10,7 +10,7 @@ import ml_collections
 
 
 def init_from_defaults() -> ml_collections.ConfigDict:
-    """The `init_from` section at its defaults (no initialisation)."""
+    """The `init_from` section at its defaults (no initialization)."""
     return ml_collections.ConfigDict(
         {
             # File or directory of the checkpoint to start from; None trains from scratch.
@@ -34,7 +34,7 @@ def init_from_defaults() -> ml_collections.ConfigDict:
             # Model 2: restore the spatial encoder. Model 3: restore the spatial attention.
             "init_spatial_transformer": True,
             # Model 2: restore the temporal encoder when the checkpoint has one (a ViViT-FE).
-            # Model 3: initialise the temporal attention as temporal_attention_init says.
+            # Model 3: initialize the temporal attention as temporal_attention_init says.
             "init_temporal_transformer": True,
             # Model 3 temporal attention from a checkpoint without one: zero (the paper: its
             # output projection starts at zero so the block starts as a residual connection;

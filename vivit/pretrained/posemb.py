@@ -1,7 +1,7 @@
 """Positional-embedding adapters: a pretrained posemb of one length -> the model's length.
 
 Tokens are ordered time-major (all of frame 0's patches, then frame 1's, ...), so repeating an
-image posemb over time (`tile`) is the paper's "repeat over time" initialisation.
+image posemb over time (`tile`) is the paper's "repeat over time" initialization.
 """
 
 from __future__ import annotations

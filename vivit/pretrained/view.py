@@ -1,6 +1,6 @@
 """One flat view of a checkpoint's parameters, in Scenic's ViViT names, whatever the source format.
 
-Every reader produces a `CheckpointView`; the adapters and `initialise` only ever see this view, so
+Every reader produces a `CheckpointView`; the adapters and `initialize` only ever see this view, so
 a new format needs a reader and nothing else.
 """
 
@@ -45,24 +45,24 @@ class CheckpointView:
         return any(p == prefix or p.startswith(prefix + "/") for p in self.params)
 
     def describe_model(self) -> str:
-        """Which model this checkpoint is, and what it can initialise."""
+        """Which model this checkpoint is, and what it can initialize."""
         return describe_model(self.params)
 
 
 def describe_model(params: Mapping[str, np.ndarray]) -> str:
-    """Names the model family of a flat Scenic-named tree and what it can initialise."""
+    """Names the model family of a flat Scenic-named tree and what it can initialize."""
     kernel = params.get("embedding/kernel")
     if any(p.startswith("SpatialTransformer/") for p in params):
         temporal = any(p.startswith("TemporalTransformer/") for p in params)
-        kind = "ViViT Model 2 (factorised encoder)" + ("" if temporal else ", no temporal encoder")
-        return (f"{kind}: loads directly into Model 2; its spatial encoder can initialise "
+        kind = "ViViT Model 2 (factorized encoder)" + ("" if temporal else ", no temporal encoder")
+        return (f"{kind}: loads directly into Model 2; its spatial encoder can initialize "
                 "Models 1-4 from the image-level weights only if the posemb is per frame.")
     if any("MultiHeadDotProductAttention_space" in p for p in params):
-        return "ViViT Model 3 (factorised self-attention): loads directly into Model 3."
+        return "ViViT Model 3 (factorized self-attention): loads directly into Model 3."
     if kernel is None or not any(p.startswith("Transformer/encoderblock_") for p in params):
         return "Not a ViT/ViViT parameter tree (no embedding/kernel or Transformer/encoderblock_*)."
     if kernel.ndim == 4:
-        return ("2D image ViT (patch kernel {}): initialises every ViViT model (Models 1-4, "
+        return ("2D image ViT (patch kernel {}): initializes every ViViT model (Models 1-4, "
                 "3d_conv via kernel_init_method or temporal_sampling).".format(
                     "x".join(map(str, kernel.shape[:2]))))
     return ("ViViT Model 1 (tubelet {}): loads directly into Model 1 (spacetime); Model 4 "

@@ -38,7 +38,7 @@ class TpuOptions:
 def tpu_script(runs: Sequence[Run], options: TpuOptions) -> str:
     """A bash script: each slice runs its share of the runs one after another, slices in
     parallel; every run goes to all workers of its slice (`--worker=all`), where main.py
-    initialises jax.distributed from the TPU environment."""
+    initializes jax.distributed from the TPU environment."""
     if not options.names:
         raise SweepError("--launcher=tpu needs --tpu=NAME[,NAME...] (TPU VM names).")
     if not options.zone:
@@ -80,7 +80,7 @@ class SlurmOptions:
 
 def slurm_script(runs: Sequence[Run], options: SlurmOptions) -> str:
     """An sbatch array script: task i runs run i with `srun` (one process per task; main.py
-    initialises jax.distributed from SLURM's environment when the job has several tasks)."""
+    initializes jax.distributed from SLURM's environment when the job has several tasks)."""
     if options.nodes < 1 or options.ntasks_per_node < 1:
         raise SweepError("--slurm_nodes and --slurm_ntasks_per_node must be at least 1.")
     multi_process = options.nodes * options.ntasks_per_node > 1

@@ -327,7 +327,7 @@ class Checkpointer:
         the (step, reason) of every newer step skipped as corrupt, each logged as a warning.
 
         A step that is intact but does not fit `abstract_state` raises ValueError (the model or
-        optimiser changed): that is a config problem, not damage, and older steps would not fit
+        optimizer changed): that is a config problem, not damage, and older steps would not fit
         either. Training then moves the skipped steps aside with `set_aside`, so the resumed run
         can save those step numbers again.
         """

@@ -1,4 +1,4 @@
-"""Declares the training-loop keys of the config (optimiser, schedule, batch, mesh, logging).
+"""Declares the training-loop keys of the config (optimizer, schedule, batch, mesh, logging).
 
 Names follow Scenic's ViViT trainer wherever Scenic has the key, so its configs carry over.
 """
@@ -11,7 +11,7 @@ import ml_collections
 def _optimizer_configs() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
-            # 'momentum' (SGD, the paper's optimiser): momentum coefficient and Nesterov switch.
+            # 'momentum' (SGD, the paper's optimizer): momentum coefficient and Nesterov switch.
             "momentum": 0.9,
             "nesterov": False,
             # 'adam' / 'adamw': moment decay rates and the denominator's epsilon.
@@ -34,7 +34,7 @@ def _lr_configs() -> ml_collections.ConfigDict:
             # Peak learning rate ('constant' factor).
             "base_learning_rate": 0.1,
             # Linear warmup from warmup_alpha x peak to the peak, either over warmup_steps
-            # optimiser updates (Scenic's key; wins when set) or over warmup_epochs epochs,
+            # optimizer updates (Scenic's key; wins when set) or over warmup_epochs epochs,
             # turned into steps at run time from batch_size and the training split's size, so
             # overriding batch_size or the epochs keeps the warmup at the same epochs. Neither
             # set: no warmup.
@@ -58,7 +58,7 @@ def _mesh() -> ml_collections.ConfigDict:
         {
             # Device mesh ('data', 'fsdp'); the batch is split over both axes. -1 means "all the
             # devices the other axis leaves". fsdp=1 is plain data parallelism (replicated
-            # parameters); fsdp=-1 (with data=-1) shards parameters and optimiser state over
+            # parameters); fsdp=-1 (with data=-1) shards parameters and optimizer state over
             # every device (for ViViT-L/H); data=num_hosts, fsdp=devices_per_host shards within
             # each host and replicates across hosts.
             "data": -1,
@@ -82,7 +82,7 @@ def train_defaults() -> ml_collections.ConfigDict:
             # L2 penalty 0.5 * l2_decay_factor * sum(w**2) over all parameters, added to the loss.
             "l2_decay_factor": None,
             # Decoupled weight decay w -= lr * explicit_weight_decay * w on kernels, after the
-            # optimiser update (Scenic's explicit_weight_decay); None disables it.
+            # optimizer update (Scenic's explicit_weight_decay); None disables it.
             "explicit_weight_decay": None,
             # Clip the gradient by global norm to this (None: no clipping).
             "max_grad_norm": 1.0,

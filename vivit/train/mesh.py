@@ -1,7 +1,7 @@
 """The one way to build the device mesh and the shardings of batches, parameters and state.
 
 The mesh has two axes, ('data', 'fsdp'); the batch is split over both, so every device gets
-batch_size / device_count examples. Parameters and optimiser state are replicated when
+batch_size / device_count examples. Parameters and optimizer state are replicated when
 fsdp == 1 (data parallelism), and otherwise each large array is split along one dimension over the
 'fsdp' axis (fully sharded data parallelism, for ViViT-L/H); XLA inserts the all-gathers and
 reduce-scatters. Axes are `AxisType.Auto` so the compiler propagates shardings itself and Linen
@@ -100,9 +100,9 @@ def _fsdp_spec(shape: Sequence[int], fsdp_size: int, min_size: int) -> Partition
 
 
 def state_shardings(mesh: Mesh, abstract_tree: Any, fsdp_min_size: int = 2**14) -> Any:
-    """NamedShardings for a tree of arrays or ShapeDtypeStructs (params, optimiser state, ...).
+    """NamedShardings for a tree of arrays or ShapeDtypeStructs (params, optimizer state, ...).
 
-    The same rule serves parameters and optimiser state: momentum / Adam moments have the
+    The same rule serves parameters and optimizer state: momentum / Adam moments have the
     parameters' shapes, so they are sharded exactly like the parameters they belong to.
     """
     fsdp_size = mesh.shape[FSDP_AXIS]

@@ -1,9 +1,9 @@
-"""The optax optimiser and learning-rate schedule described by a training config.
+"""The optax optimizer and learning-rate schedule described by a training config.
 
 Follows Scenic's ViViT recipe: SGD with momentum 0.9, the 'compound' schedule
 'constant * cosine_decay * linear_warmup', clipping by global norm, optional L2 (added to the
 loss, see `vivit.train.losses.l2_penalty`) or decoupled weight decay on kernels, and gradient
-accumulation. Schedules count optimiser *updates*: with gradient accumulation over k micro-batches,
+accumulation. Schedules count optimizer *updates*: with gradient accumulation over k micro-batches,
 warmup_steps and steps_per_cycle are in updates, i.e. train steps / k.
 """
 
@@ -55,7 +55,7 @@ def total_train_steps(config: ml_collections.ConfigDict, num_train_examples: int
 
 def resolve_schedule(config: ml_collections.ConfigDict, num_train_examples: int
                      ) -> ml_collections.ConfigDict:
-    """`config` with `lr_configs.warmup_epochs` turned into `warmup_steps` (optimiser updates).
+    """`config` with `lr_configs.warmup_epochs` turned into `warmup_steps` (optimizer updates).
 
     Resolved at run time from batch_size, gradient accumulation and the training split's size,
     so overriding any of them keeps the warmup at the same number of epochs. An explicit
@@ -79,7 +79,7 @@ def resolve_schedule(config: ml_collections.ConfigDict, num_train_examples: int
 
 
 def num_optimizer_updates(config: ml_collections.ConfigDict, train_steps: int) -> int:
-    """Optimiser updates in `train_steps` micro-batches (the schedule's time axis)."""
+    """Optimizer updates in `train_steps` micro-batches (the schedule's time axis)."""
     accumulation = _accumulation_steps(config)
     return max(1, train_steps // accumulation)
 
@@ -140,12 +140,12 @@ def _cosine_after_warmup(
     if cycle < total_updates:
         raise ValueError(
             f"config.lr_configs.steps_per_cycle={cycle} is shorter than the run "
-            f"({total_updates} optimiser updates); cosine restarts are not supported. Unset it "
+            f"({total_updates} optimizer updates); cosine restarts are not supported. Unset it "
             "(--config.lr_configs.steps_per_cycle=None) to decay over the whole run."
         )
     if cycle <= warmup:
         length = (f"config.lr_configs.steps_per_cycle={cycle}" if lr_configs.get("steps_per_cycle")
-                  else f"The run's {cycle} optimiser updates (the cosine decay length)")
+                  else f"The run's {cycle} optimizer updates (the cosine decay length)")
         raise ValueError(
             f"{length} must exceed config.lr_configs.warmup_steps={warmup}."
         )
@@ -167,9 +167,9 @@ def kernel_mask(params: Any) -> Any:
 def build_optimizer(
     config: ml_collections.ConfigDict, total_updates: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Returns (optimiser, schedule) for `total_updates` optimiser updates.
+    """Returns (optimizer, schedule) for `total_updates` optimizer updates.
 
-    The chain is: clip by global norm -> optimiser direction (momentum / Adam) -> decoupled weight
+    The chain is: clip by global norm -> optimizer direction (momentum / Adam) -> decoupled weight
     decay on kernels (w * wd, scaled by the learning rate like Scenic's explicit_weight_decay and
     optax.adamw) -> learning rate. With gradient_accumulation_steps=k > 1 it is wrapped in
     optax.MultiSteps, which averages k micro-batch gradients and updates once.
@@ -228,7 +228,7 @@ def check_batch_sizes_and_learning_rate(config: ml_collections.ConfigDict) -> No
 
     Called before a run opens data or writes anything: a zero batch otherwise surfaces as a
     ZeroDivisionError deep in the step count, and a negative rate trains uphill without a word.
-    A rate of exactly 0 is allowed with a warning (a run that only evaluates its initialisation).
+    A rate of exactly 0 is allowed with a warning (a run that only evaluates its initialization).
     """
     sizes = (("batch_size", config.get("batch_size")),
              ("eval_batch_size", config.get("eval_batch_size")),
@@ -247,6 +247,6 @@ def check_batch_sizes_and_learning_rate(config: ml_collections.ConfigDict) -> No
             raise ValueError(
                 f"config.lr_configs.base_learning_rate={rate!r} must be a positive number "
                 "(the peak learning rate of the schedule).")
-        if rate == 0:  # Allowed: evaluates an initialisation through the training loop.
+        if rate == 0:  # Allowed: evaluates an initialization through the training loop.
             logging.warning("config.lr_configs.base_learning_rate=0: the parameters will not "
                             "change during training.")

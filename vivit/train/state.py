@@ -1,4 +1,4 @@
-"""The train state (step, parameters, optimiser state, base rng) and its sharded creation."""
+"""The train state (step, parameters, optimizer state, base rng) and its sharded creation."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def plan_train_state(
     """(abstract state, shardings, create): the state's layout with nothing allocated.
 
     The abstract state holds ShapeDtypeStructs with their shardings (what Orbax restores into);
-    `create()` initialises the real state directly in that layout. A resumed run restores and
-    never pays for a fresh initialisation. `rng` must be a raw uint32 key (jax.random.PRNGKey).
+    `create()` initializes the real state directly in that layout. A resumed run restores and
+    never pays for a fresh initialization. `rng` must be a raw uint32 key (jax.random.PRNGKey).
     """
     init = lambda key: _init_state(model, optimizer, input_shape, key)
     shapes = jax.eval_shape(init, rng)
@@ -68,7 +68,7 @@ def plan_train_state(
 def replace_params(
     state: TrainState, params: Any, optimizer: optax.GradientTransformation, shardings: Any
 ) -> TrainState:
-    """State with new (e.g. pretrained) parameters and a fresh optimiser state, same layout."""
+    """State with new (e.g. pretrained) parameters and a fresh optimizer state, same layout."""
     params = jax.device_put(params, shardings.params)
     opt_state = jax.jit(optimizer.init, out_shardings=shardings.opt_state)(params)
     return state.replace(params=params, opt_state=opt_state)

@@ -59,7 +59,7 @@ def make_train_step(
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics, jax.Array]]:
     """Builds train_step(state, batch) -> (state, metrics, finite) (not yet jitted).
 
-    Metrics hold the model's metrics on this batch plus 'training_loss' (the optimised
+    Metrics hold the model's metrics on this batch plus 'training_loss' (the optimized
     objective: smoothed loss + L2), 'learning_rate' and 'grad_norm'.
     """
 

@@ -31,7 +31,7 @@ def _norm(state: FlatParams, src: str, dst: str, out: FlatParams) -> None:
 def _fold_batch_norm(state: FlatParams, src: str, dst: str, out: FlatParams) -> None:
     """Depthwise conv + BatchNorm (eval) -> kernel [k, k, 1, c] and a per-channel affine.
 
-    The normalisation 1 / sqrt(var + eps) goes into the kernel; gamma stays the trainable scale
+    The normalization 1 / sqrt(var + eps) goes into the kernel; gamma stays the trainable scale
     and beta - gamma * mean / sqrt(var + eps) the bias, so the output is unchanged.
     """
     kernel = state[f"{src}.convolution.weight"]  # [c, 1, k, k]

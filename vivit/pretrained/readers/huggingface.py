@@ -100,5 +100,5 @@ def read_huggingface(path: str) -> CheckpointView:
              f" hidden_act={config.get('hidden_act')}, layer_norm_eps={config.get('layer_norm_eps')}."]
     if config.get("hidden_act") not in ("gelu_fast", "gelu_pytorch_tanh", "gelu_new"):
         notes.append(f"Trained with hidden_act={config.get('hidden_act')!r}; our MLP uses the tanh "
-                     "GELU, so outputs differ slightly (harmless for initialisation).")
+                     "GELU, so outputs differ slightly (harmless for initialization).")
     return CheckpointView(path=directory, format="huggingface", params=params, notes=notes)

@@ -4,7 +4,7 @@ Both store one flat archive of '/'-joined names. google-research/vision_transfor
 ImageNet-21k ViT-B/16, L/16, H/14 and AugReg releases) use pre-Linen module numbering
 (`MultiHeadDotProductAttention_1`, `LayerNorm_2`, `MlpBlock_3`) and keep the posemb, class slot
 included, at `Transformer/posembed_input/pos_embedding`. big_vision files may prefix names with
-`params/` (optimiser state under `opt/`, ignored) and add the posemb *before* concatenating the
+`params/` (optimizer state under `opt/`, ignored) and add the posemb *before* concatenating the
 class token, so its posemb (`pos_embedding`) has no class slot.
 """
 
@@ -41,7 +41,7 @@ def _strip_training_state(arrays: FlatParams) -> FlatParams:
     for prefix in _PARAM_PREFIXES:
         if any(name.startswith(prefix) for name in arrays):
             return {n[len(prefix):]: a for n, a in arrays.items() if n.startswith(prefix)}
-    # Optimiser state never initialises a model.
+    # Optimizer state never initializes a model.
     return {n: a for n, a in arrays.items() if not n.startswith("opt/")}
 
 

@@ -1,4 +1,4 @@
-"""`initialise(params, config)` for every variant, from image and video checkpoints."""
+"""`initialize(params, config)` for every variant, from image and video checkpoints."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from ckpt_layouts import (FRAMES, GRID, TUBELET_T, flat, hf_vivit, init_params, random_video,
                           random_vit, tiny_config, write_big_vision_npz, write_orbax,
                           write_scenic_msgpack, write_vit_npz)
-from vivit.pretrained import CheckpointError, initialise
+from vivit.pretrained import CheckpointError, initialize
 from vivit.pretrained.view import unflatten
 
 VARIANTS = ["spacetime", "factorized_encoder", "factorized_self_attention_block",
@@ -23,7 +23,7 @@ def _init(config, path, fmt=None, seed=1):
     config.init_from.checkpoint_path = path
     config.init_from.checkpoint_format = fmt
     model, params = init_params(config, seed)
-    return model, params, flat(initialise(params, config))
+    return model, params, flat(initialize(params, config))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def vit_files(tmp_path_factory, vit):
 
 @pytest.mark.parametrize("attention", VARIANTS)
 @pytest.mark.parametrize("fmt", ["vit_npz", "big_vision", "scenic"])
-def test_every_variant_initialises_from_a_2d_vit(vit, vit_files, attention, fmt):
+def test_every_variant_initializes_from_a_2d_vit(vit, vit_files, attention, fmt):
     config = tiny_config(attention)
     model, fresh, params = _init(config, vit_files[fmt])
     enc = "SpatialTransformer" if attention == "factorized_encoder" else "Transformer"
@@ -174,9 +174,9 @@ def test_resize_tile_for_a_larger_crop(vit, vit_files):
     config.init_from.checkpoint_path = vit_files["vit_npz"]
     _, fresh = init_params(config)
     with pytest.raises(CheckpointError, match="resize_tile"):
-        initialise(fresh, config)
+        initialize(fresh, config)
     config.init_from.positional_embed_size_change = "resize_tile"
-    params = flat(initialise(fresh, config))
+    params = flat(initialize(fresh, config))
     posemb = params["Transformer/posembed_input/pos_embedding"]
     assert posemb.shape == (1, 1 + 2 * 9, 16)
     np.testing.assert_array_equal(posemb[0, 1:10], posemb[0, 10:19])  # same grid every frame
@@ -240,7 +240,7 @@ def test_missing_kernel_rule_is_explained(vit_files):
 def test_no_checkpoint_returns_params_unchanged():
     config = tiny_config()
     _, params = init_params(config)
-    assert initialise(params, config) is params
+    assert initialize(params, config) is params
 
 
 def _tree_digest(root: str) -> str:
@@ -263,7 +263,7 @@ def test_failed_load_leaves_workdir_and_checkpoint_untouched(tmp_path):
     wrong.init_from.checkpoint_path = str(workdir)
     _, fresh = init_params(wrong)
     with pytest.raises(CheckpointError):
-        initialise(fresh, wrong)
+        initialize(fresh, wrong)
     assert _tree_digest(str(tmp_path)) == before
 
 
@@ -299,7 +299,7 @@ def test_eq9_central_frame_on_a_repeated_image_gives_the_vit_class_token(tmp_pat
         theirs = hf(pixel_values=torch.from_numpy(image.transpose(0, 3, 1, 2))).last_hidden_state[:, 0]
     assert np.abs(theirs.numpy()).max() > 0.1
     assert np.abs(ours - theirs.numpy()).max() < 1e-4
-    # Only the central frame of each tubelet counts at initialisation.
+    # Only the central frame of each tubelet counts at initialization.
     moving = clip.copy()
     moving[:, 0] = random_video(6, batch=2)[:, 0]
     np.testing.assert_allclose(np.asarray(model.apply({"params": unflatten(params)}, moving)), ours,
@@ -351,7 +351,7 @@ def test_unknown_rule_names_the_key(vit_files, key, value):
 
 
 @pytest.mark.parametrize("attention", VARIANTS)
-def test_every_variant_initialises_from_a_hf_vit(tmp_path, attention):
+def test_every_variant_initializes_from_a_hf_vit(tmp_path, attention):
     from ckpt_layouts import hf_vit
     from vivit.pretrained import read_checkpoint
 

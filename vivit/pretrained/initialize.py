@@ -1,4 +1,4 @@
-"""`initialise(params, config)`: restore what `config.init_from` names into fresh model params.
+"""`initialize(params, config)`: restore what `config.init_from` names into fresh model params.
 
 The trainer calls this once, at step 0, on the params `model.init` made. Every parameter the
 checkpoint provides is copied or adapted (posemb length, tubelet kernel, Model 3's split attention);
@@ -27,14 +27,14 @@ from vivit.models.attention_types import get_attention_type
 log = logging.getLogger(__name__)
 
 _BLOCK = re.compile(r"^encoderblock_(\d+)/(.+)$")
-# A standard (Model 1/2/4, ViT) block's modules -> Model 3's (factorised self-attention) names.
+# A standard (Model 1/2/4, ViT) block's modules -> Model 3's (factorized self-attention) names.
 _MODEL3_FROM_STANDARD = {"LayerNorm_1": "LayerNorm_mlp", "MlpBlock_0": "MlpBlock"}
 TEMPORAL_ATTENTION_INITS = ("zero", "copy_spatial")
 
 
 @dataclasses.dataclass
 class InitReport:
-    """What `initialise` did, for logs, the CLI and tests."""
+    """What `initialize` did, for logs, the CLI and tests."""
 
     restored: list[str] = dataclasses.field(default_factory=list)
     adapted: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -210,14 +210,14 @@ CVT_SOURCE = "encoder"  # The CvT image model's encoder, as `readers.hf_cvt` nam
 
 
 def _plan_cvt(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
-    """A CvT checkpoint -> the CvT image model (`encoder`, `head`) or the factorised encoder's
+    """A CvT checkpoint -> the CvT image model (`encoder`, `head`) or the factorized encoder's
     per-frame CvT (`CvT`; its temporal transformer and head stay fresh)."""
     plan = _Plan(target, view)
     prefix = "CvT" if any(p.startswith("CvT/") for p in target) else CVT_SOURCE
     if not any(p.startswith(prefix + "/") for p in target):
         raise CheckpointError(
-            f"'{view.path}' is a CvT checkpoint: it initialises the CvT image model or a "
-            "factorised encoder with model.spatial_transformer.backbone='cvt-*', not this model.")
+            f"'{view.path}' is a CvT checkpoint: it initializes the CvT image model or a "
+            "factorized encoder with model.spatial_transformer.backbone='cvt-*', not this model.")
     for path, value in view.params.items():
         if path.startswith(CVT_SOURCE + "/"):
             plan.put(prefix + path[len(CVT_SOURCE):], value, path)
@@ -238,15 +238,15 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
     cfg = config.init_from
     _check_choices(cfg)
     source = view.params
-    factorised = get_attention_type(config.model.attention_config.type).factorised_encoder
-    target_enc = "SpatialTransformer" if factorised else "Transformer"
-    target_cls = "cls_SpatialTransformer" if factorised else "cls"
+    factorized = get_attention_type(config.model.attention_config.type).factorized_encoder
+    target_enc = "SpatialTransformer" if factorized else "Transformer"
+    target_cls = "cls_SpatialTransformer" if factorized else "cls"
     source_enc = "SpatialTransformer" if view.has("SpatialTransformer") else "Transformer"
     source_cls = "cls_SpatialTransformer" if source_enc == "SpatialTransformer" else "cls"
     if not view.has(source_enc):
         raise CheckpointError(
             f"'{view.path}' has no encoder ('Transformer' or 'SpatialTransformer'): it cannot "
-            "initialise a ViViT model.")
+            "initialize a ViViT model.")
 
     if cfg.restore_input_embedding and "embedding/kernel" in source:
         method = config.model.temporal_encoding_config.kernel_init_method
@@ -257,7 +257,7 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
                  None if kernel.shape == source["embedding/kernel"].shape else method)
         plan.put("embedding/bias", source["embedding/bias"], "embedding/bias")
 
-    spatial_wanted = cfg.init_spatial_transformer or not factorised
+    spatial_wanted = cfg.init_spatial_transformer or not factorized
     if spatial_wanted:
         _init_encoder(plan, config, source_enc, target_enc, temporal=False,
                       source_cls=source_cls, target_cls=target_cls)
@@ -265,7 +265,7 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
             plan.put(target_cls, source[source_cls], source_cls)
 
     if view.has("TemporalTransformer"):
-        if factorised and cfg.init_temporal_transformer:
+        if factorized and cfg.init_temporal_transformer:
             _init_encoder(plan, config, "TemporalTransformer", "TemporalTransformer",
                           temporal=True, source_cls="cls_TemporalTransformer",
                           target_cls="cls_TemporalTransformer")
@@ -282,7 +282,7 @@ def _plan(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
     return plan
 
 
-def initialise_from_view(params: Any, view: CheckpointView,
+def initialize_from_view(params: Any, view: CheckpointView,
                          config: ml_collections.ConfigDict) -> tuple[Any, InitReport]:
     """`params` with everything `view` provides restored and adapted, and a report."""
     frozen = isinstance(params, flax.core.FrozenDict)
@@ -292,7 +292,7 @@ def initialise_from_view(params: Any, view: CheckpointView,
         target[path] = jnp.asarray(value, dtype=target[path].dtype)
     new = flax.traverse_util.unflatten_dict(target, sep="/")
     report = plan.report
-    log.info("Initialised from %s (%s): %d restored, %d adapted, %d fresh.", view.path,
+    log.info("Initialized from %s (%s): %d restored, %d adapted, %d fresh.", view.path,
              view.format, len(report.restored), len(report.adapted), len(report.fresh))
     for path, how in sorted(report.adapted.items()):
         log.info("  adapted %s: %s", path, how)
@@ -303,7 +303,7 @@ def initialise_from_view(params: Any, view: CheckpointView,
     return (flax.core.freeze(new) if frozen else new), report
 
 
-def initialise(params: Any, config: ml_collections.ConfigDict) -> Any:
+def initialize(params: Any, config: ml_collections.ConfigDict) -> Any:
     """Returns `params` with everything `config.init_from` names restored and adapted.
 
     With `init_from.checkpoint_path` None the params come back unchanged. Raises CheckpointError
@@ -315,5 +315,5 @@ def initialise(params: Any, config: ml_collections.ConfigDict) -> Any:
     view = read_checkpoint(path, config.init_from.checkpoint_format)
     for note in view.notes:
         log.info("%s: %s", view.path, note)
-    new_params, _ = initialise_from_view(params, view, config)
+    new_params, _ = initialize_from_view(params, view, config)
     return new_params
