@@ -3,39 +3,21 @@
 import numpy as np
 import pytest
 
+from tests.tiny_tfds import NAME, build_tiny_videos
+
 
 @pytest.fixture(scope="module")
 def tfds_dir(tmp_path_factory):
-    import tensorflow_datasets as tfds
-
-    class TinyMotionVideos(tfds.core.GeneratorBasedBuilder):
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-                "video": tfds.features.Video((None, 12, 20, 3)),
-                "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
-            }))
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(6), "test": self._generate_examples(3)}
-
-        def _generate_examples(self, count):
-            for i in range(count):
-                # Brightness grows with the frame number, so different clips differ.
-                video = np.stack([np.full((12, 20, 3), 10 * t + i, np.uint8) for t in range(20)])
-                yield i, {"video": video, "label": i % 3}
-
-    data_dir = tmp_path_factory.mktemp("tfds")
-    TinyMotionVideos(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
-    return str(data_dir)
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    build_tiny_videos(data_dir)
+    return data_dir
 
 
 @pytest.fixture
 def tfds_config(tiny_config, tfds_dir):
     tiny_config.dataset_name = "tfds"
     dc = tiny_config.dataset_configs
-    dc.tfds.name, dc.tfds.data_dir = "tiny_motion_videos", tfds_dir
+    dc.tfds.name, dc.tfds.data_dir = NAME, tfds_dir
     dc.tfds.splits.validation = "test"
     dc.num_classes, dc.min_resize, dc.crop_size, dc.keep_key = 3, 12, 12, True
     return tiny_config

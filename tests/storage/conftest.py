@@ -112,3 +112,15 @@ def bucket_files(url: str) -> list[str]:
     fs = fsspec.filesystem("gs")
     root = url[len("gs://"):].rstrip("/")
     return sorted(path[len(root) + 1:] for path in fs.find(root))
+
+
+def tiny_data_config(size: int):
+    """The default config with a tiny clip (4 frames at stride 2, size x size) and batch 4."""
+    from vivit.config import default_config
+
+    config = default_config()
+    dc = config.dataset_configs
+    dc.num_frames, dc.stride, dc.min_resize, dc.crop_size = 4, 2, size, size
+    dc.random_flip = False
+    config.batch_size = 4
+    return config

@@ -6,20 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.storage.conftest import bucket_files
+from tests.storage.conftest import bucket_files, tiny_data_config
 from tests.storage.test_gcs_end_to_end import _environment, _main, _run, _write_mp4
+from tests.tiny_tfds import LABELS, NAME, build_tiny_videos
 from tests.trainer.main_runner import FAST_OVERRIDES
-
-
-def _tiny_config():
-    from vivit.config import default_config
-
-    config = default_config()
-    dc = config.dataset_configs
-    dc.num_frames, dc.stride, dc.min_resize, dc.crop_size = 4, 2, 12, 12
-    dc.random_flip = False
-    config.batch_size = 4
-    return config
 
 
 @pytest.mark.slow
@@ -63,7 +53,7 @@ def test_array_record_bad_input_on_a_bucket_is_one_line(bucket, tmp_path):
     from vivit.data import get_dataset
     from vivit.data.tfrecord_source import record_locations
 
-    config = _tiny_config()
+    config = tiny_data_config(12)
     config.dataset_name = "video_tfrecord_dataset"
     config.dataset_configs.num_classes = 2
     config.dataset_configs.base_dir = f"{bucket}/data"
@@ -84,30 +74,8 @@ def test_array_record_bad_input_on_a_bucket_is_one_line(bucket, tmp_path):
 @pytest.fixture(scope="module")
 def tfds_local_and_bucket(gcs_emulator, tmp_path_factory):
     """A tiny TFDS video dataset prepared as ArrayRecord locally, and a copy of it in a bucket."""
-    import tensorflow_datasets as tfds
-
-    class TinyBucketVideos(tfds.core.GeneratorBasedBuilder):
-        # A builder defined in a package module (tests.storage...) makes TFDS 4.9.10 import
-        # `importlib_resources`, which it does not depend on; a one-part module name avoids that.
-        __module__ = "tiny_bucket_videos_builder"
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-                "video": tfds.features.Video((None, 12, 20, 3)),
-                "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
-            }))
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(6)}
-
-        def _generate_examples(self, count):
-            for i in range(count):
-                video = np.stack([np.full((12, 20, 3), 10 * t + i, np.uint8) for t in range(10)])
-                yield i, {"video": video, "label": i % 3}
-
     local = tmp_path_factory.mktemp("tfds")
-    TinyBucketVideos(data_dir=str(local), file_format="array_record").download_and_prepare()
+    build_tiny_videos(str(local))
     from vivit import storage
 
     remote = f"gs://{gcs_emulator.create_bucket('tfds')}/tfds"
@@ -121,13 +89,13 @@ def test_tfds_from_a_bucket_gives_the_local_batches(tfds_local_and_bucket):
 
     batches = {}
     for where, data_dir in zip(("local", "bucket"), tfds_local_and_bucket):
-        config = _tiny_config()
+        config = tiny_data_config(12)
         config.dataset_name = "tfds"
         dc = config.dataset_configs
         dc.tfds.name, dc.tfds.data_dir, dc.num_classes, dc.keep_key = (
-            "tiny_bucket_videos", data_dir, 3, True)
+            NAME, data_dir, 3, True)
         dataset = get_dataset(config, "train", process_index=0, process_count=1)
-        assert dataset.meta.num_examples == 6 and dataset.meta.label_names == ["a", "b", "c"]
+        assert dataset.meta.num_examples == 6 and dataset.meta.label_names == LABELS
         iterator = dataset.batches()
         batches[where] = [next(iterator) for _ in range(2)]
     for local, remote in zip(batches["local"], batches["bucket"]):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.storage.conftest import bucket_files
+from tests.storage.conftest import bucket_files, tiny_data_config
 from vivit import storage
 
 
@@ -192,14 +192,7 @@ def test_dmvr_split_on_a_bucket_reads_like_the_local_one(bucket, tmp_path, tiny_
 
 @pytest.fixture
 def tiny_config():
-    from vivit.config import default_config
-
-    config = default_config()
-    dc = config.dataset_configs
-    dc.num_frames, dc.stride, dc.min_resize, dc.crop_size = 4, 2, 16, 16
-    dc.random_flip = False
-    config.batch_size = 4
-    return config
+    return tiny_data_config(16)
 
 
 def test_summaries_upload_tensorboard_events_to_the_bucket(bucket, tmp_path, monkeypatch):
