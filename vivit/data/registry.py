@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 
 from vivit.data.source import VideoSource
+from vivit.registry import Registry
 
 OpenSplit = Callable[[ml_collections.ConfigDict, str, int, int], tuple[VideoSource, int]]
 
@@ -33,22 +34,10 @@ class Dataset:
     per_head_labels: bool = False
 
 
-DATASETS: dict[str, Dataset] = {}
-
-
-def register_dataset(name: str, dataset: Dataset) -> Dataset:
-    """Makes `name` a valid `dataset_name`; returns the entry."""
-    if name in DATASETS:
-        raise ValueError(f"Dataset {name!r} is already registered.")
-    DATASETS[name] = dataset
-    return dataset
-
-
-def get_dataset_type(name: str) -> Dataset:
-    """The entry of `name`; ValueError naming the key and the registered names otherwise."""
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset_name {name!r}; expected one of {tuple(DATASETS)}.")
-    return DATASETS[name]
+DATASETS: Registry[Dataset] = Registry(
+    "Dataset", "Unknown dataset_name {name!r}; expected one of {known}.")
+register_dataset = DATASETS.register  # Makes a name a valid `dataset_name`.
+get_dataset_type = DATASETS.lookup
 
 
 def _open_synthetic(config: ml_collections.ConfigDict, split: str, share_index: int,

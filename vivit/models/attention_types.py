@@ -22,6 +22,7 @@ from vivit.models.layers import (
     EncoderBlock,
     FactorizedSelfAttentionBlock,
 )
+from vivit.registry import Registry
 
 # How a block sees the tokens: "sequence" is [batch, tokens, features] (class token allowed);
 # "time_space" is [batch, time, space, features] (tokens must tile time x space exactly).
@@ -60,26 +61,20 @@ class AttentionType:
     flops_note: str = ""
 
 
-ATTENTION_TYPES: dict[str, AttentionType] = {}
+ATTENTION_TYPES: Registry[AttentionType] = Registry(
+    "Attention type",
+    "model.attention_config.type={name!r} is not supported; expected one of {known}.")
 
 
 def register_attention_type(name: str, attention_type: AttentionType) -> AttentionType:
     """Makes `name` a valid `model.attention_config.type`; returns the entry."""
-    if name in ATTENTION_TYPES:
-        raise ValueError(f"Attention type {name!r} is already registered.")
     if attention_type.token_layout not in TOKEN_LAYOUTS:
         raise ValueError(f"token_layout={attention_type.token_layout!r}: expected one of "
                          f"{TOKEN_LAYOUTS}.")
-    ATTENTION_TYPES[name] = attention_type
-    return attention_type
+    return ATTENTION_TYPES.register(name, attention_type)
 
 
-def get_attention_type(name: str) -> AttentionType:
-    """The entry of `name`; ValueError naming the config key and the registered names otherwise."""
-    if name not in ATTENTION_TYPES:
-        raise ValueError(f"model.attention_config.type={name!r} is not supported; expected one "
-                         f"of {tuple(ATTENTION_TYPES)}.")
-    return ATTENTION_TYPES[name]
+get_attention_type = ATTENTION_TYPES.lookup
 
 
 def _standard_block(options: BlockOptions) -> tuple[Callable[..., nn.Module], dict[str, Any]]:

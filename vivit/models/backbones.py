@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 
 from vivit.models.cvt import CVT_VARIANTS, CvTEncoder
+from vivit.registry import Registry
 
 # (model, frames, train) -> [batch * time, features]; frames are [batch * time, grid_h, grid_w,
 # hidden] after the patch embedding, or [batch * time, height, width, 3] when takes_pixels.
@@ -36,23 +37,13 @@ class Backbone:
     takes_pixels: bool = False
 
 
-BACKBONES: dict[str, Backbone] = {}
+BACKBONES: Registry[Backbone] = Registry(
+    "Backbone",
+    "model.spatial_transformer.backbone={name!r} is not supported; expected one of {known}.")
 
 
-def register_backbone(name: str, backbone: Backbone) -> Backbone:
-    """Makes `name` a valid `model.spatial_transformer.backbone`; returns the entry."""
-    if name in BACKBONES:
-        raise ValueError(f"Backbone {name!r} is already registered.")
-    BACKBONES[name] = backbone
-    return backbone
-
-
-def get_backbone(name: str) -> Backbone:
-    """The entry of `name`; ValueError naming the config key and the registered names otherwise."""
-    if name not in BACKBONES:
-        raise ValueError(f"model.spatial_transformer.backbone={name!r} is not supported; "
-                         f"expected one of {tuple(BACKBONES)}.")
-    return BACKBONES[name]
+register_backbone = BACKBONES.register  # Makes a name a valid spatial_transformer.backbone.
+get_backbone = BACKBONES.lookup
 
 
 def _vit_frames(model: Any, frames: jax.Array, train: bool) -> jax.Array:
