@@ -30,7 +30,7 @@ from vivit import data as data_lib
 from vivit.pretrained.readers import READERS
 from vivit.config import complete
 from vivit.data import mixup as mixup_lib
-from vivit.data import preprocess
+from vivit.data import pixels, preprocess
 from vivit.data.video_file import expand_video_paths, read_video_file
 from vivit.models import build_model
 from vivit.train import cadence as cadence_lib
@@ -66,11 +66,17 @@ class Run:
         """What the labels are: loss, metrics, prediction (`vivit.tasks`)."""
         return tasks.task_for_config(self.config)
 
+    @property
+    def zero_centering(self) -> bool:
+        """The model's input range: [-1, 1], else [0, 1] (uint8 batches convert on device)."""
+        return bool(self.config.dataset_configs.zero_centering)
+
     @functools.cached_property
     def eval_step(self) -> Callable:
         """Single-view validation step, jitted once per run."""
         return step_lib.jit_eval_step(
-            step_lib.make_eval_step(self.model, self.task.eval_metrics),
+            step_lib.make_eval_step(self.model, self.task.eval_metrics,
+                                    zero_centering=self.zero_centering),
             self.mesh, self.shardings)
 
     @functools.cached_property
@@ -81,7 +87,7 @@ class Run:
                 self.model, self.task.eval_metrics,
                 average_softmax=bool(self.config.multicrop_softmax_logits),
                 views_at_once=int(self.config.multicrop_clips_per_device),
-                average_views=self.task.average_views),
+                average_views=self.task.average_views, zero_centering=self.zero_centering),
             self.mesh, self.shardings)
 
 
@@ -292,7 +298,7 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
             run.model, run.optimizer, run.task.loss, run.task.metrics, run.schedule,
             l2_decay_factor=config.get("l2_decay_factor"),
             gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
-            mixup_fn=_mixup_fn(config, run.task)),
+            mixup_fn=_mixup_fn(config, run.task), zero_centering=run.zero_centering),
         run.mesh, run.shardings)
     summaries = Summaries(workdir_path, total_steps=cadence.total_steps,
                           progress_every=cadence.summary_every,
@@ -505,6 +511,7 @@ def predict(
 
     @jax.jit
     def probabilities(params: Any, views: jax.Array) -> jax.Array:
+        views = pixels.to_model_range(views, run.zero_centering)  # uint8 test views
         logits = run.model.apply({"params": params}, views, train=False).astype(jnp.float32)
         # The views averaged as in the multi-view test (a batch of one video).
         return task.probabilities(task.average_views(logits[:, None], average_softmax))[0]

@@ -65,10 +65,9 @@ def test_registered_dataset_goes_through_the_whole_pipeline(solid_colours):
     batch = next(train.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
     assert train.meta.num_examples == 12 and train.meta.label_names == ["red", "green", "blue"]
-    # The pipeline normalizes to [-1, 1]: a red video is +1 in channel 0 and -1 elsewhere.
+    # The pixels arrive as they are (uint8): a red video is 255 in channel 0 and 0 elsewhere.
     for clip, label in zip(batch["inputs"], batch["label"]):
-        np.testing.assert_allclose(clip.mean(axis=(0, 1, 2)), COLOURS[label] / 127.5 - 1.0,
-                                   atol=0.02)
+        np.testing.assert_array_equal(clip.mean(axis=(0, 1, 2)), COLOURS[label])
 
 
 def test_registered_dataset_is_shared_over_processes_like_the_builtin_ones(solid_colours):

@@ -18,13 +18,16 @@ class VideoRecord:
     """One video: its length, label and id, and a function that decodes chosen frames.
 
     `read_frames(indices)` returns uint8 [len(indices), height, width, 3]; decoding only the
-    frames a clip needs keeps long videos cheap.
+    frames a clip needs keeps long videos cheap. Sources that can decode at a reduced size for
+    less work (JPEG DCT scaling) also give `read_frames_reduced(indices, shorter_side)`: the
+    frames at the smallest such size whose shorter side is still >= shorter_side.
     """
 
     num_frames: int
     label: int | np.ndarray
     key: str
     read_frames: Callable[[Sequence[int]], np.ndarray]
+    read_frames_reduced: Callable[[Sequence[int], int], np.ndarray] | None = None
 
 
 class VideoSource(Protocol):

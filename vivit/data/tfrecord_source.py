@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 
 from vivit import storage
+from vivit.data import frame_ops
 from vivit.data.source import VideoRecord
 
 FRAMES_KEY = "image/encoded"
@@ -248,16 +249,23 @@ class DMVRSource:
         def read_frames(indices) -> np.ndarray:
             return _decode_frames([frames[int(i)] for i in indices], where)
 
-        return VideoRecord(num_frames=len(frames), label=label, key=key, read_frames=read_frames)
+        def read_frames_reduced(indices, shorter_side: int) -> np.ndarray:
+            size = frame_ops.image_size(frames[int(indices[0])])
+            reduction = 1 if size is None else frame_ops.reduction_for(*size, shorter_side)
+            return _decode_frames([frames[int(i)] for i in indices], where, reduction)
+
+        return VideoRecord(num_frames=len(frames), label=label, key=key, read_frames=read_frames,
+                           read_frames_reduced=read_frames_reduced)
 
 
-def _decode_frames(encoded: list[bytes], where: str) -> np.ndarray:
-    """uint8 [frames, height, width, 3], each frame decoded straight into its row (no copies)."""
-    first = _decode_jpeg(encoded[0], where)
+def _decode_frames(encoded: list[bytes], where: str, reduction: int = 1) -> np.ndarray:
+    """uint8 [frames, height, width, 3] (sizes / `reduction`, JPEG DCT scaling), each frame
+    decoded by OpenCV and copied into its row."""
+    first = _decode_image(encoded[0], where, reduction)
     out = np.empty((len(encoded),) + first.shape, np.uint8)
     out[0] = first
     for row, data in enumerate(encoded[1:], start=1):
-        frame = _decode_jpeg(data, where)
+        frame = _decode_image(data, where, reduction)
         if frame.shape != first.shape:
             raise ValueError(f"{where}: frames of '{FRAMES_KEY}' differ in size: "
                              f"{first.shape[:2]} and {frame.shape[:2]}.")
@@ -265,17 +273,11 @@ def _decode_frames(encoded: list[bytes], where: str) -> np.ndarray:
     return out
 
 
-def _decode_jpeg(data: bytes, where: str) -> np.ndarray:
-    import io
-
-    from PIL import Image
-
-    try:
-        image = Image.open(io.BytesIO(data))
-        # RGB JPEGs are viewed as they decode; only other modes need a converted copy.
-        return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    except Exception as error:  # PIL raises several types for bad images.
-        raise ValueError(f"{where}: a frame of '{FRAMES_KEY}' is not a decodable image: {error}")
+def _decode_image(data: bytes, where: str, reduction: int) -> np.ndarray:
+    frame = frame_ops.decode(data, reduction)
+    if frame is None:
+        raise ValueError(f"{where}: a frame of '{FRAMES_KEY}' is not a decodable image.")
+    return frame
 
 
 def open_dmvr_split(

@@ -16,6 +16,7 @@ import optax
 from clu import metrics as clu_metrics
 from jax.sharding import Mesh
 
+from vivit.data import pixels
 from vivit.train import losses
 from vivit.train import mesh as mesh_lib
 from vivit.train.metrics import Metrics, MetricsFn
@@ -56,8 +57,11 @@ def make_train_step(
     l2_decay_factor: float | None = None,
     gradient_accumulation_steps: int = 1,
     mixup_fn: MixupFn | None = None,
+    zero_centering: bool = True,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics, jax.Array]]:
     """Builds train_step(state, batch) -> (state, metrics, finite) (not yet jitted).
+
+    uint8 inputs become the model's range (dataset_configs.zero_centering) before mixup.
 
     Metrics hold the model's metrics on this batch plus 'training_loss' (the optimized
     objective: smoothed loss + L2), 'learning_rate' and 'grad_norm'.
@@ -65,7 +69,7 @@ def make_train_step(
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics, jax.Array]:
         dropout_rng, mixup_rng = step_rngs(state)
-        inputs, labels = batch["inputs"], batch["label"]
+        inputs, labels = pixels.to_model_range(batch["inputs"], zero_centering), batch["label"]
         weights = batch.get("batch_mask")
         if mixup_fn is not None:
             inputs, labels = mixup_fn(mixup_rng, inputs, labels)
@@ -120,11 +124,13 @@ def check_finite(finite: jax.Array, step: int, metrics: Mapping[str, Any]) -> No
         )
 
 
-def make_eval_step(model: nn.Module, metrics_fn: MetricsFn) -> Callable[..., Metrics]:
+def make_eval_step(model: nn.Module, metrics_fn: MetricsFn, *, zero_centering: bool = True
+                   ) -> Callable[..., Metrics]:
     """eval_step(state, batch) -> metrics of one single-view batch, padding masked out."""
 
     def eval_step(state: TrainState, batch: Batch) -> Metrics:
-        logits = model.apply({"params": state.params}, batch["inputs"], train=False)
+        inputs = pixels.to_model_range(batch["inputs"], zero_centering)
+        logits = model.apply({"params": state.params}, inputs, train=False)
         return metrics_fn(logits, batch["label"], batch.get("batch_mask"))
 
     return eval_step
@@ -134,6 +140,7 @@ def make_multiview_test_step(
     model: nn.Module, metrics_fn: MetricsFn, *, average_softmax: bool = False,
     views_at_once: int = 1,
     average_views: Callable[[jax.Array, bool], jax.Array] | None = None,
+    zero_centering: bool = True,
 ) -> Callable[..., Metrics]:
     """test_step(state, batch) for inputs [batch, views, T, H, W, 3].
 
@@ -150,7 +157,8 @@ def make_multiview_test_step(
         if inputs.ndim != 6:
             raise ValueError(
                 f"Multi-view test inputs must be [batch, views, T, H, W, 3], got {inputs.shape}.")
-        apply_view = lambda view: model.apply({"params": state.params}, view, train=False)
+        apply_view = lambda view: model.apply(  # uint8 views converted one chunk at a time
+            {"params": state.params}, pixels.to_model_range(view, zero_centering), train=False)
         per_view = jax.lax.map(  # [views, batch, classes]
             apply_view, jnp.moveaxis(inputs, 1, 0), batch_size=min(views_at_once, inputs.shape[1]))
         per_view = per_view.astype(jnp.float32)
