@@ -206,3 +206,55 @@ def test_random_resized_crop_shrinking_much_resizes_with_area_averaging():
 def _smooth(frame):
     from PIL import Image, ImageFilter
     return Image.fromarray(frame).filter(ImageFilter.GaussianBlur(3))
+
+
+def _reference_ops():
+    """The pixel-wise RandAugment ops written plainly in numpy (tensorflow/models' formulas)."""
+    luma = np.asarray([0.299, 0.587, 0.114])
+
+    def blend(clip, degenerate, factor):
+        return np.clip(degenerate + factor * (clip - degenerate), 0, 255)
+
+    def auto_contrast(clip):
+        low = clip.min(axis=(0, 1, 2)).astype(np.float32)
+        high = clip.max(axis=(0, 1, 2)).astype(np.float32)
+        scale = np.where(high > low, 255.0 / np.maximum(high - low, 1), 1.0)
+        offset = np.where(high > low, low, 0.0)
+        return np.clip((clip - offset) * scale, 0, 255).astype(np.uint8)
+
+    def equalize(clip):
+        out = np.empty_like(clip)
+        for c in range(3):
+            histogram = np.bincount(clip[..., c].ravel(), minlength=256)
+            cdf = np.cumsum(histogram)
+            first = cdf[histogram > 0][0]
+            lut = np.clip(np.round((cdf - first) / (cdf[-1] - first) * 255), 0, 255)
+            out[..., c] = lut.astype(np.uint8)[clip[..., c]]
+        return out
+
+    factor = 15 / 10 * 1.8 + 0.1
+    return {
+        "AutoContrast": auto_contrast,
+        "Equalize": equalize,
+        "Solarize": lambda clip: np.where(clip < 256 - 1.5 * 256, clip, 255 - clip),
+        "SolarizeAdd": lambda clip: np.where(
+            clip < 128, np.clip(clip.astype(int) + int(1.5 * 110), 0, 255), clip),
+        "Color": lambda clip: blend(clip, (clip @ luma)[..., None], factor),
+        "Contrast": lambda clip: blend(clip, (clip @ luma).mean(), factor),
+        "Brightness": lambda clip: blend(clip, 0.0, factor),
+    }
+
+
+@pytest.mark.parametrize("name", ["AutoContrast", "Equalize", "Solarize", "SolarizeAdd",
+                                  "Color", "Contrast", "Brightness"])
+def test_pixelwise_randaugment_ops_match_their_numpy_formulas(name):
+    clip = np.random.default_rng(0).integers(20, 200, (3, 12, 10, 3), dtype=np.uint8)
+    clip[1] //= 2
+    expected = _reference_ops()[name](clip.astype(np.float64) if name in (
+        "Color", "Contrast", "Brightness") else clip)
+    out = randaugment.OPS[name](clip.copy(), 15.0, 1.0)
+    assert out.dtype == np.uint8
+    if name in ("Color", "Contrast", "Brightness"):  # rounded once, where the formula is exact
+        assert np.abs(out - expected).max() <= 0.51  # OpenCV maps in float32
+    else:
+        np.testing.assert_array_equal(out, expected)

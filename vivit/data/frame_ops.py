@@ -91,3 +91,22 @@ def colour_map(clip: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     for frame, matrix in zip(clip, per_frame):
         cv2.transform(frame, matrix, dst=frame)
     return clip
+
+
+def lookup(clip: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    """In place: channel c of every pixel value v becomes tables[v, c] (tables: uint8 [256, 3])."""
+    table = np.ascontiguousarray(tables, np.uint8).reshape(256, 1, 3)
+    for frame in clip:
+        cv2.LUT(frame, table, dst=frame)
+    return clip
+
+
+def channel_histograms(clip: np.ndarray) -> np.ndarray:
+    """int64 [3, 256]: how many pixels of the clip hold each value, per channel."""
+    return np.stack([sum(cv2.calcHist([frame], [channel], None, [256], [0, 256]).reshape(-1)
+                         for frame in clip) for channel in range(3)]).astype(np.int64)
+
+
+def channel_means(clip: np.ndarray) -> np.ndarray:
+    """float64 [3]: the mean of every channel over the clip."""
+    return np.mean([cv2.mean(frame)[:3] for frame in clip], axis=0)

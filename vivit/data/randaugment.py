@@ -3,7 +3,9 @@
 The op list and the magnitude scale (levels out of 10, larger values extrapolate) follow the
 RandAugment of tensorflow/models `augment.py`; ops whose result depends on image statistics
 (auto-contrast, equalise, contrast) take those statistics from the whole clip, so they too are one
-transform for all frames. uint8 clips [time, height, width, 3] in, uint8 clips out.
+transform for all frames. uint8 clips [time, height, width, 3] in, uint8 clips out; the clip may
+be changed in place. Pixel-wise ops run as OpenCV lookup tables or 3x4 colour maps (blends are
+rounded, where tensorflow/models truncates).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from vivit.data import frame_ops
+
 _MAX_LEVEL = 10.0
 _FILL = (128, 128, 128)
+_LUMA = np.asarray([0.299, 0.587, 0.114])
 
 
 def _per_frame(clip: np.ndarray, fn: Callable[[Image.Image], Image.Image]) -> np.ndarray:
@@ -27,13 +32,14 @@ def _affine(clip: np.ndarray, matrix: tuple[float, ...]) -> np.ndarray:
     )
 
 
-def _blend(clip: np.ndarray, degenerate: np.ndarray, factor: float) -> np.ndarray:
-    out = degenerate.astype(np.float32) + factor * (clip.astype(np.float32) - degenerate)
-    return np.clip(out, 0, 255).astype(np.uint8)
-
-
-def _grey(clip: np.ndarray) -> np.ndarray:
-    return clip.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)
+def _blend(clip: np.ndarray, factor: float, degenerate: np.ndarray, constant: float = 0.0
+           ) -> np.ndarray:
+    """factor * clip + (1 - factor) * degenerate, for a degenerate image that is linear in the
+    pixel (degenerate [3, 3] @ pixel + constant): one 3x4 map, rounded and saturated, in place."""
+    matrix = np.zeros((3, 4))
+    matrix[:, :3] = factor * np.eye(3) + (1 - factor) * degenerate
+    matrix[:, 3] = (1 - factor) * constant
+    return frame_ops.colour_map(clip, matrix)
 
 
 def identity(clip, level, sign):
@@ -41,26 +47,28 @@ def identity(clip, level, sign):
 
 
 def auto_contrast(clip, level, sign):
-    low = clip.min(axis=(0, 1, 2), keepdims=True).astype(np.float32)
-    high = clip.max(axis=(0, 1, 2), keepdims=True).astype(np.float32)
+    # Per-channel min and max over the clip: rows of [pixels, width * 3] reduce with SIMD.
+    rows = clip.reshape(-1, clip.shape[2] * clip.shape[3])
+    low = rows.min(axis=0).reshape(-1, 3).min(axis=0).astype(np.float32)  # [3]
+    high = rows.max(axis=0).reshape(-1, 3).max(axis=0).astype(np.float32)
     scale = np.where(high > low, 255.0 / np.maximum(high - low, 1), 1.0)
     offset = np.where(high > low, low, 0.0)
-    return np.clip((clip - offset) * scale, 0, 255).astype(np.uint8)
+    values = np.arange(256, dtype=np.float32)[:, None]
+    tables = np.clip((values - offset) * scale, 0, 255)
+    return frame_ops.lookup(clip, tables.astype(np.uint8))
 
 
 def equalize(clip, level, sign):
-    out = np.empty_like(clip)
-    for channel in range(3):
-        values = clip[..., channel]
-        histogram = np.bincount(values.ravel(), minlength=256)
+    tables = np.empty((256, 3), np.uint8)
+    for channel, histogram in enumerate(frame_ops.channel_histograms(clip)):
         cdf = np.cumsum(histogram)
         nonzero = cdf[histogram > 0]
         if len(nonzero) < 2:
-            out[..., channel] = values
+            tables[:, channel] = np.arange(256)
             continue
-        lut = np.clip(np.round((cdf - nonzero[0]) / (cdf[-1] - nonzero[0]) * 255), 0, 255)
-        out[..., channel] = lut.astype(np.uint8)[values]
-    return out
+        tables[:, channel] = np.clip(
+            np.round((cdf - nonzero[0]) / (cdf[-1] - nonzero[0]) * 255), 0, 255)
+    return frame_ops.lookup(clip, tables)
 
 
 def invert(clip, level, sign):
@@ -80,12 +88,16 @@ def posterize(clip, level, sign):
 
 def solarize(clip, level, sign):
     threshold = int(np.clip(256 - level / _MAX_LEVEL * 256, 0, 256))
-    return np.where(clip < threshold, clip, 255 - clip).astype(np.uint8)
+    values = np.arange(256)
+    return frame_ops.lookup(clip, np.repeat(
+        np.where(values < threshold, values, 255 - values)[:, None], 3, axis=1))
 
 
 def solarize_add(clip, level, sign):
-    added = np.clip(clip.astype(np.int32) + int(level / _MAX_LEVEL * 110), 0, 255).astype(np.uint8)
-    return np.where(clip < 128, added, clip)
+    values = np.arange(256)
+    added = np.clip(values + int(level / _MAX_LEVEL * 110), 0, 255)
+    return frame_ops.lookup(clip, np.repeat(np.where(values < 128, added, values)[:, None], 3,
+                                            axis=1))
 
 
 def _enhance_factor(level: float) -> float:
@@ -93,17 +105,19 @@ def _enhance_factor(level: float) -> float:
 
 
 def colour(clip, level, sign):
-    grey = np.repeat(_grey(clip)[..., None], 3, axis=-1)
-    return _blend(clip, grey, _enhance_factor(level))
+    # Degenerate: the grey (luma) of each pixel in all three channels.
+    return _blend(clip, _enhance_factor(level), np.outer(np.ones(3), _LUMA))
 
 
 def contrast(clip, level, sign):
-    mean = np.full(clip.shape, _grey(clip).mean(), np.float32)
-    return _blend(clip, mean, _enhance_factor(level))
+    # Degenerate: the clip's mean grey level everywhere.
+    mean_grey = float(frame_ops.channel_means(clip) @ _LUMA)
+    return _blend(clip, _enhance_factor(level), np.zeros((3, 3)), mean_grey)
 
 
 def brightness(clip, level, sign):
-    return _blend(clip, np.zeros(clip.shape, np.float32), _enhance_factor(level))
+    # Degenerate: black.
+    return _blend(clip, _enhance_factor(level), np.zeros((3, 3)))
 
 
 def sharpness(clip, level, sign):
