@@ -20,11 +20,11 @@ def test_benchmark_reports_each_recipe_for_each_worker_count(tmp_path):
          "--noconsumption"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    rates = re.findall(r"workers=(\d)\s+(k400 train|ssv2 train|test 4x3)\s+([\d.]+)",
-                       result.stdout)
-    assert sorted((w, name) for w, name, _ in rates) == sorted(
+    rates = re.findall(r"workers=(\d)\s+(k400 train|ssv2 train|test 4x3)\s+([\d.]+) .*, "
+                       r"([\d.]+) per CPU second", result.stdout)
+    assert sorted((w, name) for w, name, _, _ in rates) == sorted(
         (w, name) for w in "12" for name in ("k400 train", "ssv2 train", "test 4x3"))
-    assert all(float(rate) > 0 for _, _, rate in rates)
+    assert all(float(rate) > 0 and float(per_cpu) > 0 for _, _, rate, per_cpu in rates)
 
 
 def test_benchmark_frames_look_like_video_not_noise():
