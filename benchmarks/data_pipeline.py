@@ -7,7 +7,7 @@ like a prepared Kinetics shard) to a temporary folder, then times, for each numb
 workers (`dataset_configs.num_parallel_reads`):
 - the K400 recipe of configs/k400_fe.py: 32 frames at stride 2, scale jitter, 224 crop, flip,
   colour augment;
-- the SSv2 recipe of configs/ssv2_l_fe.py: RandAugment(2, 15), random erasing, no flip;
+- the SSv2 recipe of configs/ssv2_l_fe.py: RandAugment(2, 20), random erasing, no flip;
 - the test pipeline: 4 clips x 3 crops of 32 frames (videos/s).
 JPEG decoding is included. Each rate is given per wall second (and per worker) and per CPU
 second of this process (user + system time of all its threads): on a machine shared with other

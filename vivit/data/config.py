@@ -100,7 +100,8 @@ def data_defaults() -> ml_collections.ConfigDict:
     # Shorter side is resized to min_resize, then a crop_size x crop_size crop is taken.
     dataset_configs.min_resize = 256
     dataset_configs.crop_size = 224
-    # Pixels scaled to [-1, 1] (Scenic's default); False gives [0, 1].
+    # Model inputs in [-1, 1] (Scenic's default); False gives [0, 1]. Batches carry uint8 pixels;
+    # the jitted steps scale them on the device (vivit.data.pixels).
     dataset_configs.zero_centering = True
     # Test split: evenly spaced clips per video, each optionally x 3 spatial crops.
     dataset_configs.num_test_clips = 1
