@@ -14,7 +14,7 @@ second of this process (user + system time of all its threads): on a machine sha
 jobs the second is the honest per-core figure. Then it prints how many clips/s ViViT-B and -L FE
 train steps consume on common accelerators (from `vivit.flops` GFLOPs), and the cores this host
 needs to keep up at the K400 clips per CPU second of the first worker count.
-`--video_size=64,80 --num_frames=8 --crop_size=32 --no-consumption` runs in seconds (CI).
+`--video_size=64,80 --num_frames=8 --crop_size=32 --noconsumption` runs in seconds (CI).
 """
 
 from __future__ import annotations
