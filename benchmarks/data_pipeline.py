@@ -128,6 +128,33 @@ def clips_per_second(batches, count: int) -> tuple[float, float]:
     return examples / (time.perf_counter() - wall), examples / (time.process_time() - cpu)
 
 
+def opencv_share(data, count: int) -> float:
+    """Share of one reader's CPU time spent inside OpenCV calls, from a profile of `count`
+    examples read on this thread. OpenCV releases the GIL; the rest (Python, protobuf parsing,
+    some numpy) may run one thread at a time, so threads reach at least 1 / (1 - share) times one
+    reader before the GIL binds (more, as numpy's copies release it too)."""
+    import cProfile
+    import pstats
+
+    import cv2
+
+    from vivit.data import preprocess
+
+    read = {"train": lambda record, i: preprocess.train_clip(
+                record, data.settings, np.random.default_rng(i)),
+            "test": lambda record, i: preprocess.test_views(record, data.settings)}[data.split]
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    for index in range(count):
+        read(data.source[index % len(data.source)], index)
+    profile.disable()
+    stats = pstats.Stats(profile).stats  # {(file, line, name): (calls, calls, own time, ...)}
+    # OpenCV's functions are built-ins listed by their bare name, e.g. '<imdecode>'.
+    in_opencv = sum(row[2] for (path, _, name), row in stats.items()
+                    if path == "~" and name[1:-1] in vars(cv2))
+    return in_opencv / sum(row[2] for row in stats.values())
+
+
 def model_consumption() -> list[tuple[str, float, dict[str, float]]]:
     """(model, forward GFLOPs per clip, {accelerator: training clips/s}) for ViViT-B and -L FE.
 
@@ -169,6 +196,16 @@ def main(argv: list[str]) -> None:
                 per_core.setdefault(name, per_cpu_second)
                 print(f"workers={workers}  {name:<10} {rate:7.2f} {unit}, "
                       f"{rate / used:6.2f} per core (wall), {per_cpu_second:6.2f} per CPU second")
+        print("\nOne reader, profiled: share of its CPU time inside OpenCV calls, which release "
+              "the GIL, and the speed-up over one reader that threads reach at least before the "
+              "GIL binds:")
+        for recipe, split in (("k400", "train"), ("ssv2", "train"), ("k400", "test")):
+            data = get_dataset(recipe_config(recipe, directory, 1, num_videos), split,
+                               process_index=0, process_count=1)
+            share = opencv_share(data, _BATCHES.value * _BATCH_SIZE.value)
+            name = f"{recipe} {split}" if split == "train" else "test 4x3"
+            print(f"  {name:<10} {share:4.0%} in OpenCV, GIL ceiling >= "
+                  f"{1 / max(1 - share, 1e-9):.1f}x one reader")
     if not _CONSUMPTION.value:
         return
     print(f"\nTraining consumption at {UTILISATION:.0%} of bf16 peak "

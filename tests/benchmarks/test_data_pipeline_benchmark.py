@@ -25,6 +25,9 @@ def test_benchmark_reports_each_recipe_for_each_worker_count(tmp_path):
     assert sorted((w, name) for w, name, _, _ in rates) == sorted(
         (w, name) for w in "12" for name in ("k400 train", "ssv2 train", "test 4x3"))
     assert all(float(rate) > 0 and float(per_cpu) > 0 for _, _, rate, per_cpu in rates)
+    shares = re.findall(r"(k400 train|ssv2 train|test 4x3)\s+(\d+)% in OpenCV", result.stdout)
+    assert sorted(name for name, _ in shares) == ["k400 train", "ssv2 train", "test 4x3"]
+    assert all(0 < int(share) < 100 for _, share in shares)
 
 
 def test_benchmark_frames_look_like_video_not_noise():
