@@ -177,3 +177,23 @@ def test_init_from_an_hf_checkpoint_gives_the_image_model_hf_logits(tmp_path):
         expected = hf(torch.from_numpy(images.transpose(0, 3, 1, 2))).logits.numpy()
     ours = np.asarray(model.apply({"params": params}, images))
     np.testing.assert_array_less(np.abs(ours - expected).max(), 1e-4)
+
+
+def test_matmul_count_equals_torch_flop_counter_on_hf_cvt13_and_the_paper():
+    """`matmul_gmacs` counts what PyTorch's FlopCounterMode counts (convolutions and matrix
+    products) on HF's CvT-13, and that is the paper's 4.5 GFLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vivit.flops import matmul_gmacs
+
+    stages = CVT_VARIANTS["cvt-13"]
+    config = transformers.CvtConfig(depth=[s.depth for s in stages], num_labels=1000,
+                                    embed_dim=[s.embed_dim for s in stages],
+                                    num_heads=[s.num_heads for s in stages])
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        transformers.CvtForImageClassification(config).eval()(torch.zeros(1, 3, 224, 224))
+    model = CvTClassifier(stages, num_classes=1000)
+    ours = matmul_gmacs(model, (1, 224, 224, 3))
+    assert ours == pytest.approx(counter.get_total_flops() / 2 / 1e9, rel=1e-6)
+    assert ours == pytest.approx(4.5, rel=0.02)
