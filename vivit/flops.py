@@ -186,5 +186,6 @@ if __name__ == "__main__":
     flags.DEFINE_bool("verbose", False, "On an error, log its traceback before the message.")
     flags.DEFINE_bool(
         "table2", False, "Print the five model variants of the paper's Table 2 built on --config.")
-    flags.DEFINE_bool("cvt", False, "Print CvT-13/21/W24 (the CvT paper's Table 2) instead of --config.")
+    flags.DEFINE_bool(
+        "cvt", False, "Print CvT-13/21/W24 (the CvT paper's Table 2) instead of --config.")
     app.run(main, flags_parser=_parse_flags)

@@ -197,3 +197,12 @@ def test_matmul_count_equals_torch_flop_counter_on_hf_cvt13_and_the_paper():
     ours = matmul_gmacs(model, (1, 224, 224, 3))
     assert ours == pytest.approx(counter.get_total_flops() / 2 / 1e9, rel=1e-6)
     assert ours == pytest.approx(4.5, rel=0.02)
+
+
+def test_image_model_puts_stochastic_depth_in_the_last_stage_and_refuses_bfloat16():
+    from vivit.models.builder import build_model
+
+    model = build_model(_image_config("model.variant=cvt-13", "model.stochastic_droplayer_rate=0.1"))
+    assert [s.drop_path_rate for s in model.stages] == [0.0, 0.0, 0.1]
+    with pytest.raises(ValueError, match="model_dtype_str"):
+        build_model(_image_config("model.variant=cvt-13", "model_dtype_str=bfloat16"))
