@@ -24,7 +24,7 @@ def _config(model_name, **data):
 
 def test_registry_has_one_task_per_model_name_and_names_unknown_ones():
     assert set(tasks.TASKS) == {"vivit_classification", "vivit_multihead_classification",
-                                "vivit_multilabel_classification"}
+                                "vivit_multilabel_classification", "cvt_classification"}
     with pytest.raises(ValueError, match="model_name='vivit_regression' is not supported"):
         tasks.task_for_config(_config("vivit_regression"))
 

@@ -14,6 +14,9 @@ these; nothing else compares `model_name` strings. A new task is one class and o
   ('verb-noun_accuracy', Scenic's name) over the outer product of the heads' softmaxes.
 - `vivit_multilabel_classification` (`MultiLabel`): any number of classes per video (multi-hot);
   sigmoid cross-entropy summed over classes; prec@1 per batch, mAP and per-class AP over a split.
+- `cvt_classification` (`ImageClassification`): CvT over images [batch, height, width, 3], one
+  class per image, with SingleLabel's loss and metrics. Its `inputs` are images, which no dataset
+  here provides, so the data pipeline refuses to train it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from vivit.train import metrics as metrics_lib
 
 # What a source must put in `VideoRecord.label` for a task.
 INDEX, PER_HEAD, MULTI_HOT = "index", "per_head", "multi_hot"
+# What the task's model takes: video clips [batch, time, height, width, 3] or images.
+VIDEO, IMAGE = "video", "image"
 # --mode=predict: multi-label classes at or above this probability are printed.
 MULTILABEL_THRESHOLD = 0.5
 
@@ -69,6 +74,7 @@ class Task:
 
     model_name: ClassVar[str]
     label_layout: ClassVar[str]
+    inputs: ClassVar[str] = VIDEO
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> "Task":
@@ -284,8 +290,16 @@ class MultiLabel(_OneHead):
         return ranked, lines
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageClassification(SingleLabel):
+    """CvT as an image classifier (`model.variant`): single-label, on images."""
+
+    model_name: ClassVar[str] = "cvt_classification"
+    inputs: ClassVar[str] = IMAGE
+
+
 TASKS: dict[str, type[Task]] = {
-    task.model_name: task for task in (SingleLabel, MultiHead, MultiLabel)
+    task.model_name: task for task in (SingleLabel, MultiHead, MultiLabel, ImageClassification)
 }
 
 

@@ -116,4 +116,93 @@ def _tiny_hf_like(directory, stages):
     config = transformers.CvtConfig(
         embed_dim=[s.embed_dim for s in stages], num_heads=[s.num_heads for s in stages],
         depth=[s.depth for s in stages], num_labels=5)
-    transformers.CvtForImageClassification(config).save_pretrained(directory)
+    model = transformers.CvtForImageClassification(config)
+    model.save_pretrained(directory)
+    return model
+
+
+def _image_config(*overrides: str):
+    """configs/demo_cvt_fe.py turned into the CvT image model (5 classes)."""
+    from vivit.config import load_config
+
+    return load_config("configs/demo_cvt_fe.py", [
+        "model_name=cvt_classification", "dataset_configs.num_classes=5",
+        *overrides])
+
+
+@pytest.mark.parametrize("variant", ["cvt-13", "cvt-21", "cvt-w24"])
+def test_build_model_makes_the_cvt_image_model_of_model_variant(variant):
+    from vivit.models.builder import build_model
+
+    model = build_model(_image_config(f"model.variant={variant}"))
+    images = np.zeros((2, 64, 64, 3), np.float32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), images)["params"]
+    expected = jax.eval_shape(CvTClassifier(CVT_VARIANTS[variant], num_classes=5).init,
+                              jax.random.key(0), images)["params"]
+    assert jax.tree.map(lambda s: s.shape, shapes) == jax.tree.map(lambda s: s.shape, expected)
+    assert jax.eval_shape(model.apply, {"params": shapes}, images).shape == (2, 5)
+
+
+@pytest.mark.parametrize("variant", ["cvt-99", None])
+def test_unknown_or_missing_variant_is_refused_naming_model_variant(variant):
+    from vivit.models.builder import build_model
+
+    config = _image_config()
+    config.model.variant = variant
+    with pytest.raises(ValueError, match=r"model.variant=.*expected one of \(.*'cvt-13'") as err:
+        build_model(config)
+    assert "\n" not in str(err.value)
+
+
+def test_model_variant_on_a_video_model_is_refused():
+    from vivit.models.builder import build_model
+
+    config = _fe_config()
+    config.model.variant = "cvt-13"
+    with pytest.raises(ValueError, match="model.variant='cvt-13' is only read with model_name="):
+        build_model(config)
+
+
+def test_init_from_an_hf_checkpoint_gives_the_image_model_hf_logits(tmp_path):
+    from vivit.models.builder import build_model
+    from vivit.pretrained.initialize import initialize
+
+    hf = _tiny_hf_like(tmp_path, CVT_VARIANTS["cvt-tiny"]).eval()
+    config = _image_config("model.variant=cvt-tiny",
+                           f"init_from.checkpoint_path={tmp_path}")
+    model = build_model(config)
+    images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    params = initialize(model.init(jax.random.key(0), images)["params"], config)
+    with torch.no_grad():
+        expected = hf(torch.from_numpy(images.transpose(0, 3, 1, 2))).logits.numpy()
+    ours = np.asarray(model.apply({"params": params}, images))
+    np.testing.assert_array_less(np.abs(ours - expected).max(), 1e-4)
+
+
+def test_matmul_count_equals_torch_flop_counter_on_hf_cvt13_and_the_paper():
+    """`matmul_gmacs` counts what PyTorch's FlopCounterMode counts (convolutions and matrix
+    products) on HF's CvT-13, and that is the paper's 4.5 GFLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vivit.flops import matmul_gmacs
+
+    stages = CVT_VARIANTS["cvt-13"]
+    config = transformers.CvtConfig(depth=[s.depth for s in stages], num_labels=1000,
+                                    embed_dim=[s.embed_dim for s in stages],
+                                    num_heads=[s.num_heads for s in stages])
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        transformers.CvtForImageClassification(config).eval()(torch.zeros(1, 3, 224, 224))
+    model = CvTClassifier(stages, num_classes=1000)
+    ours = matmul_gmacs(model, (1, 224, 224, 3))
+    assert ours == pytest.approx(counter.get_total_flops() / 2 / 1e9, rel=1e-6)
+    assert ours == pytest.approx(4.5, rel=0.02)
+
+
+def test_image_model_puts_stochastic_depth_in_the_last_stage_and_refuses_bfloat16():
+    from vivit.models.builder import build_model
+
+    model = build_model(_image_config("model.variant=cvt-13", "model.stochastic_droplayer_rate=0.1"))
+    assert [s.drop_path_rate for s in model.stages] == [0.0, 0.0, 0.1]
+    with pytest.raises(ValueError, match="model_dtype_str"):
+        build_model(_image_config("model.variant=cvt-13", "model_dtype_str=bfloat16"))

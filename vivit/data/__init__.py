@@ -28,6 +28,11 @@ def _num_classes(config: ml_collections.ConfigDict) -> int:
     from vivit import tasks
 
     task = tasks.task_for_config(config)
+    if task.inputs != tasks.VIDEO:
+        raise ValueError(
+            f"model_name={task.model_name!r} takes images, but every dataset here gives video "
+            f"clips (dataset_name={config.dataset_name!r}); to train CvT on video, use a "
+            "factorized encoder with model.spatial_transformer.backbone='cvt-13' (etc.).")
     if task.label_layout == tasks.PER_HEAD and not get_dataset_type(
             config.dataset_name).per_head_labels:
         readers = tuple(n for n, d in DATASETS.items() if d.per_head_labels)

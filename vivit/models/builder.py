@@ -6,6 +6,7 @@ than with a shape error deep inside the network.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -16,6 +17,7 @@ from vivit.config_keys import check_keys
 from vivit.models.attention_types import AttentionType, get_attention_type
 from vivit.models.backbones import get_backbone
 from vivit.models.checks import check_clip_and_patches
+from vivit.models.cvt import CVT_VARIANTS, CvTClassifier
 from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import TransformerSize
@@ -60,6 +62,12 @@ def _check_heads(size: TransformerSize, hidden_size: int, key: str) -> None:
     )
 
 
+def _check_rates(model: ml_collections.ConfigDict) -> None:
+    for key in ("dropout_rate", "attention_dropout_rate", "stochastic_droplayer_rate"):
+        rate = model[key]
+        _require(0.0 <= rate < 1.0, f"model.{key}={rate!r} must be in [0, 1).")
+
+
 def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     model = config.model
     encoding = model.temporal_encoding_config
@@ -95,9 +103,7 @@ def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
             f"temporal_sampling, got {n_sampled!r}.",
         )
     _require(all(p > 0 for p in patch_size), f"model.patches.size={patch_size} must be positive.")
-    for key in ("dropout_rate", "attention_dropout_rate", "stochastic_droplayer_rate"):
-        rate = model[key]
-        _require(0.0 <= rate < 1.0, f"model.{key}={rate!r} must be in [0, 1).")
+    _check_rates(model)
     if model.representation_size is not None:
         _require(
             isinstance(model.representation_size, int) and model.representation_size > 0,
@@ -175,15 +181,42 @@ def _single_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
     )
 
 
+def _takes_images(config: ml_collections.ConfigDict) -> bool:
+    from vivit import tasks
+
+    return tasks.task_for_config(config).inputs == tasks.IMAGE
+
+
+def _cvt_classifier(config: ml_collections.ConfigDict) -> nn.Module:
+    """model_name='cvt_classification': CvT `model.variant` over images [batch, h, w, 3]. Like
+    Hugging Face's configs, stochastic depth acts in the last stage only."""
+    model = config.model
+    _one_of(model.get("variant"), tuple(CVT_VARIANTS), "model.variant")
+    _one_of(config.model_dtype_str, ("float32",), "model_dtype_str (CvT computes in float32)")
+    _check_rates(model)
+    stages = CVT_VARIANTS[model.variant]
+    last = dataclasses.replace(stages[-1], drop_path_rate=float(model.stochastic_droplayer_rate))
+    return CvTClassifier(stages[:-1] + (last,), num_classes(config),
+                         float(model.dropout_rate), float(model.attention_dropout_rate))
+
+
 def build_model(config: ml_collections.ConfigDict) -> nn.Module:
     """Returns the Flax module that `config` describes.
 
     `module.apply(variables, video, train=False)` maps [batch, time, height, width, 3] to logits
-    [batch, classes]; `train=True` needs `rngs={'dropout': key}`. Raises ValueError naming the
+    [batch, classes] (images [batch, height, width, 3] for model_name='cvt_classification');
+    `train=True` needs `rngs={'dropout': key}`. Raises ValueError naming the
     config key when a `model.*` key is unknown or a value or combination is invalid.
     """
     # The model section's own keys (the whole config is checked by vivit.config.complete).
     check_keys(config.model, model_defaults().model, "model.")
+    if _takes_images(config):
+        return _cvt_classifier(config)
+    variant = config.model.get("variant")
+    _require(variant is None,
+             f"model.variant={variant!r} is only read with model_name="
+             "'cvt_classification'; a factorized encoder picks its CvT with "
+             "model.spatial_transformer.backbone.")
     attention_type = get_attention_type(config.model.attention_config.type)
     common = _common_kwargs(config)
     check_clip_and_patches(config)

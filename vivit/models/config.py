@@ -28,6 +28,9 @@ def model_defaults() -> ml_collections.ConfigDict:
     # The per-frame encoder: a key of vivit.models.backbones.BACKBONES ('vit', or a CvT that
     # embeds raw frames itself: 'cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny').
     model.spatial_transformer.backbone = "vit"
+    # model_name='cvt_classification' only: the CvT size, a key of vivit.models.cvt.CVT_VARIANTS
+    # ('cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny'); the ViViT size keys are then unused.
+    model.variant = None
     model.temporal_transformer = _transformer_section()
     # Tubelet / patch size as (h, w, t) for `3d_conv`, (h, w) for `temporal_sampling`.
     model.patches = ml_collections.ConfigDict({"size": (16, 16, 2)})
@@ -76,7 +79,7 @@ def model_defaults() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             # vivit_classification | vivit_multihead_classification |
-            # vivit_multilabel_classification
+            # vivit_multilabel_classification | cvt_classification (images; vivit.tasks)
             "model_name": "vivit_classification",
             # Activation dtype (parameters stay float32): float32 | bfloat16.
             "model_dtype_str": "float32",
