@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ckpt_layouts import (LAYERS, flat, init_params, random_video, random_vit, tiny_config,
-                          write_orbax, write_vit_npz)
+                          write_big_vision_npz, write_orbax, write_scenic_msgpack, write_vit_npz)
 from vivit.pretrained import CheckpointError, initialize, read_checkpoint
 from vivit.pretrained.layer_stacking import stack_layers, tree_like_layout, unstack_layers
 from vivit.pretrained.view import unflatten
@@ -48,8 +48,12 @@ def test_stacking_a_gap_in_the_layers_is_refused():
         stack_layers(per_layer)
 
 
-def test_a_scanned_model_initializes_from_a_vit_npz_like_an_unrolled_one(tmp_path):
-    path = write_vit_npz(str(tmp_path / "vit.npz"), random_vit())
+@pytest.mark.parametrize("fmt", ["vit_npz", "big_vision", "scenic"])
+def test_a_scanned_model_initializes_from_a_vit_like_an_unrolled_one(tmp_path, fmt):
+    writers = {"vit_npz": lambda: write_vit_npz(str(tmp_path / "vit.npz"), random_vit()),
+               "big_vision": lambda: write_big_vision_npz(str(tmp_path / "bv.npz"), random_vit()),
+               "scenic": lambda: write_scenic_msgpack(str(tmp_path / "scenic"), random_vit())}
+    path = writers[fmt]()
     model, params = _initialized(path)
     scanned_model, scanned = _initialized(path, **{"model.scan_layers": True})
     assert "encoderblock" in scanned["Transformer"]
