@@ -140,3 +140,14 @@ def test_scanned_layers_train_with_remat_dropout_and_stochastic_depth():
 def test_bad_remat_settings_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
         build_model(_config("spacetime", **overrides))
+
+
+def test_flops_of_a_scanned_model_count_every_layer():
+    """XLA's cost analysis counts a scan body once; vivit.flops counts the unrolled model."""
+    from vivit.flops import count
+
+    config = _config("spacetime")
+    config.dataset_configs.update(num_frames=4, crop_size=16)
+    unrolled = count(config)
+    config.model.scan_layers = True
+    assert count(config) == unrolled
