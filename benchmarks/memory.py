@@ -217,14 +217,16 @@ def _gib(value: float) -> str:
 def variants_table(size: str, batch: int, policies: list[str], common: dict) -> list[str]:
     lines = [f"Peak memory of one train step, {size}, batch {batch}, "
              f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']}, "
-             f"{common['dtype']} activations (GiB; compile seconds in brackets):", "",
+             f"{common['dtype']} activations: XLA CPU peak GiB / activations saved for the "
+             "backward pass GiB (compile seconds):", "",
              "| Variant | " + " | ".join(f"remat {p}" for p in policies) + " |",
              "|---|" + "---|" * len(policies)]
     for attention in VARIANTS:
         cells = []
         for policy in policies:
             result = compile_step(Setting(size, attention, policy, batch, **common))
-            cells.append(f"{_gib(result.peak_bytes)} ({result.compile_seconds:.0f} s)")
+            cells.append(f"{_gib(result.peak_bytes)} / {_gib(result.residual_bytes)} "
+                         f"({result.compile_seconds:.0f} s)")
         lines.append(f"| {SHORT[attention]} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     return lines
