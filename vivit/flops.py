@@ -45,7 +45,13 @@ def clip_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int, int, i
 
 
 def count(config: ml_collections.ConfigDict) -> ModelCost:
-    """Parameters (from `jax.eval_shape`, nothing allocated) and GFLOPs of one forward pass."""
+    """Parameters (from `jax.eval_shape`, nothing allocated) and GFLOPs of one forward pass.
+
+    Counted on the unrolled model: XLA's cost analysis counts a scan's body once, not per layer.
+    """
+    if config.model.get("scan_layers"):
+        config = config.copy_and_resolve_references()
+        config.model.scan_layers = False
     return count_module(build_model(config), clip_shape(config))
 
 

@@ -85,3 +85,19 @@ def test_unwritable_workdir_is_named(tmp_path):
 
 # SIGTERM / SIGKILL resume of a whole run is tested through main.py in
 # tests/trainer/test_resume_and_devices.py.
+
+
+def test_resuming_with_the_other_block_layout_says_so(tmp_path):
+    """A run saves in its model's layout; resuming with model.scan_layers flipped is refused
+    with the way out, not called a shape mismatch or corruption."""
+    per_layer = {"params": {"Transformer": {f"encoderblock_{i}": {"scale": np.ones(4, np.float32)}
+                                            for i in range(2)}}}
+    stacked = {"params": {"Transformer": {"encoderblock": {
+        "scale": jax.ShapeDtypeStruct((2, 4), np.float32)}}}}
+    checkpointer = checkpointing.Checkpointer(tmp_path, save_every=1, max_to_keep=2)
+    checkpointer.save(1, per_layer, force=True)
+    checkpointer.wait()
+    with pytest.raises(ValueError, match="encoder blocks are per-layer and this config's are "
+                                         "stacked \\(model.scan_layers differs\\)"):
+        checkpointer.restore_newest_intact(stacked)
+    checkpointer.close()

@@ -20,7 +20,7 @@ from vivit.models.checks import check_clip_and_patches
 from vivit.models.cvt import CVT_VARIANTS, CvTClassifier
 from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
-from vivit.models.encoder import TransformerSize
+from vivit.models.encoder import REMAT_POLICIES, TransformerSize
 from vivit.models.classifiers import POOLING, FactorizedEncoderViViT, ViViT
 
 CLASSIFIERS = ("token", "0") + tuple(POOLING)
@@ -68,6 +68,14 @@ def _check_rates(model: ml_collections.ConfigDict) -> None:
         _require(0.0 <= rate < 1.0, f"model.{key}={rate!r} must be in [0, 1).")
 
 
+def _check_remat(model: ml_collections.ConfigDict) -> None:
+    _one_of(model.remat_policy, tuple(REMAT_POLICIES), "model.remat_policy")
+    _require(
+        model.remat or model.remat_policy == "full",
+        f"model.remat_policy={model.remat_policy!r} takes effect only with model.remat=True.",
+    )
+
+
 def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     model = config.model
     encoding = model.temporal_encoding_config
@@ -76,6 +84,7 @@ def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
     _one_of(encoding.method, TOKENIZERS, "model.temporal_encoding_config.method")
     _one_of(model.attention_config.implementation, ATTENTION_IMPLEMENTATIONS,
             "model.attention_config.implementation")
+    _check_remat(model)
     _require(
         isinstance(model.hidden_size, int) and model.hidden_size > 0,
         f"model.hidden_size must be a positive integer, got {model.hidden_size!r}.",
@@ -125,6 +134,8 @@ def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
         attention_implementation=model.attention_config.implementation,
         return_prelogits=bool(model.return_prelogits),
         remat=bool(model.remat),
+        remat_policy=model.remat_policy,
+        scan_layers=bool(model.scan_layers),
         dtype=DTYPES[config.model_dtype_str],
     )
 

@@ -44,6 +44,8 @@ class _VideoClassifier(nn.Module):
     attention_implementation: Optional[str] = None
     return_prelogits: bool = False
     remat: bool = False
+    remat_policy: str = "full"
+    scan_layers: bool = False
     dtype: Dtype = jnp.float32
 
     def _tokenize(self, video: jax.Array) -> jax.Array:
@@ -72,6 +74,8 @@ class _VideoClassifier(nn.Module):
             attention_dropout_rate=self.attention_dropout_rate,
             stochastic_droplayer_rate=self.stochastic_droplayer_rate,
             remat=self.remat,
+            remat_policy=self.remat_policy,
+            scan_layers=self.scan_layers,
             dtype=self.dtype,
             name=name,
             **kwargs,

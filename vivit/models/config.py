@@ -73,8 +73,16 @@ def model_defaults() -> ml_collections.ConfigDict:
     model.return_prelogits = False
     # Return the encoder's tokens (before pooling) instead of logits (Models 1, 3, 4).
     model.return_preclassifier = False
-    # Rematerialise each encoder block in the backward pass (less memory, ~30% more compute).
+    # Rematerialise each encoder block in the backward pass (less memory, more compute).
     model.remat = False
+    # With remat=True, what the backward pass keeps of each block (the rest is recomputed):
+    # full (nothing: least memory) | dots (every matmul output) | dots_no_batch (the weight
+    # matmuls: projections and MLP; attention is recomputed). See docs/hardware.md.
+    model.remat_policy = "full"
+    # Run the encoder blocks as one nn.scan step (compiles once, not num_layers times); params
+    # are stacked on a leading layer axis under `encoderblock` instead of `encoderblock_{i}`.
+    # Checkpoints convert between the two layouts on load (vivit/pretrained/layer_stacking.py).
+    model.scan_layers = False
 
     return ml_collections.ConfigDict(
         {

@@ -56,7 +56,8 @@ class StochasticDepth(nn.Module):
 
     @nn.compact
     def __call__(self, branch: jax.Array, *, deterministic: bool) -> jax.Array:
-        if deterministic or self.rate == 0.0:
+        # The rate is traced (a jax.Array) when the blocks run under nn.scan.
+        if deterministic or (isinstance(self.rate, (int, float)) and self.rate == 0.0):
             return branch
         keep_prob = 1.0 - self.rate
         shape = (branch.shape[0],) + (1,) * (branch.ndim - 1)

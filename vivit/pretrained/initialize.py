@@ -19,6 +19,7 @@ import numpy as np
 
 from vivit.pretrained.errors import CheckpointError
 from vivit.pretrained.kernel import adapt_embedding_kernel
+from vivit.pretrained.layer_stacking import like_layout, unstack_layers
 from vivit.pretrained.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
 from vivit.pretrained.readers import read_checkpoint
 from vivit.pretrained.view import CheckpointView
@@ -286,11 +287,13 @@ def initialize_from_view(params: Any, view: CheckpointView,
                          config: ml_collections.ConfigDict) -> tuple[Any, InitReport]:
     """`params` with everything `view` provides restored and adapted, and a report."""
     frozen = isinstance(params, flax.core.FrozenDict)
-    target = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep="/")
+    model_flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep="/")
+    # Plans are made in the per-layer layout (the view's); a scanned model is restacked after.
+    target = unstack_layers(model_flat)
     plan = _plan(target, view, config)
     for path, value in plan.updates.items():
         target[path] = jnp.asarray(value, dtype=target[path].dtype)
-    new = flax.traverse_util.unflatten_dict(target, sep="/")
+    new = flax.traverse_util.unflatten_dict(like_layout(target, model_flat), sep="/")
     report = plan.report
     log.info("Initialized from %s (%s): %d restored, %d adapted, %d fresh.", view.path,
              view.format, len(report.restored), len(report.adapted), len(report.fresh))

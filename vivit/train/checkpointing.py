@@ -58,6 +58,18 @@ class _DropOrbaxMetadataNotes(logging.Filter):
         return not str(record.msg).startswith(self._EXPECTED)
 
 
+def _block_layout(tree: Any) -> str | None:
+    """'stacked' (model.scan_layers) or 'per-layer' encoder blocks in a state tree; None if
+    it has neither. Checkpoints are saved in the layout of the model that ran."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    paths = [jax.tree_util.keystr(path) for path, _ in leaves]
+    if any("'encoderblock'" in path for path in paths):
+        return "stacked"
+    if any("'encoderblock_" in path for path in paths):
+        return "per-layer"
+    return None
+
+
 @contextlib.contextmanager
 def _quiet_item_metadata_notes():
     loggers = [logging.getLogger(), logging.getLogger("absl")]
@@ -315,6 +327,12 @@ class Checkpointer:
         None if neither (the step reads fine)."""
         check_step_readable(self.step_directory(step))
         saved = _saved_tree(self.step_directory(step))
+        layouts = (_block_layout(saved), _block_layout(abstract_state))
+        if None not in layouts and layouts[0] != layouts[1]:
+            return (f"its encoder blocks are {layouts[0]} and this config's are {layouts[1]} "
+                    "(model.scan_layers differs): resume with the run's model.scan_layers, or "
+                    "start a new workdir with init_from.checkpoint_path set to this one (the "
+                    "parameters convert, the optimizer state starts afresh)")
         if _leaf_signature(saved) != _leaf_signature(abstract_state):
             return (f"its {len(jax.tree.leaves(saved))} arrays do not have the shapes of the "
                     f"{len(jax.tree.leaves(abstract_state))} of this config's train state")

@@ -7,6 +7,7 @@ from typing import Callable, Optional
 
 from vivit import storage
 from vivit.pretrained.errors import CheckpointError
+from vivit.pretrained.layer_stacking import stacked_prefixes, unstack_layers
 from vivit.pretrained.readers.flax_msgpack import read_scenic_checkpoint
 from vivit.pretrained.readers.huggingface import WEIGHT_FILES, is_hf_dir, read_huggingface
 from vivit.pretrained.readers.npz import is_big_vision_layout, read_big_vision_npz, read_vit_npz
@@ -64,7 +65,8 @@ def detect_format(path: str) -> str:
 
 
 def read_checkpoint(path: str, checkpoint_format: Optional[str] = None) -> CheckpointView:
-    """Reads `path` (format detected unless given) into a Scenic-named flat view."""
+    """Reads `path` (format detected unless given) into a Scenic-named flat view, blocks one
+    per layer (`encoderblock_{i}`) whatever layout the file stores."""
     path = storage.expand(str(path))  # A gs:// URL stays as it is.
     if not storage.exists(path):
         raise CheckpointError(f"Checkpoint '{path}' does not exist (init_from.checkpoint_path).")
@@ -72,4 +74,8 @@ def read_checkpoint(path: str, checkpoint_format: Optional[str] = None) -> Check
     if fmt not in READERS:
         raise CheckpointError(
             f"Unknown init_from.checkpoint_format '{fmt}' for '{path}'; known: {sorted(READERS)}.")
-    return READERS[fmt](path)
+    view = READERS[fmt](path)
+    if stacked_prefixes(view.params):  # A scanned run or a big_vision scan=True file.
+        view.params = unstack_layers(view.params)
+        view.notes.append("Stacked (scanned) encoder blocks split into encoderblock_{i}.")
+    return view

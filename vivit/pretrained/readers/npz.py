@@ -75,23 +75,11 @@ def read_vit_npz(path: str) -> CheckpointView:
     return CheckpointView(path=path, format="vit_npz", params=params)
 
 
-def _unstack_scanned_blocks(params: FlatParams) -> FlatParams:
-    """big_vision's scan=True layout stacks all blocks under `encoderblock/` on a leading axis."""
-    prefix = "Transformer/encoderblock/"
-    if not any(n.startswith(prefix) for n in params):
-        return params
-    out = {n: a for n, a in params.items() if not n.startswith(prefix)}
-    for name, stacked in params.items():
-        if name.startswith(prefix):
-            for layer, array in enumerate(stacked):
-                out[f"Transformer/encoderblock_{layer}/{name[len(prefix):]}"] = array
-    return out
-
-
 def read_big_vision_npz(path: str) -> CheckpointView:
     """A big_vision ViT .npz -> Scenic-named view (posemb moved, class slot added)."""
     params = _strip_training_state(load_npz(path))
-    params = _unstack_scanned_blocks(_to_linen_names(params))
+    # big_vision's scan=True files stack the blocks; read_checkpoint unstacks them.
+    params = _to_linen_names(params)
     notes = []
     posemb = params.pop("pos_embedding", None)
     if posemb is None:

@@ -1,0 +1,381 @@
+"""How much accelerator memory does a ViViT train step need, and which batch fits which device?
+
+    python benchmarks/memory.py [--markdown=docs/hardware.md]
+
+Compiles (never runs, except --step_time) one training step: forward, backward and an SGD-momentum
+update (the paper's optimiser) with the parameters and optimiser state donated, as the trainer
+does. Its peak memory is XLA's compiled memory analysis: arguments + outputs - aliased (donated)
++ temporaries. Parameters and optimiser state are float32; activations are --dtype.
+
+Sections (each can be switched off):
+- --variants_size: every attention type with and without rematerialisation (`model.remat`,
+  `model.remat_policy`), at one size and batch.
+- --sizes: ViViT-B/L/H at --num_frames x --crop_size, batches --batches: the memory per clip (the
+  slope between the batches), the fixed part (parameters, optimiser state), and the per-device
+  batch that fits each device in DEVICES_GB after --headroom.
+- --compile_size: compile time of one train step with unrolled vs scanned layers
+  (`model.scan_layers`).
+- --step_time: executes Model 1 at a CPU-sized clip to time the extra cost of remat per clip.
+
+XLA's CPU compiler plans the buffers here; TPU and GPU compilers fuse and lay out differently (and
+GPUs may use a flash-attention kernel), so read the tables as estimates and keep the headroom.
+`--sizes=Ti/16x2 --variants_size=Ti/16x2 --compile_size=Ti/16x2 --num_frames=4 --crop_size=32`
+runs in seconds (the test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable
+
+from absl import app, flags
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)  # Runs from a checkout without `pip install -e .`.
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from vivit.config import default_config  # noqa: E402
+from vivit.models import apply_size, build_model  # noqa: E402
+
+GIB = 1024 ** 3
+# Memory per device (per TPU chip: v3 has 2 cores of 16 GB each, counted per core; v4 and v5e
+# chips are one device each), in GB as the vendors quote it.
+DEVICES_GB = {
+    "GPU 16 GB (V100, T4)": 16, "GPU 40 GB (A100-40GB)": 40, "GPU 80 GB (A100/H100-80GB)": 80,
+    "TPU v3 core (16 GB)": 16, "TPU v4 chip (32 GB)": 32, "TPU v5e chip (16 GB)": 16,
+}
+VARIANTS = ("spacetime", "factorized_encoder", "factorized_self_attention_block",
+            "factorized_dot_product_attention")
+SHORT = {"spacetime": "Model 1 spacetime", "factorized_encoder": "Model 2 factorised encoder",
+         "factorized_self_attention_block": "Model 3 factorised self-attention",
+         "factorized_dot_product_attention": "Model 4 factorised dot-product"}
+NUM_CLASSES = 400
+
+_VARIANTS_SIZE = flags.DEFINE_string(
+    "variants_size", "B/16x2", "Size of the per-variant remat table ('' skips it).")
+_VARIANTS_BATCH = flags.DEFINE_integer("variants_batch", 2, "Batch of the per-variant table.")
+_POLICIES = flags.DEFINE_list(
+    "remat_policies", ["none", "full"],
+    "Remat settings of the per-variant table: none or a model.remat_policy value.")
+_SIZES = flags.DEFINE_list("sizes", ["B/16x2", "L/16x2", "H/14x2"],
+                           "Sizes of the per-clip table ('' skips it).")
+_SIZE_VARIANTS = flags.DEFINE_list("size_variants", ["spacetime", "factorized_encoder"],
+                                   "Attention types of the per-clip table.")
+_SIZE_POLICIES = flags.DEFINE_list("size_policies", ["none", "full"],
+                                   "Remat settings of the per-clip table.")
+_BATCHES = flags.DEFINE_list("batches", ["1", "2"], "Two batches: the per-clip slope.")
+_NUM_FRAMES = flags.DEFINE_integer("num_frames", 32, "Frames per clip.")
+_CROP = flags.DEFINE_integer("crop_size", 224, "Clip height and width.")
+_DTYPE = flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"],
+                           "Activation dtype (model_dtype_str); parameters stay float32.")
+_SCAN = flags.DEFINE_bool(
+    "scan_layers", False,
+    "Compile the tables with scanned layers (faster to compile, more memory without remat).")
+_HEADROOM = flags.DEFINE_float("headroom", 0.15,
+                               "Fraction of device memory left free (runtime, fragmentation).")
+_COMPILE_SIZE = flags.DEFINE_string(
+    "compile_size", "L/16x2", "Size of the scanned-vs-unrolled compile-time row ('' skips).")
+_STEP_TIME = flags.DEFINE_bool(
+    "step_time", True, "Time Model 1 train steps with and without remat (executes them).")
+_STEP_SIZE = flags.DEFINE_string("step_size", "B/16x2", "Model size of the timed steps.")
+_STEP_CLIP = flags.DEFINE_list("step_clip", ["8", "112"],
+                               "Frames and crop size of the timed steps (CPU-sized).")
+_NUM_LAYERS = flags.DEFINE_integer(
+    "num_layers", 0, "Override the depth of every encoder (0 keeps the size's; tests use 1).")
+_MARKDOWN = flags.DEFINE_string("markdown", None, "Also write the tables to this Markdown file.")
+
+
+@dataclasses.dataclass
+class Setting:
+    """One compiled train step."""
+
+    size: str
+    attention: str
+    remat: str  # 'none' or a model.remat_policy
+    batch: int
+    scan_layers: bool
+    num_frames: int
+    crop_size: int
+    dtype: str
+
+
+def model_config(setting: Setting) -> ml_collections.ConfigDict:
+    config = default_config()
+    apply_size(config.model, setting.size)
+    config.model.attention_config.type = setting.attention
+    if setting.attention in ("factorized_self_attention_block",
+                             "factorized_dot_product_attention"):
+        config.model.classifier = "gap"
+    if _NUM_LAYERS.value:
+        for section in (config.model, config.model.spatial_transformer,
+                        config.model.temporal_transformer):
+            section.num_layers = _NUM_LAYERS.value
+    config.model.remat = setting.remat != "none"
+    config.model.remat_policy = "full" if setting.remat == "none" else setting.remat
+    config.model.scan_layers = setting.scan_layers
+    config.model_dtype_str = setting.dtype
+    config.dataset_configs.num_classes = NUM_CLASSES
+    config.dataset_configs.num_frames = setting.num_frames
+    config.dataset_configs.crop_size = setting.crop_size
+    return config
+
+
+def train_step_fn(model: Any, optimizer: optax.GradientTransformation) -> Callable:
+    """(params, opt_state, video, labels) -> (params, opt_state, loss): the trainer's arrays."""
+
+    def step(params, opt_state, video, labels, rng):
+        def loss_fn(p):
+            logits = model.apply({"params": p}, video, train=True, rngs={"dropout": rng})
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def _abstract_inputs(setting: Setting, model: Any, optimizer: optax.GradientTransformation):
+    video = jax.ShapeDtypeStruct(
+        (setting.batch, setting.num_frames, setting.crop_size, setting.crop_size, 3), jnp.float32)
+    labels = jax.ShapeDtypeStruct((setting.batch,), jnp.int32)
+    rng = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    params = jax.eval_shape(
+        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + video.shape[1:]))["params"])
+    opt_state = jax.eval_shape(optimizer.init, params)
+    return params, opt_state, video, labels, rng
+
+
+@dataclasses.dataclass
+class Compiled:
+    setting: Setting
+    peak_bytes: int  # XLA CPU's plan: arguments + outputs - donated + temporaries
+    argument_bytes: int
+    temp_bytes: int
+    compile_seconds: float
+    residual_bytes: int  # what JAX's backward pass keeps from the forward pass (remat policy)
+
+
+def residual_bytes(model: Any, params: Any, video: Any, labels: Any, rng: Any) -> int:
+    """Bytes of the residuals the backward pass keeps (parameters included), as JAX's autodiff
+    plans them under the remat policy: the leaves of the VJP closure. Device-independent: it is
+    what rematerialisation changes, whatever a compiler does afterwards."""
+
+    def loss_fn(p, v, y, r):
+        logits = model.apply({"params": p}, v, train=True, rngs={"dropout": r})
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def closure(p, v, y, r):
+        return jax.vjp(lambda q: loss_fn(q, v, y, r), p)[1]
+
+    vjp = jax.eval_shape(closure, params, video, labels, rng)
+    return sum(math.prod(leaf.shape) * leaf.dtype.itemsize
+               for leaf in jax.tree_util.tree_leaves(vjp))
+
+
+def compile_step(setting: Setting) -> Compiled:
+    """Compiles (does not run) one train step; its memory analysis and compile time."""
+    model = build_model(model_config(setting))
+    optimizer = optax.sgd(0.1, momentum=0.9)
+    step = jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1))
+    args = _abstract_inputs(setting, model, optimizer)
+    start = time.perf_counter()
+    compiled = step.lower(*args).compile()
+    seconds = time.perf_counter() - start
+    memory = compiled.memory_analysis()
+    peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes
+            - memory.alias_size_in_bytes + memory.temp_size_in_bytes)
+    params, _, video, labels, rng = args
+    return Compiled(setting, int(peak), int(memory.argument_size_in_bytes),
+                    int(memory.temp_size_in_bytes), seconds,
+                    residual_bytes(model, params, video, labels, rng))
+
+
+def fitting_batch(fixed_bytes: float, per_clip_bytes: float, device_gb: float,
+                  headroom: float) -> int:
+    """The largest batch whose peak stays under (1 - headroom) of the device's memory."""
+    usable = device_gb * 1e9 * (1.0 - headroom)
+    if per_clip_bytes <= 0:
+        return 0
+    return max(int((usable - fixed_bytes) // per_clip_bytes), 0)
+
+
+def _gib(value: float) -> str:
+    return f"{value / GIB:.2f}"
+
+
+def variants_table(size: str, batch: int, policies: list[str], common: dict) -> list[str]:
+    lines = [f"Peak memory of one train step, {size}, batch {batch}, "
+             f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']}, "
+             f"{common['dtype']} activations: XLA CPU peak GiB / activations saved for the "
+             "backward pass GiB (compile seconds):", "",
+             "| Variant | " + " | ".join(f"remat {p}" for p in policies) + " |",
+             "|---|" + "---|" * len(policies)]
+    for attention in VARIANTS:
+        cells = []
+        for policy in policies:
+            result = compile_step(Setting(size, attention, policy, batch, **common))
+            cells.append(f"{_gib(result.peak_bytes)} / {_gib(result.residual_bytes)} "
+                         f"({result.compile_seconds:.0f} s)")
+        lines.append(f"| {SHORT[attention]} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
+                batches: tuple[int, int], headroom: float, common: dict) -> list[str]:
+    devices = list(DEVICES_GB)
+    lines = [f"Training memory per clip and the per-device batch that fits, "
+             f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']} clips, "
+             f"{common['dtype']} activations, {headroom:.0%} of each device left free. "
+             f"Per clip: slopes between batches {batches[0]} and {batches[1]}. XLA: XLA CPU's "
+             "peak; saved: activations JAX keeps for the backward pass; estimate: XLA's per-clip "
+             "peak without remat minus what this remat setting stops saving (XLA's CPU compiler "
+             "does not keep rematerialisation, see below). Fixed: parameters, gradients, "
+             "momentum and workspace. Batches fitting each device use fixed + estimate:", "",
+             "| Model | remat | fixed GiB | XLA GiB/clip | saved GiB/clip | estimate GiB/clip | "
+             "compile s | " + " | ".join(devices) + " |",
+             "|---|---|---|---|---|---|---|" + "---|" * len(devices)]
+    for size in sizes:
+        for attention in attentions:
+            baseline = None  # (XLA per clip, saved per clip) without remat
+            for policy in policies:
+                small, large = (compile_step(Setting(size, attention, policy, b, **common))
+                                for b in batches)
+                span = batches[1] - batches[0]
+                per_clip = (large.peak_bytes - small.peak_bytes) / span
+                saved = (large.residual_bytes - small.residual_bytes) / span
+                fixed = small.peak_bytes - per_clip * batches[0]
+                if policy == "none":
+                    baseline = (per_clip, saved)
+                estimate = per_clip if baseline is None else baseline[0] - (baseline[1] - saved)
+                fits = [fitting_batch(fixed, estimate, DEVICES_GB[d], headroom) for d in devices]
+                seconds = small.compile_seconds + large.compile_seconds
+                lines.append(
+                    f"| ViViT-{size} {SHORT[attention].split(' ', 2)[-1]} | {policy} | "
+                    f"{_gib(fixed)} | {_gib(per_clip)} | {_gib(saved)} | {_gib(estimate)} | "
+                    f"{seconds:.0f} | " + " | ".join(map(str, fits)) + " |")
+                print(lines[-1], flush=True)
+    return lines
+
+
+def compile_time_rows(size: str, common: dict) -> list[str]:
+    lines = [f"Compile time of one ViViT-{size} Model 1 train step (batch 1, "
+             f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']}, "
+             f"{common['dtype']}):", "", "| Layers | compile s | peak GiB |", "|---|---|---|"]
+    times = {}
+    for scan in (False, True):
+        settings = dict(common, scan_layers=scan)
+        result = compile_step(Setting(size, "spacetime", "none", 1, **settings))
+        times[scan] = result.compile_seconds
+        lines.append(f"| {'scanned' if scan else 'unrolled'} | {result.compile_seconds:.1f} | "
+                     f"{_gib(result.peak_bytes)} |")
+        print(lines[-1], flush=True)
+    lines += ["", f"Scanned / unrolled compile time: {times[True] / times[False]:.2f} "
+              "(issue #13 target: at most 0.33)."]
+    return lines
+
+
+def _time_step(setting: Setting, repeats: int = 3) -> float:
+    """Median seconds of one executed train step (after a warm-up step)."""
+    model = build_model(model_config(setting))
+    optimizer = optax.sgd(0.1, momentum=0.9)
+    step = jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1))
+    shape = (setting.batch, setting.num_frames, setting.crop_size, setting.crop_size, 3)
+    video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, shape), jnp.float32)
+    labels = jnp.zeros((setting.batch,), jnp.int32)
+    params = model.init(jax.random.PRNGKey(0), video[:1])["params"]
+    opt_state = optimizer.init(params)
+    rng = jax.random.PRNGKey(1)
+    params, opt_state, loss = step(params, opt_state, video, labels, rng)
+    loss.block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        params, opt_state, loss = step(params, opt_state, video, labels, rng)
+        loss.block_until_ready()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def remat_target_rows(size: str, frames: int, crop: int, dtype: str) -> list[str]:
+    """Issue #13's remat target: twice the batch in the same peak memory, <= 35% extra time."""
+    clip = dict(num_frames=frames, crop_size=crop, dtype=dtype, scan_layers=False)
+    batch = 2
+    lines = [f"Remat target, ViViT-{size} Model 1, {frames}x{crop}x{crop} clips, {dtype} "
+             "activations, unrolled layers, "
+             "executed on this CPU (median of 3 steps after a warm-up):", "",
+             "| Setting | batch | XLA peak GiB | saved activations GiB | step s | s per clip |",
+             "|---|---|---|---|---|---|"]
+    rows = {}
+    for policy, b in (("none", batch), ("full", 2 * batch), ("dots_no_batch", 2 * batch)):
+        setting = Setting(size, "spacetime", policy, b, **clip)
+        compiled = compile_step(setting)
+        seconds = _time_step(setting)
+        rows[policy] = (compiled.peak_bytes, seconds / b, compiled.residual_bytes)
+        lines.append(f"| remat {policy} | {b} | {_gib(compiled.peak_bytes)} | "
+                     f"{_gib(compiled.residual_bytes)} | {seconds:.2f} | {seconds / b:.3f} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+    for policy in ("full", "dots_no_batch"):
+        peak, per_clip, saved = rows[policy]
+        lines.append(
+            f"remat {policy} at batch {2 * batch}: XLA CPU peak {peak / rows['none'][0]:.2f}x, "
+            f"saved activations {saved / rows['none'][2]:.2f}x those of no remat at batch "
+            f"{batch} (target <= 1.00); time per clip {per_clip / rows['none'][1] - 1:+.0%} "
+            "(target <= +35%).")
+    return lines
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    batches = tuple(int(b) for b in _BATCHES.value)
+    if len(batches) != 2 or batches[0] >= batches[1] or batches[0] < 1:
+        raise app.UsageError(f"--batches={','.join(_BATCHES.value)}: give two batches, "
+                             "the smaller first, e.g. 1,2.")
+    for policy in _POLICIES.value + _SIZE_POLICIES.value:
+        if policy != "none":
+            from vivit.models.encoder import REMAT_POLICIES
+            if policy not in REMAT_POLICIES:
+                raise app.UsageError(f"remat policy {policy!r}: expected none or one of "
+                                     f"{sorted(REMAT_POLICIES)}.")
+    common = dict(num_frames=_NUM_FRAMES.value, crop_size=_CROP.value, dtype=_DTYPE.value,
+                  scan_layers=_SCAN.value)
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__}, "
+               f"backend {jax.default_backend()}")
+    command = "python benchmarks/memory.py " + " ".join(argv[1:] or sys.argv[1:])
+    header = f"<!-- Generated by: {command} ({machine}) -->"
+    sections: list[list[str]] = []
+    steps = []
+    if [s for s in _SIZES.value if s]:
+        steps.append(lambda: sizes_table([s for s in _SIZES.value if s], _SIZE_VARIANTS.value,
+                                         _SIZE_POLICIES.value, batches, _HEADROOM.value, common))
+    if _COMPILE_SIZE.value:
+        steps.append(lambda: compile_time_rows(_COMPILE_SIZE.value, common))
+    if _STEP_TIME.value:
+        frames, crop = (int(v) for v in _STEP_CLIP.value)
+        steps.append(lambda: remat_target_rows(_STEP_SIZE.value, frames, crop, _DTYPE.value))
+    if _VARIANTS_SIZE.value:
+        steps.append(lambda: variants_table(_VARIANTS_SIZE.value, _VARIANTS_BATCH.value,
+                                            _POLICIES.value, common))
+    for run_section in steps:
+        sections.append(run_section())
+        text = "\n\n".join("\n".join(section) for section in sections)
+        if _MARKDOWN.value:  # Rewritten after every section: a long run keeps what it has.
+            with open(_MARKDOWN.value, "w", encoding="utf-8") as handle:
+                handle.write(f"{header}\n\n{text}\n")
+    print("\n" + text)
+
+if __name__ == "__main__":
+    app.run(main)
