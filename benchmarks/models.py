@@ -1,4 +1,4 @@
-"""How fast are the four ViViT variants, and how do they compare with Hugging Face (and Scenic)?
+"""How fast are the four ViViT variants, and how do they compare with Hugging Face ViViT?
 
     python benchmarks/models.py [--rounds=2 --steps=3 --dtype=bfloat16 --variants=spacetime]
 
@@ -10,9 +10,10 @@ the FLOP/s of a large float32 matmul measured in the same process. Hugging Face 
 `VivitForVideoClassification` (Model 1 only; random weights from a `VivitConfig` of the same size,
 no download) runs on the same shapes with `attn_implementation` 'sdpa' and 'eager' (forward, and
 a train step with torch.optim.AdamW). Each framework runs in its own subprocess and rounds are
-interleaved (ours, HF, [Scenic,] ours, HF, ...), so load from other jobs hits both alike. Torch gets
+interleaved (ours, [base,] HF, ours, ...), so load from other jobs hits every one alike. Torch gets
 `--threads` intra-op threads (default: the cores this process may use, which is also what XLA's CPU
-client uses). `--scenic_dir=PATH` (a Scenic checkout) adds Scenic's own ViViT model code.
+client uses). `--base_root=PATH` (another checkout of this project, e.g. an older commit) times
+its model code too, as 'base', for before/after ratios in one run.
 Prints two Markdown tables: times per model, and our-vs-peer speed ratios (>1: we are faster).
 """
 
@@ -68,11 +69,10 @@ _ROUNDS = flags.DEFINE_integer("rounds", 2, "Interleaved rounds (a subprocess ea
 _HF = flags.DEFINE_bool("hf", True, "Also time Hugging Face ViViT (Model 1).", **_F)
 _THREADS = flags.DEFINE_integer("threads", 0, "Torch intra-op threads; 0: usable cores.", **_F)
 _MATMUL = flags.DEFINE_integer("matmul_size", 2048, "Side of the matmul giving the peak.", **_F)
-_SCENIC = flags.DEFINE_string("scenic_dir", None, "A Scenic checkout: time its ViViT too.", **_F)
 _BASE = flags.DEFINE_string(
     "base_root", None, "Another checkout of this project (e.g. an older commit): its vivit is "
     "timed too, as 'base', to measure a change before/after in one run.", **_F)
-_WORKER = flags.DEFINE_enum("worker", None, ["jax", "base", "hf", "scenic"],
+_WORKER = flags.DEFINE_enum("worker", None, ["jax", "base", "hf"],
                             "Internal: run one framework's round, print its results.", **_F)
 
 
@@ -240,14 +240,6 @@ def hf_round() -> dict[str, Any]:
     return {"threads": torch.get_num_threads(), "models": results}
 
 
-def scenic_round() -> dict[str, Any]:
-    """Scenic's own ViViT model code (imported from --scenic_dir), timed like ours."""
-    sys.path.insert(0, os.path.abspath(_SCENIC.value))
-    from scenic_models import scenic_round as run  # benchmarks/scenic_models.py
-
-    return run(model_config, clip_shape(), _VARIANTS.value, _STEPS.value, timed, xla_flops)
-
-
 def run_worker(worker: str) -> dict[str, Any]:
     """One round of one framework in a fresh subprocess; returns its parsed results."""
     argv = [arg for arg in sys.argv[1:] if not arg.startswith("--worker")]
@@ -300,7 +292,7 @@ def report(models: dict[str, dict[str, float]], peak: float, threads: int | None
     lines += ["", "| ours vs | fwd speed ratio | train speed ratio |", "|---|---|---|"]
     for name, m in models.items():
         if name.startswith("ours"):
-            continue  # Peers of ours: HF, Scenic and the base checkout.
+            continue  # Peers of ours: HF and the base checkout.
         variant = name.split()[-1]
         ours = models.get(f"ours {variant}")
         if ours is None:
@@ -315,17 +307,13 @@ def main() -> None:
     if unknown:
         fail(PROG, f"--variants: unknown {unknown}; expected some of {list(VARIANTS)}.")
     if _WORKER.value is not None:
-        run = {"jax": jax_round, "base": lambda: jax_round("base"), "hf": hf_round,
-               "scenic": scenic_round}[_WORKER.value]
+        run = {"jax": jax_round, "base": lambda: jax_round("base"), "hf": hf_round}[_WORKER.value]
         print(RESULT_PREFIX + json.dumps(run()), flush=True)
         return
-    if _SCENIC.value is not None and not os.path.isdir(_SCENIC.value):
-        fail(PROG, f"--scenic_dir={_SCENIC.value!r} is not a directory.")
     if _BASE.value is not None and not os.path.isdir(os.path.join(_BASE.value, "vivit")):
         fail(PROG, f"--base_root={_BASE.value!r} has no vivit package.")
     workers = ["jax"] + (["base"] if _BASE.value else [])
     workers += ["hf"] if _HF.value and "spacetime" in _VARIANTS.value else []
-    workers += ["scenic"] if _SCENIC.value else []
     results: dict[str, list[dict[str, Any]]] = {worker: [] for worker in workers}
     for round_index in range(_ROUNDS.value):
         for worker in workers:
