@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vivit.models.attention import AttentionFn, fused_attention_fn
+from vivit.models.attention import AttentionFn
 
 Dtype = Any
 
@@ -67,11 +67,6 @@ class StochasticDepth(nn.Module):
 def _self_attention(num_heads: int, dropout_rate: float, dtype: Dtype,
                     kernel_init: Callable[..., jax.Array],
                     attention_fn: Optional[AttentionFn], name: Optional[str] = None) -> nn.Module:
-    """Flax's attention module (Scenic's parameters) around `attention_fn`; by default
-    `jax.nn.dot_product_attention` (XLA; float32 softmax), or Flax's own kernel when attention
-    dropout is on, which only Flax's kernel applies."""
-    if attention_fn is None and dropout_rate == 0.0:
-        attention_fn = fused_attention_fn(None)
     extra = {} if attention_fn is None else {"attention_fn": attention_fn}
     return nn.MultiHeadDotProductAttention(
         num_heads=num_heads,
