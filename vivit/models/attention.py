@@ -15,26 +15,46 @@ import jax.numpy as jnp
 AttentionFn = Callable[..., jax.Array]
 
 
+def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array,
+                          mask: Optional[jax.Array] = None,
+                          implementation: Optional[str] = None) -> jax.Array:
+    """`jax.nn.dot_product_attention` over axis -3 of [..., tokens, heads, head_dim] arrays.
+
+    jax's function takes one batch axis; the leading axes (e.g. Model 3's [batch, space]) are
+    folded into it, which is a reshape, not a copy. Logits and softmax are float32 for every input
+    dtype, so bfloat16 activations train without loss scaling.
+    """
+    leading = query.shape[:-3]
+    fold = lambda t: t.reshape((-1,) + t.shape[-3:])
+    if mask is not None:  # [..., heads or 1, q_tokens, kv_tokens]
+        mask = fold(jnp.broadcast_to(mask, leading + mask.shape[-3:]))
+    out = jax.nn.dot_product_attention(fold(query), fold(key), fold(value), mask=mask,
+                                       implementation=implementation)
+    return out.reshape(query.shape[:-1] + value.shape[-1:])
+
+
 def fused_attention_fn(implementation: Optional[str]) -> AttentionFn:
-    """`jax.nn.dot_product_attention` with a chosen kernel (None/'xla' or 'cudnn' on GPU).
+    """`dot_product_attention` with a chosen kernel (None/'xla' or 'cudnn' on GPU).
 
     It has no attention dropout, so it is only used when `attention_dropout_rate` is 0.
     """
 
     def attention(query: jax.Array, key: jax.Array, value: jax.Array,
                   mask: Optional[jax.Array] = None) -> jax.Array:
-        return jax.nn.dot_product_attention(
-            query, key, value, mask=mask, implementation=implementation
-        )
+        return dot_product_attention(query, key, value, mask, implementation)
 
     return attention
 
 
 def _attend_over_axis(query: jax.Array, key: jax.Array, value: jax.Array, axis: int,
-                      **kwargs: Any) -> jax.Array:
-    """Plain attention over one token axis of [batch, time, space, heads, head_dim] arrays."""
+                      dropout: bool, **kwargs: Any) -> jax.Array:
+    """Attention over one token axis of [batch, time, space, heads, head_dim] arrays; Flax's
+    kernel when attention dropout is active (jax's has none), else `dot_product_attention`."""
     moved = [jnp.moveaxis(t, axis, 2) for t in (query, key, value)]  # [b, other, axis, h, d]
-    out = nn.dot_product_attention(*moved, **kwargs)
+    if dropout:
+        out = nn.dot_product_attention(*moved, **kwargs)
+    else:
+        out = dot_product_attention(*moved)
     return jnp.moveaxis(out, 2, axis)
 
 
@@ -52,7 +72,8 @@ def factorized_dot_product_attention(
     """Model 4: the first half of the heads attends over time, the second half over space.
 
     Inputs are [batch, time, space, heads, head_dim] (the encoder reshapes tokens to that), so one
-    set of Q/K/V/O projections serves both halves and the model has Model 1's parameters.
+    set of Q/K/V/O projections serves both halves and the model has Model 1's parameters. Without
+    attention dropout both halves run through `dot_product_attention` (float32 softmax).
     """
     if query.ndim != 5:
         raise ValueError(
@@ -61,12 +82,13 @@ def factorized_dot_product_attention(
         )
     num_heads = query.shape[-2]
     half = num_heads // 2
+    dropout = not deterministic and dropout_rate > 0.0
     outputs = []
     for index, (axis, heads) in enumerate(((1, slice(0, half)), (2, slice(half, num_heads)))):
         rng = None if dropout_rng is None else jax.random.fold_in(dropout_rng, index)
         outputs.append(
             _attend_over_axis(
-                query[..., heads, :], key[..., heads, :], value[..., heads, :], axis,
+                query[..., heads, :], key[..., heads, :], value[..., heads, :], axis, dropout,
                 dropout_rng=rng, dropout_rate=dropout_rate,
                 broadcast_dropout=broadcast_dropout, deterministic=deterministic,
                 dtype=dtype, precision=precision,

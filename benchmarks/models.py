@@ -1,0 +1,339 @@
+"""How fast are the four ViViT variants, and how do they compare with Hugging Face ViViT?
+
+    python benchmarks/models.py [--rounds=2 --steps=3 --dtype=bfloat16 --variants=spacetime]
+
+For every variant (ViViT-B/16x2 by default; CPU-sized clips: batch 2, 8 frames of 112x112, 400
+classes, float32) it measures compile time, forward time and train-step time (forward + backward +
+AdamW update through `vivit.train.step`, jitted, state donated), as medians over `--steps` calls
+after one warm-up call; GFLOPs from XLA's cost analysis of the compiled programs; and MFU against
+the FLOP/s of a large float32 matmul measured in the same process. Hugging Face transformers'
+`VivitForVideoClassification` (Model 1 only; random weights from a `VivitConfig` of the same size,
+no download) runs on the same shapes with `attn_implementation` 'sdpa' and 'eager' (forward, and
+a train step with torch.optim.AdamW). Each framework runs in its own subprocess and rounds are
+interleaved (ours, [base,] HF, ours, ...), so load from other jobs hits every one alike. Torch gets
+`--threads` intra-op threads (default: the cores this process may use, which is also what XLA's CPU
+client uses). `--base_root=PATH` (another checkout of this project, e.g. an older commit) times
+its model code too, as 'base', for before/after ratios in one run.
+Prints two Markdown tables: times per model, and our-vs-peer speed ratios (>1: we are faster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+from absl import flags
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)  # Runs from a checkout without `pip install -e .`.
+_BASE_PREFIX = "--base_root="
+for _arg in sys.argv:  # The 'base' worker imports vivit from the other checkout.
+    if _arg.startswith(_BASE_PREFIX) and "--worker=base" in sys.argv:
+        sys.path.insert(0, os.path.abspath(_arg[len(_BASE_PREFIX):]))
+
+from vivit.cli import fail, parse_flags  # noqa: E402  (after the path is set)
+
+PROG = "benchmarks/models.py"
+FLAGS = flags.FlagValues()  # Its own flags: tests import this module beside other benchmarks.
+
+VARIANTS = ("spacetime", "factorized_encoder", "factorized_self_attention_block",
+            "factorized_dot_product_attention")
+# Models 3 and 4 have no class token (paper, Section 3.3).
+CLASSIFIER = {"spacetime": "token", "factorized_encoder": "token",
+              "factorized_self_attention_block": "gap", "factorized_dot_product_attention": "gap"}
+HF_ATTENTION = ("sdpa", "eager")
+RESULT_PREFIX = "RESULT "
+
+_F = dict(flag_values=FLAGS)
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Attention types to time.", **_F)
+_HIDDEN = flags.DEFINE_integer("hidden_size", 768, "Token width (ViViT-B: 768).", **_F)
+_LAYERS = flags.DEFINE_integer("num_layers", 12, "Encoder layers (Model 2: spatial).", **_F)
+_TEMPORAL_LAYERS = flags.DEFINE_integer("temporal_layers", 4, "Model 2's temporal layers.", **_F)
+_HEADS = flags.DEFINE_integer("num_heads", 12, "Attention heads.", **_F)
+_MLP = flags.DEFINE_integer("mlp_dim", 3072, "MLP width.", **_F)
+_PATCH = flags.DEFINE_list("patch", ["16", "16", "2"], "Tubelet height,width,time.", **_F)
+_BATCH = flags.DEFINE_integer("batch_size", 2, "Clips per step.", **_F)
+_FRAMES = flags.DEFINE_integer("num_frames", 8, "Frames per clip.", **_F)
+_IMAGE = flags.DEFINE_integer("image_size", 112, "Frame height and width.", **_F)
+_CLASSES = flags.DEFINE_integer("num_classes", 400, "Output classes.", **_F)
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
+                           "Our activation dtype (model_dtype_str); parameters stay float32.", **_F)
+_STEPS = flags.DEFINE_integer("steps", 3, "Timed calls per measurement (after a warm-up).", **_F)
+_ROUNDS = flags.DEFINE_integer("rounds", 2, "Interleaved rounds (a subprocess each).", **_F)
+_HF = flags.DEFINE_bool("hf", True, "Also time Hugging Face ViViT (Model 1).", **_F)
+_THREADS = flags.DEFINE_integer("threads", 0, "Torch intra-op threads; 0: usable cores.", **_F)
+_MATMUL = flags.DEFINE_integer("matmul_size", 2048, "Side of the matmul giving the peak.", **_F)
+_BASE = flags.DEFINE_string(
+    "base_root", None, "Another checkout of this project (e.g. an older commit): its vivit is "
+    "timed too, as 'base', to measure a change before/after in one run.", **_F)
+_WORKER = flags.DEFINE_enum("worker", None, ["jax", "base", "hf"],
+                            "Internal: run one framework's round, print its results.", **_F)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (XLA's CPU client sizes its thread pool the same way)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # Not Linux.
+        return os.cpu_count() or 1
+
+
+def timed(fn: Callable[[], Any], steps: int) -> list[float]:
+    """Seconds of each of `steps` calls after one warm-up call; `fn` must block until done."""
+    fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def xla_flops(compiled: Any) -> float:
+    """FLOPs of a compiled XLA program (its cost analysis; one multiply-add counts two)."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # Older jax returns one dict per device program.
+        analysis = analysis[0]
+    return float(analysis.get("flops", 0.0))
+
+
+def matmul_peak(size: int, steps: int) -> float:
+    """FLOP/s of a float32 [size, size] @ [size, size] matmul under XLA on this machine."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+    matmul = jax.jit(jnp.matmul)
+    times = timed(lambda: matmul(a, a).block_until_ready(), max(steps, 3))
+    return 2.0 * size**3 / statistics.median(times)
+
+
+def model_config(variant: str):
+    """The benchmark's config of `variant` (sizes, clip and dtype from the flags)."""
+    from vivit.config import default_config
+
+    config = default_config()
+    model = config.model
+    size = dict(num_layers=_LAYERS.value, num_heads=_HEADS.value, mlp_dim=_MLP.value)
+    model.hidden_size = _HIDDEN.value
+    model.update(size)
+    model.spatial_transformer.update(size)
+    model.temporal_transformer.update(dict(size, num_layers=_TEMPORAL_LAYERS.value))
+    model.patches.size = tuple(int(p) for p in _PATCH.value)
+    model.attention_config.type = variant
+    model.classifier = CLASSIFIER[variant]
+    config.model_dtype_str = _DTYPE.value
+    config.dataset_configs.num_classes = _CLASSES.value
+    config.dataset_configs.num_frames = _FRAMES.value
+    config.dataset_configs.crop_size = _IMAGE.value
+    config.batch_size = _BATCH.value
+    config.optimizer = "adamw"
+    config.lr_configs.warmup_steps = 1
+    return config
+
+
+def clip_shape() -> tuple[int, int, int, int, int]:
+    return (_BATCH.value, _FRAMES.value, _IMAGE.value, _IMAGE.value, 3)
+
+
+def jax_variant(variant: str, steps: int) -> dict[str, Any]:
+    """Compile, forward and train-step measurements of one variant of our model."""
+    import jax
+
+    from vivit.models import build_model
+    from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
+    from vivit.train import state as state_lib, step as step_lib
+
+    config = model_config(variant)
+    model = build_model(config)
+    mesh = mesh_lib.build_mesh(config)
+    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=1000)
+    _, shardings, create = state_lib.plan_train_state(
+        model, optimizer, (1,) + clip_shape()[1:], jax.random.PRNGKey(0), mesh)
+    state = create()
+    rng = np.random.default_rng(0)
+    batch = mesh_lib.global_batch(mesh, {
+        "inputs": rng.uniform(-1, 1, clip_shape()).astype(np.float32),
+        "label": rng.integers(0, _CLASSES.value, _BATCH.value).astype(np.int32),
+        "batch_mask": np.ones(_BATCH.value, np.float32)})
+
+    forward = jax.jit(lambda params, video: model.apply({"params": params}, video))
+    start = time.perf_counter()
+    forward_compiled = forward.lower(state.params, batch["inputs"]).compile()
+    compile_forward = time.perf_counter() - start
+    train_step = step_lib.jit_train_step(
+        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
+                                 metrics.metrics_fn_for_config(config), schedule),
+        mesh, shardings)
+    start = time.perf_counter()
+    train_compiled = train_step.lower(state, batch).compile()
+    compile_train = time.perf_counter() - start
+
+    forward_times = timed(
+        lambda: forward_compiled(state.params, batch["inputs"]).block_until_ready(), steps)
+    holder = {"state": state}
+
+    def one_step() -> None:
+        holder["state"], _, finite = train_compiled(holder["state"], batch)
+        finite.block_until_ready()
+
+    train_times = timed(one_step, steps)
+    return dict(compile_forward=compile_forward, compile_train=compile_train,
+                forward=forward_times, train=train_times,
+                forward_flops=xla_flops(forward_compiled),
+                train_flops=xla_flops(train_compiled))
+
+
+def jax_round(label: str = "ours") -> dict[str, Any]:
+    import vivit
+
+    peak = matmul_peak(_MATMUL.value, _STEPS.value)
+    return {"peak": peak, "vivit": os.path.dirname(os.path.dirname(vivit.__file__)),
+            "models": {f"{label} {v}": jax_variant(v, _STEPS.value) for v in _VARIANTS.value}}
+
+
+def hf_round() -> dict[str, Any]:
+    """Forward and AdamW train-step times of HF's ViViT (Model 1) with each attention kernel."""
+    import torch
+    from transformers import VivitConfig, VivitForVideoClassification
+
+    torch.set_num_threads(_THREADS.value or usable_cores())
+    torch.manual_seed(0)
+    patch = [int(p) for p in _PATCH.value]
+    results = {}
+    for attention in HF_ATTENTION:
+        config = VivitConfig(
+            image_size=_IMAGE.value, num_frames=_FRAMES.value,
+            tubelet_size=[patch[2], patch[0], patch[1]], hidden_size=_HIDDEN.value,
+            num_hidden_layers=_LAYERS.value, num_attention_heads=_HEADS.value,
+            # flax's nn.gelu is the tanh approximation, as torch's gelu(approximate='tanh').
+            intermediate_size=_MLP.value, hidden_act="gelu_pytorch_tanh",
+            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            num_labels=_CLASSES.value, attn_implementation=attention)
+        model = VivitForVideoClassification(config)
+        video = torch.rand(_BATCH.value, _FRAMES.value, 3, _IMAGE.value, _IMAGE.value) * 2 - 1
+        labels = torch.randint(0, _CLASSES.value, (_BATCH.value,))
+        model.eval()
+
+        def forward() -> None:
+            with torch.no_grad():
+                model(pixel_values=video)
+
+        forward_times = timed(forward, _STEPS.value)
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def train_step() -> None:
+            loss = model(pixel_values=video, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        train_times = timed(train_step, _STEPS.value)
+        results[f"HF {attention} spacetime"] = dict(forward=forward_times, train=train_times)
+    return {"threads": torch.get_num_threads(), "models": results}
+
+
+def run_worker(worker: str) -> dict[str, Any]:
+    """One round of one framework in a fresh subprocess; returns its parsed results."""
+    argv = [arg for arg in sys.argv[1:] if not arg.startswith("--worker")]
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), *argv,
+                             f"--worker={worker}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"The {worker} worker failed:\n{result.stderr[-3000:]}")
+    line = next(l for l in result.stdout.splitlines() if l.startswith(RESULT_PREFIX))
+    return json.loads(line[len(RESULT_PREFIX):])
+
+
+def merge(rounds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model: every timed sample of every round, and the medians of the single values."""
+    merged: dict[str, dict[str, Any]] = {}
+    for result in rounds:
+        for name, values in result["models"].items():
+            entry = merged.setdefault(name, {})
+            for key, value in values.items():
+                entry.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+    return {name: {key: statistics.median(values) for key, values in entry.items()}
+            for name, entry in merged.items()}
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{theirs / ours:.2f}x"
+
+
+def report(models: dict[str, dict[str, float]], peak: float, threads: int | None) -> str:
+    """The two Markdown tables (times, then ratios) and the measured peak."""
+    ours_spacetime = models.get("ours spacetime")
+    lines = [f"matmul peak (float32, XLA): {peak / 1e9:.1f} GFLOP/s; torch threads: "
+             f"{threads if threads is not None else '-'}; XLA CPU threads: {usable_cores()}",
+             "",
+             "| model | compile fwd s | compile train s | fwd ms | train ms | fwd GFLOPs "
+             "| train GFLOPs | MFU fwd | MFU train |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, m in models.items():
+        # HF has no XLA program: its MFU counts our Model 1's FLOPs (the same computation).
+        flops = m if "forward_flops" in m else ours_spacetime
+        cells = [f"{m['compile_forward']:.1f}" if "compile_forward" in m else "-",
+                 f"{m['compile_train']:.1f}" if "compile_train" in m else "-",
+                 f"{m['forward'] * 1e3:.0f}", f"{m['train'] * 1e3:.0f}"]
+        if flops is not None:
+            cells += [f"{flops['forward_flops'] / 1e9:.1f}", f"{flops['train_flops'] / 1e9:.1f}",
+                      f"{flops['forward_flops'] / m['forward'] / peak:.0%}",
+                      f"{flops['train_flops'] / m['train'] / peak:.0%}"]
+        else:
+            cells += ["-"] * 4
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| ours vs | fwd speed ratio | train speed ratio |", "|---|---|---|"]
+    for name, m in models.items():
+        if name.startswith("ours"):
+            continue  # Peers of ours: HF and the base checkout.
+        variant = name.split()[-1]
+        ours = models.get(f"ours {variant}")
+        if ours is None:
+            continue
+        lines.append(f"| {name} | {ratio(ours['forward'], m['forward'])} | "
+                     f"{ratio(ours['train'], m['train'])} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    unknown = sorted(set(_VARIANTS.value) - set(VARIANTS))
+    if unknown:
+        fail(PROG, f"--variants: unknown {unknown}; expected some of {list(VARIANTS)}.")
+    if _WORKER.value is not None:
+        run = {"jax": jax_round, "base": lambda: jax_round("base"), "hf": hf_round}[_WORKER.value]
+        print(RESULT_PREFIX + json.dumps(run()), flush=True)
+        return
+    if _BASE.value is not None and not os.path.isdir(os.path.join(_BASE.value, "vivit")):
+        fail(PROG, f"--base_root={_BASE.value!r} has no vivit package.")
+    workers = ["jax"] + (["base"] if _BASE.value else [])
+    workers += ["hf"] if _HF.value and "spacetime" in _VARIANTS.value else []
+    results: dict[str, list[dict[str, Any]]] = {worker: [] for worker in workers}
+    for round_index in range(_ROUNDS.value):
+        for worker in workers:
+            print(f"round {round_index + 1}/{_ROUNDS.value}: {worker}", flush=True)
+            results[worker].append(run_worker(worker))
+    models = {}
+    for worker in workers:
+        models.update(merge(results[worker]))
+    peak = statistics.median(r["peak"] for r in results["jax"] + results.get("base", []))
+    threads = results["hf"][0]["threads"] if "hf" in results else None
+    print(f"\nclip {clip_shape()}, dtype {_DTYPE.value}, hidden {_HIDDEN.value}, "
+          f"layers {_LAYERS.value}, heads {_HEADS.value}, mlp {_MLP.value}, patch "
+          f"{','.join(_PATCH.value)}; medians of {_STEPS.value} calls x {_ROUNDS.value} rounds")
+    for worker in ("jax", "base"):
+        if worker in results:
+            label = "ours" if worker == "jax" else "base"
+            print(f"{label}: vivit from {results[worker][0]['vivit']}")
+    print(report(models, peak, threads))
+
+
+if __name__ == "__main__":
+    parse_flags(FLAGS, sys.argv[1:], PROG, f"python {PROG} [flags]", __doc__)
+    main()

@@ -1,0 +1,93 @@
+"""benchmarks/models.py runs end to end at tiny sizes (ours, a base checkout and HF) and prints
+a row per model and a ratio per peer; its tables are computed from the measured values."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "benchmarks", "models.py")
+TINY = ["--hidden_size=16", "--num_layers=1", "--temporal_layers=1", "--num_heads=2",
+        "--mlp_dim=32", "--patch=8,8,2", "--batch_size=1", "--num_frames=4", "--image_size=16",
+        "--num_classes=5", "--steps=1", "--matmul_size=64"]
+VARIANTS = ("spacetime", "factorized_encoder", "factorized_self_attention_block",
+            "factorized_dot_product_attention")
+
+
+def _run(args, cwd):
+    result = subprocess.run([sys.executable, SCRIPT, *TINY, *args], capture_output=True,
+                            text=True, timeout=900, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _import_benchmark():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import models as benchmark
+    finally:
+        sys.path.remove(os.path.join(ROOT, "benchmarks"))
+    return benchmark
+
+
+def _row(stdout, name):
+    row = re.search(rf"^\| {name} \|(.*)\|$", stdout, re.M)
+    assert row, f"no row for {name}"
+    return [c.strip() for c in row.group(1).split("|")]
+
+
+@pytest.mark.slow
+def test_every_variant_and_hf_get_a_row_and_the_ratios_are_printed(tmp_path):
+    stdout = _run(["--rounds=1"], tmp_path)
+    for variant in VARIANTS:
+        cells = _row(stdout, f"ours {variant}")
+        assert len(cells) == 8 and all(c != "-" for c in cells), cells
+        assert all(float(c.rstrip("%")) >= 0 for c in cells)
+    for attention in ("sdpa", "eager"):
+        cells = _row(stdout, f"HF {attention} spacetime")
+        assert cells[:2] == ["-", "-"] and float(cells[2]) >= 0 and float(cells[3]) > 0
+        assert re.search(rf"^\| HF {attention} spacetime \| [\d.]+x \| [\d.]+x \|$", stdout,
+                         re.M)
+    assert re.search(r"torch threads: \d+; XLA CPU threads: \d+", stdout)
+
+
+@pytest.mark.slow
+def test_rounds_interleave_and_a_base_checkout_is_compared(tmp_path):
+    stdout = _run(["--rounds=2", f"--base_root={ROOT}", "--variants=spacetime", "--nohf"],
+                  tmp_path)
+    order = re.findall(r"^round (\d)/2: (\w+)$", stdout, re.M)
+    assert order == [("1", "jax"), ("1", "base"), ("2", "jax"), ("2", "base")]
+    assert len(_row(stdout, "base spacetime")) == 8
+    assert re.search(r"^\| base spacetime \| [\d.]+x \| [\d.]+x \|$", stdout, re.M)
+    assert f"base: vivit from {ROOT}" in stdout
+
+
+def test_a_bad_variant_is_named_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, SCRIPT, "--variants=spacetime,model5"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "--variants: unknown ['model5']" in result.stderr
+
+
+def test_report_computes_ratios_and_mfu_from_the_measurements():
+    benchmark = _import_benchmark()
+    models = {
+        "ours spacetime": dict(compile_forward=1.0, compile_train=2.0, forward=0.5, train=2.0,
+                               forward_flops=40e9, train_flops=120e9),
+        "HF sdpa spacetime": dict(forward=0.6, train=2.5),
+    }
+    text = benchmark.report(models, peak=100e9, threads=2)
+    # MFU: 40 GFLOP / 0.5 s / 100 GFLOP/s = 80%; train 120 / 2.0 / 100 = 60%; HF counts ours.
+    assert "| ours spacetime | 1.0 | 2.0 | 500 | 2000 | 40.0 | 120.0 | 80% | 60% |" in text
+    assert "| HF sdpa spacetime | - | - | 600 | 2500 | 40.0 | 120.0 | 67% | 48% |" in text
+    assert "| HF sdpa spacetime | 1.20x | 1.25x |" in text
+
+
+def test_merge_takes_the_median_over_every_sample_of_every_round():
+    benchmark = _import_benchmark()
+    rounds = [{"models": {"ours spacetime": {"forward": [1.0, 9.0], "compile_train": 4.0}}},
+              {"models": {"ours spacetime": {"forward": [2.0], "compile_train": 6.0}}}]
+    assert benchmark.merge(rounds) == {"ours spacetime": {"forward": 2.0, "compile_train": 5.0}}

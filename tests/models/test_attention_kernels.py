@@ -1,0 +1,79 @@
+"""Attention through `jax.nn.dot_product_attention`: same outputs as Flax's kernel, any number of
+leading batch axes, and Flax's kernel kept where attention dropout needs it (Model 4)."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.models.tiny import CLIP_SHAPE, tiny_config
+from vivit.models import attention, build_model
+
+VARIANTS = ["spacetime", "factorized_encoder", "factorized_self_attention_block",
+            "factorized_dot_product_attention"]
+
+
+def _qkv(shape, seed=0):
+    keys = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return [jax.random.normal(k, shape) for k in keys]
+
+
+def test_dot_product_attention_folds_leading_axes_and_matches_flax():
+    query, key, value = _qkv((2, 3, 5, 4, 8))  # [batch, space, tokens, heads, head_dim]
+    got = attention.dot_product_attention(query, key, value)
+    assert got.shape == query.shape
+    np.testing.assert_allclose(got, nn.dot_product_attention(query, key, value),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_dot_product_attention_broadcasts_a_mask_over_leading_axes():
+    query, key, value = _qkv((2, 3, 5, 4, 8))
+    mask = jnp.tril(jnp.ones((5, 5), bool))[None, None, None]  # [1, 1, heads=1, q, k]
+    np.testing.assert_allclose(attention.dot_product_attention(query, key, value, mask),
+                               nn.dot_product_attention(query, key, value, mask=mask),
+                               rtol=1e-5, atol=1e-5)
+
+
+def _reference_factorized(query, key, value):
+    """Model 4 written out with Flax's kernel: half the heads over time, half over space."""
+    half = query.shape[-2] // 2
+    over_time = [jnp.moveaxis(t[..., :half, :], 1, 2) for t in (query, key, value)]
+    time_out = jnp.moveaxis(nn.dot_product_attention(*over_time), 2, 1)
+    space_out = nn.dot_product_attention(*(t[..., half:, :] for t in (query, key, value)))
+    return jnp.concatenate([time_out, space_out], axis=-2)
+
+
+def test_factorized_dot_product_attention_matches_flax_kernel_per_half():
+    query, key, value = _qkv((2, 3, 5, 4, 8))  # [batch, time, space, heads, head_dim]
+    np.testing.assert_allclose(attention.factorized_dot_product_attention(query, key, value),
+                               _reference_factorized(query, key, value), rtol=1e-5, atol=1e-5)
+
+
+def test_factorized_dot_product_attention_applies_dropout_when_training():
+    query, key, value = _qkv((2, 3, 5, 4, 8))
+    dropped = attention.factorized_dot_product_attention(
+        query, key, value, dropout_rng=jax.random.PRNGKey(1), dropout_rate=0.5,
+        deterministic=False)
+    assert not np.allclose(dropped, _reference_factorized(query, key, value), atol=1e-3)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_logits_and_parameters_equal_flax_kernel(variant, implementation="xla"):
+    """Attention dropout > 0 keeps Flax's kernel (inactive at eval), the reference; at rate 0 with
+    attention_config.implementation set (Model 4: always) the model runs jax's kernel with the
+    same parameters and must give the same logits (Model 3's inputs are 5-D)."""
+    clip = jax.random.uniform(jax.random.PRNGKey(0), CLIP_SHAPE, minval=-1.0, maxval=1.0)
+    flax_kernel = build_model(tiny_config(variant, attention_dropout_rate=0.1))
+    jax_kernel = build_model(tiny_config(
+        variant, attention_config=dict(tiny_config(variant).model.attention_config,
+                                       implementation=implementation)))
+    params = flax_kernel.init(jax.random.PRNGKey(0), clip)["params"]
+    params = jax.tree.map(
+        lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
+    other = jax_kernel.init(jax.random.PRNGKey(0), clip)["params"]
+    assert jax.tree.structure(other) == jax.tree.structure(params)
+    assert jax.tree.map(jnp.shape, other) == jax.tree.map(jnp.shape, params)
+    np.testing.assert_allclose(jax_kernel.apply({"params": params}, clip),
+                               flax_kernel.apply({"params": params}, clip),
+                               rtol=1e-4, atol=1e-5)
