@@ -33,7 +33,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from absl import app, flags
+from absl import flags
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)  # Runs from a checkout without `pip install -e .`.
@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from vivit.config import default_config  # noqa: E402
+from vivit.cli import fail, parse_flags  # noqa: E402
 from vivit.models import apply_size, build_model  # noqa: E402
 
 GIB = 1024 ** 3
@@ -61,38 +62,41 @@ SHORT = {"spacetime": "Model 1 spacetime", "factorized_encoder": "Model 2 factor
          "factorized_dot_product_attention": "Model 4 factorised dot-product"}
 NUM_CLASSES = 400
 
+PROG = "benchmarks/memory.py"
+FLAGS = flags.FlagValues()  # Its own flags: tests import this module beside other benchmarks.
+_F = dict(flag_values=FLAGS)
 _VARIANTS_SIZE = flags.DEFINE_string(
-    "variants_size", "B/16x2", "Size of the per-variant remat table ('' skips it).")
-_VARIANTS_BATCH = flags.DEFINE_integer("variants_batch", 2, "Batch of the per-variant table.")
+    "variants_size", "B/16x2", "Size of the per-variant remat table ('' skips it).", **_F)
+_VARIANTS_BATCH = flags.DEFINE_integer("variants_batch", 2, "Batch of the per-variant table.", **_F)
 _POLICIES = flags.DEFINE_list(
     "remat_policies", ["none", "full"],
-    "Remat settings of the per-variant table: none or a model.remat_policy value.")
+    "Remat settings of the per-variant table: none or a model.remat_policy value.", **_F)
 _SIZES = flags.DEFINE_list("sizes", ["B/16x2", "L/16x2", "H/14x2"],
-                           "Sizes of the per-clip table ('' skips it).")
+                           "Sizes of the per-clip table ('' skips it).", **_F)
 _SIZE_VARIANTS = flags.DEFINE_list("size_variants", ["spacetime", "factorized_encoder"],
-                                   "Attention types of the per-clip table.")
+                                   "Attention types of the per-clip table.", **_F)
 _SIZE_POLICIES = flags.DEFINE_list("size_policies", ["none", "full"],
-                                   "Remat settings of the per-clip table.")
-_BATCHES = flags.DEFINE_list("batches", ["1", "2"], "Two batches: the per-clip slope.")
-_NUM_FRAMES = flags.DEFINE_integer("num_frames", 32, "Frames per clip.")
-_CROP = flags.DEFINE_integer("crop_size", 224, "Clip height and width.")
+                                   "Remat settings of the per-clip table.", **_F)
+_BATCHES = flags.DEFINE_list("batches", ["1", "2"], "Two batches: the per-clip slope.", **_F)
+_NUM_FRAMES = flags.DEFINE_integer("num_frames", 32, "Frames per clip.", **_F)
+_CROP = flags.DEFINE_integer("crop_size", 224, "Clip height and width.", **_F)
 _DTYPE = flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"],
-                           "Activation dtype (model_dtype_str); parameters stay float32.")
+                           "Activation dtype (model_dtype_str); parameters stay float32.", **_F)
 _SCAN = flags.DEFINE_bool(
     "scan_layers", False,
-    "Compile the tables with scanned layers (faster to compile, more memory without remat).")
+    "Compile the tables with scanned layers (faster to compile, more memory without remat).", **_F)
 _HEADROOM = flags.DEFINE_float("headroom", 0.15,
-                               "Fraction of device memory left free (runtime, fragmentation).")
+                               "Fraction of device memory left free (runtime, fragmentation).", **_F)
 _COMPILE_SIZE = flags.DEFINE_string(
-    "compile_size", "L/16x2", "Size of the scanned-vs-unrolled compile-time row ('' skips).")
+    "compile_size", "L/16x2", "Size of the scanned-vs-unrolled compile-time row ('' skips).", **_F)
 _STEP_TIME = flags.DEFINE_bool(
-    "step_time", True, "Time Model 1 train steps with and without remat (executes them).")
-_STEP_SIZE = flags.DEFINE_string("step_size", "B/16x2", "Model size of the timed steps.")
+    "step_time", True, "Time Model 1 train steps with and without remat (executes them).", **_F)
+_STEP_SIZE = flags.DEFINE_string("step_size", "B/16x2", "Model size of the timed steps.", **_F)
 _STEP_CLIP = flags.DEFINE_list("step_clip", ["8", "112"],
-                               "Frames and crop size of the timed steps (CPU-sized).")
+                               "Frames and crop size of the timed steps (CPU-sized).", **_F)
 _NUM_LAYERS = flags.DEFINE_integer(
-    "num_layers", 0, "Override the depth of every encoder (0 keeps the size's; tests use 1).")
-_MARKDOWN = flags.DEFINE_string("markdown", None, "Also write the tables to this Markdown file.")
+    "num_layers", 0, "Override the depth of every encoder (0 keeps the size's; tests use 1).", **_F)
+_MARKDOWN = flags.DEFINE_string("markdown", None, "Also write the tables to this Markdown file.", **_F)
 
 
 @dataclasses.dataclass
@@ -337,24 +341,22 @@ def remat_target_rows(size: str, frames: int, crop: int, dtype: str) -> list[str
     return lines
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def main() -> None:
     batches = tuple(int(b) for b in _BATCHES.value)
     if len(batches) != 2 or batches[0] >= batches[1] or batches[0] < 1:
-        raise app.UsageError(f"--batches={','.join(_BATCHES.value)}: give two batches, "
+        fail(PROG, f"--batches={','.join(_BATCHES.value)}: give two batches, "
                              "the smaller first, e.g. 1,2.")
     for policy in _POLICIES.value + _SIZE_POLICIES.value:
         if policy != "none":
             from vivit.models.encoder import REMAT_POLICIES
             if policy not in REMAT_POLICIES:
-                raise app.UsageError(f"remat policy {policy!r}: expected none or one of "
+                fail(PROG, f"remat policy {policy!r}: expected none or one of "
                                      f"{sorted(REMAT_POLICIES)}.")
     common = dict(num_frames=_NUM_FRAMES.value, crop_size=_CROP.value, dtype=_DTYPE.value,
                   scan_layers=_SCAN.value)
     machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__}, "
                f"backend {jax.default_backend()}")
-    command = "python benchmarks/memory.py " + " ".join(argv[1:] or sys.argv[1:])
+    command = "python benchmarks/memory.py " + " ".join(sys.argv[1:])
     header = f"<!-- Generated by: {command} ({machine}) -->"
     sections: list[list[str]] = []
     steps = []
@@ -378,4 +380,6 @@ def main(argv: list[str]) -> None:
     print("\n" + text)
 
 if __name__ == "__main__":
-    app.run(main)
+    if parse_flags(FLAGS, sys.argv[1:], PROG, f"python {PROG} [flags]", __doc__):
+        fail(PROG, f"unexpected arguments: {sys.argv[1:]}")
+    main()

@@ -51,16 +51,14 @@ def test_per_clip_table_at_tiny_size(tmp_path):
 
 
 def test_remat_keeps_fewer_activations_for_the_backward_pass():
-    from absl import flags
-
     memory = _import_memory()
-    flags.FLAGS(["memory", "--num_layers=2"])
+    memory.FLAGS(["memory", "--num_layers=2"])
     try:
         saved = {policy: memory.compile_step(memory.Setting(
             "S/16x2", "spacetime", policy, 2, False, 4, 32, "float32")).residual_bytes
             for policy in ("none", "dots_no_batch", "full")}
     finally:
-        flags.FLAGS.unparse_flags()
+        memory.FLAGS.unparse_flags()
     assert saved["full"] < saved["dots_no_batch"] < saved["none"]
 
 
