@@ -138,6 +138,14 @@ def _quiet_abandoned_reads(step_dir: str | os.PathLike) -> None:
     asyncio_logger = logging.getLogger("asyncio")
     if _ABANDONED_READS not in asyncio_logger.filters:
         asyncio_logger.addFilter(_ABANDONED_READS)
+    _drop_closed_loop_reports()
+
+
+def _drop_closed_loop_reports() -> None:
+    """Drops the "Event loop is closed" reports of reads finishing after a failed restore.
+
+    Installed before every restore that may fail, not after: the first reads can finish while
+    the failure is still propagating, before any except clause runs."""
     previous = sys.unraisablehook
     if getattr(previous, "_vivit_quiet", False):
         return
@@ -163,6 +171,7 @@ def check_step_readable(step_dir: str | os.PathLike) -> None:
     """Reads every array of a checkpoint step to host memory; raises CorruptCheckpointError
     naming the first damaged file or array. Costs one full read of the step."""
     tree = _saved_tree(epath.Path(step_dir))
+    _drop_closed_loop_reports()
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
     try:
         ocp.PyTreeCheckpointer().restore(
@@ -350,6 +359,7 @@ class Checkpointer:
         can save those step numbers again.
         """
         skipped: list[tuple[int, str]] = []
+        _drop_closed_loop_reports()
         for step in sorted(self.all_steps(), reverse=True):
             try:
                 return self.restore(abstract_state, step), skipped
