@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from tests.benchmarks import import_benchmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "benchmarks", "data_pipeline.py")
 
@@ -31,11 +33,7 @@ def test_benchmark_reports_each_recipe_for_each_worker_count(tmp_path):
 
 
 def test_benchmark_frames_look_like_video_not_noise():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        import data_pipeline
-    finally:
-        sys.path.remove(os.path.join(ROOT, "benchmarks"))
+    data_pipeline = import_benchmark("data_pipeline")
     frames = data_pipeline.video_frames(np.random.default_rng(0), 4, 48, 64).astype(float)
     # Smooth in space: neighbours differ by a few levels of fine texture, against ~85 for uniform
     # noise (the mean |difference| of two independent uniform bytes); and moving in time.

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.benchmarks import import_benchmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "benchmarks", "memory.py")
 TINY = ["--num_layers=1", "--num_frames=4", "--crop_size=32", "--dtype=float32"]
@@ -20,12 +22,7 @@ def _run(tmp_path, *flags):
 
 
 def _import_memory():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        import memory
-    finally:
-        sys.path.remove(os.path.join(ROOT, "benchmarks"))
-    return memory
+    return import_benchmark('memory')
 
 
 def test_fitting_batch_keeps_the_headroom_free():

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.benchmarks import import_benchmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "benchmarks", "models.py")
 TINY = ["--hidden_size=16", "--num_layers=1", "--temporal_layers=1", "--num_heads=2",
@@ -25,12 +27,7 @@ def _run(args, cwd):
 
 
 def _import_benchmark():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    try:
-        import models as benchmark
-    finally:
-        sys.path.remove(os.path.join(ROOT, "benchmarks"))
-    return benchmark
+    return import_benchmark('models')
 
 
 def _row(stdout, name):
