@@ -5,8 +5,10 @@
         --config.init_from.checkpoint_path=/path/to/microsoft-cvt-13   # a HF save_pretrained dir
 
 The training settings are the ViViT-B/16x2 factorized encoder's (configs/k400_fe.py). The CvT
-embeds every frame itself; its 384-wide features feed a 4-layer temporal transformer of the same
-width. `init_from` fills the CvT from the image checkpoint; the temporal transformer starts fresh.
+embeds every 2-frame tubelet itself (model.patches.size[2] = 2; its first kernel is the image
+kernel inflated by kernel_init_method, central frame by default); its 384-wide features feed a
+4-layer temporal transformer of the same width. `init_from` fills the CvT from the image
+checkpoint; the temporal transformer starts fresh.
 """
 
 import ml_collections

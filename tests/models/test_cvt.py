@@ -65,23 +65,88 @@ def test_parameter_count_equals_huggingface(variant):
     assert stages_from_hf_config(config.to_dict()) == CVT_VARIANTS[variant]
 
 
-def _fe_config():
+def _fe_config(*overrides: str):
+    """configs/demo_cvt_fe.py with a three-stage 'cvt-tiny' backbone (tubelets of 2 frames)."""
     from vivit.config import load_config
 
-    return load_config("configs/demo_cvt_fe.py")
+    return load_config("configs/demo_cvt_fe.py",
+                       ["model.spatial_transformer.backbone=cvt-tiny", *overrides])
 
 
-def test_factorized_encoder_takes_raw_frames_into_its_cvt_backbone():
+@pytest.mark.parametrize("overrides, kernel", [
+    ((), (2, 7, 7, 3, 16)),  # tubelets of model.patches.size[2] = 2 frames
+    (("model.patches.size=(8, 8, 1)",), (7, 7, 3, 16)),  # one frame each
+], ids=["tubelets", "frames"])
+def test_factorized_encoder_takes_raw_pixels_into_its_cvt_backbone(overrides, kernel):
     from vivit.models.builder import build_model
 
-    config = _fe_config()
-    model = build_model(config)
+    model = build_model(_fe_config(*overrides))
     video = np.zeros((2, 8, 32, 32, 3), np.float32)
     shapes = jax.eval_shape(model.init, jax.random.key(0), video)["params"]
     assert "CvT" in shapes and "embedding" not in shapes and "SpatialTransformer" not in shapes
-    assert shapes["CvT"]["stage_0_patch_embed"]["kernel"].shape == (7, 7, 3, 16)
+    assert shapes["CvT"]["stage_0_patch_embed"]["kernel"].shape == kernel
+    # One temporal position per tubelet (or frame), and the class token's.
+    frames = 8 // kernel[0] if len(kernel) == 5 else 8
+    assert shapes["TemporalTransformer"]["posembed_input"]["pos_embedding"].shape[1] == frames + 1
     logits = jax.eval_shape(model.apply, {"params": shapes}, video)
     assert logits.shape == (2, 10)
+
+
+def test_cvt_on_a_tubelet_with_the_central_frame_kernel_is_the_image_cvt_on_that_frame():
+    """Inflating the image kernel with central_frame_initializer (paper Eq. 9) keeps the image
+    model: a tubelet's features are the image CvT's features of its frame t // 2."""
+    from vivit.models.cvt import CvTEncoder
+    from vivit.models.embeddings import inflate_2d_kernel
+
+    stages = CVT_VARIANTS["cvt-tiny"]
+    frames = np.random.default_rng(0).uniform(-1, 1, (3, 2, 32, 32, 3)).astype(np.float32)
+    image_params = CvTEncoder(stages).init(jax.random.key(0), frames[:, 1])["params"]
+    tubelet_params = jax.tree.map(lambda x: x, image_params)
+    embed = dict(image_params["stage_0_patch_embed"])
+    embed["kernel"] = inflate_2d_kernel(embed["kernel"], 2, "central_frame_initializer")
+    tubelet_params["stage_0_patch_embed"] = embed
+    image = CvTEncoder(stages).apply({"params": image_params}, frames[:, 1])
+    tubelet = CvTEncoder(stages).apply({"params": tubelet_params}, frames)
+    np.testing.assert_allclose(np.asarray(tubelet), np.asarray(image), atol=1e-5)
+    # The other frame matters once its kernel is not zero.
+    embed["kernel"] = inflate_2d_kernel(embed["kernel"][1], 2, "average_frame_initializer")
+    moved = CvTEncoder(stages).apply({"params": tubelet_params}, frames)
+    assert np.abs(np.asarray(moved) - np.asarray(image)).max() > 1e-2
+
+
+def test_cvt_backbone_refuses_clips_that_do_not_split_into_its_tubelets():
+    from vivit.models.builder import build_model
+
+    with pytest.raises(ValueError, match=r"model.patches.size\[2\]=2 \(tubelet time\) must "
+                       r"divide dataset_configs.num_frames=7"):
+        build_model(_fe_config("dataset_configs.num_frames=7"))
+
+
+def test_cvt_backbone_ignores_the_spatial_patch_size():
+    """CvT patches pixels with its own convolutions: a crop the ViT patch size does not divide is
+    fine for it (and refused for the ViT backbone)."""
+    from vivit.models.builder import build_model
+
+    build_model(_fe_config("dataset_configs.crop_size=36"))
+    with pytest.raises(ValueError, match=r"model.patches.size\[0\]=8 \(patch height\) does not "
+                       r"divide dataset_configs.crop_size=36"):
+        build_model(_fe_config("dataset_configs.crop_size=36",
+                               "model.spatial_transformer.backbone=vit",
+                               "model.spatial_transformer.num_layers=1",
+                               "model.spatial_transformer.num_heads=4",
+                               "model.spatial_transformer.mlp_dim=64"))
+
+
+def test_cvt_backbone_with_uniform_frame_sampling_encodes_the_sampled_frames():
+    from vivit.models.builder import build_model
+
+    model = build_model(_fe_config(
+        "model.temporal_encoding_config.method=temporal_sampling",
+        "model.temporal_encoding_config.n_sampled_frames=4", "model.patches.size=(8, 8)"))
+    video = np.zeros((2, 8, 32, 32, 3), np.float32)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), video)["params"]
+    assert shapes["CvT"]["stage_0_patch_embed"]["kernel"].shape == (7, 7, 3, 16)
+    assert shapes["TemporalTransformer"]["posembed_input"]["pos_embedding"].shape[1] == 4 + 1
 
 
 def test_cvt_checkpoint_initializes_the_image_model_and_the_factorized_encoder(tmp_path):
@@ -99,6 +164,12 @@ def test_cvt_checkpoint_initializes_the_image_model_and_the_factorized_encoder(t
     assert np.array_equal(new["CvT"]["stage_2_cls"], view.params["encoder/stage_2_cls"])
     assert np.array_equal(new["CvT"]["stage_1_block_1"]["mlp_in"]["kernel"],
                           view.params["encoder/stage_1_block_1/mlp_in/kernel"])
+    # The image kernel is inflated over the tubelet's 2 frames (central frame by default).
+    source = view.params["encoder/stage_0_patch_embed/kernel"]
+    assert new["CvT"]["stage_0_patch_embed"]["kernel"].shape == (2,) + source.shape
+    assert np.array_equal(new["CvT"]["stage_0_patch_embed"]["kernel"][1], source)
+    assert not np.any(new["CvT"]["stage_0_patch_embed"]["kernel"][0])
+    assert report.adapted["CvT/stage_0_patch_embed/kernel"] == "central_frame_initializer"
     assert all(p.startswith(("TemporalTransformer", "cls_Temporal", "output_projection"))
                for p in report.fresh)
     assert np.array_equal(new["TemporalTransformer"]["encoder_norm"]["scale"],

@@ -2,10 +2,12 @@
 
 Model 2 encodes each frame on its own, then mixes the frames in time. The per-frame encoder is the
 backbone (`model.spatial_transformer.backbone`): 'vit', or a CvT ('cvt-13', 'cvt-21', 'cvt-w24',
-and 'cvt-tiny' for demos and tests). An entry is a function called inside `FactorizedEncoderViViT`,
+and 'cvt-tiny', 'cvt-tiny-1stage' for demos and tests). An entry is a function called inside `FactorizedEncoderViViT`,
 so the parameters it creates keep the model's (Scenic's) names. ViT takes the frames after the
 model's patch embedding; an entry with `takes_pixels=True` (CvT, which embeds pixels with its own
-convolutions) takes the raw frames instead, and the model creates no patch embedding.
+convolutions) takes raw pixels instead, and the model creates no patch embedding: one frame each
+when the tubelet's time size (`model.patches.size[2]`) is 1, else tubelets of that many frames
+[t, height, width, 3], so a per-frame encoder can see motion as ViViT's tubelets do.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from vivit.models.cvt import CVT_VARIANTS, CvTEncoder
 from vivit.registry import Registry
 
 # (model, frames, train) -> [batch * time, features]; frames are [batch * time, grid_h, grid_w,
-# hidden] after the patch embedding, or [batch * time, height, width, 3] when takes_pixels.
+# hidden] after the patch embedding; when takes_pixels, [batch * time, height, width, 3] or tubelets
+# [batch * time, t, height, width, 3].
 EncodeFrames = Callable[[Any, jax.Array, bool], jax.Array]
 
 
@@ -62,7 +65,8 @@ def _cvt_frames(variant: str) -> EncodeFrames:
 
     def encode(model: Any, frames: jax.Array, train: bool) -> jax.Array:
         features = CvTEncoder(CVT_VARIANTS[variant], model.dropout_rate,
-                              model.attention_dropout_rate, name="CvT")(frames, train)
+                              model.attention_dropout_rate, model.kernel_init_method,
+                              name="CvT")(frames, train)
         if features.shape[-1] != model.hidden_size:
             features = nn.Dense(model.hidden_size, name="CvT_to_hidden")(features)
         return features  # [batch * time, hidden]
@@ -70,5 +74,5 @@ def _cvt_frames(variant: str) -> EncodeFrames:
     return encode
 
 
-for _variant in ("cvt-13", "cvt-21", "cvt-w24", "cvt-tiny"):
+for _variant in CVT_VARIANTS:
     register_backbone(_variant, Backbone(encode_frames=_cvt_frames(_variant), takes_pixels=True))

@@ -230,7 +230,10 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
              "model.spatial_transformer.backbone.")
     attention_type = get_attention_type(config.model.attention_config.type)
     common = _common_kwargs(config)
-    check_clip_and_patches(config)
+    # A backbone that embeds pixels itself (CvT) reads only the tubelet's time size.
+    pixels = attention_type.factorized_encoder and get_backbone(
+        config.model.spatial_transformer.backbone).takes_pixels
+    check_clip_and_patches(config, spatial=not pixels)
     if attention_type.factorized_encoder:
         return _factorized_encoder(config, common, attention_type)
     return _single_encoder(config, common, attention_type)

@@ -18,8 +18,9 @@ def _int_or_none(value) -> int | None:
         return None
 
 
-def check_clip_and_patches(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError unless the patches tile dataset_configs' clip [num_frames, crop, crop]."""
+def check_clip_and_patches(config: ml_collections.ConfigDict, spatial: bool = True) -> None:
+    """Raises ValueError unless the patches tile dataset_configs' clip [num_frames, crop, crop]
+    (in time only when `spatial` is False: a backbone with its own spatial embedding)."""
     data, model = config.dataset_configs, config.model
     num_frames, crop = _int_or_none(data.get("num_frames")), _int_or_none(data.get("crop_size"))
     if num_frames is None or num_frames <= 0:
@@ -33,7 +34,7 @@ def check_clip_and_patches(config: ml_collections.ConfigDict) -> None:
         return  # The builder names a malformed patch size.
     size = tuple(int(p) for p in size)
     for index, axis in ((0, "height"), (1, "width")):
-        if index < len(size) and crop % size[index]:
+        if spatial and index < len(size) and crop % size[index]:
             raise ValueError(
                 f"model.patches.size[{index}]={size[index]} (patch {axis}) does not divide "
                 f"dataset_configs.crop_size={crop}: the embedding would drop "

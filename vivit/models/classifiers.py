@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from vivit.models.backbones import get_backbone
-from vivit.models.embeddings import frame_sampling_embedding, tubelet_embedding
+from vivit.models.embeddings import (frame_sampling_embedding, sample_frames_uniformly,
+                                     tubelet_embedding)
 from vivit.models.encoder import Encoder, TransformerSize
 
 Dtype = Any
@@ -148,12 +149,29 @@ class FactorizedEncoderViViT(_VideoClassifier):
         )
         return pool_tokens(tokens, self.classifier)
 
+    def _pixel_tubelets(self, video: jax.Array) -> jax.Array:
+        """[batch, time, h, w, 3] -> frames [batch, time', h, w, 3] (uniform frame sampling, or
+        tubelets of time 1) or tubelets [batch, time / t, t, h, w, 3]."""
+        video = video.astype(self.dtype)
+        if self.tokenizer == "temporal_sampling":
+            return sample_frames_uniformly(video, self.num_sampled_frames)
+        time = self.patch_size[2]
+        if time == 1:
+            return video
+        if video.shape[1] % time:
+            raise ValueError(
+                f"A clip of {video.shape[1]} frames does not split into tubelets of "
+                f"model.patches.size[2]={time} frames; use a multiple of it for "
+                "dataset_configs.num_frames.")
+        return video.reshape(
+            video.shape[0], video.shape[1] // time, time, *video.shape[2:])
+
     @nn.compact
     def __call__(self, video: jax.Array, train: bool = False) -> jax.Array:
         backbone = get_backbone(self.spatial_backbone)
-        # [batch, time, height, width, 3] for a backbone that embeds pixels itself, else the
-        # patch embedding's [batch, time', grid_h, grid_w, hidden].
-        grid = video.astype(self.dtype) if backbone.takes_pixels else self._tokenize(video)
+        # [batch, time', (t,) height, width, 3] for a backbone that embeds pixels itself (frames,
+        # or tubelets of t frames), else the patch embedding's [batch, time', grid_h, grid_w, hidden].
+        grid = self._pixel_tubelets(video) if backbone.takes_pixels else self._tokenize(video)
         batch, time = grid.shape[:2]
         # Frames become batch entries, so one set of spatial weights serves every frame.
         frame_grids = grid.reshape(batch * time, *grid.shape[2:])  # [batch * time', h, w, c]

@@ -26,10 +26,12 @@ def model_defaults() -> ml_collections.ConfigDict:
     # Factorized encoder (Model 2): the per-frame spatial ViT and the temporal transformer.
     model.spatial_transformer = _transformer_section()
     # The per-frame encoder: a key of vivit.models.backbones.BACKBONES ('vit', or a CvT that
-    # embeds raw frames itself: 'cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny').
+    # embeds raw pixels itself, a frame or a tubelet of patches.size[2] frames: 'cvt-13',
+    # 'cvt-21', 'cvt-w24', 'cvt-tiny', 'cvt-tiny-1stage').
     model.spatial_transformer.backbone = "vit"
     # model_name='cvt_classification' only: the CvT size, a key of vivit.models.cvt.CVT_VARIANTS
-    # ('cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny'); the ViViT size keys are then unused.
+    # ('cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny', 'cvt-tiny-1stage'); the ViViT size keys are
+    # then unused.
     model.variant = None
     model.temporal_transformer = _transformer_section()
     # Tubelet / patch size as (h, w, t) for `3d_conv`, (h, w) for `temporal_sampling`.

@@ -8,6 +8,10 @@ BatchNorm is kept in its inference form: a per-channel affine (`scale`, `bias`) 
 depthwise kernel, with no running statistics. Loading a Hugging Face checkpoint folds its running
 mean/variance into the kernel and the affine (`vivit.pretrained.readers.hf_cvt`), so logits match
 and the trainable parameter count equals Hugging Face's; the trainer carries only `params`.
+
+Inside ViViT's factorised encoder a CvT may see a tubelet instead of one frame: pixels
+[batch, t, height, width, 3] make the first stage's embedding a 3D convolution over the t frames
+(kernel [t, k, k, 3, embed_dim]), inflated from an image kernel like ViViT's tubelet embedding.
 """
 
 from __future__ import annotations
@@ -20,8 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vivit.models.embeddings import tubelet_kernel_init
+
 # LayerNorm epsilon of the reference implementation (PyTorch's default).
 LAYER_NORM_EPS = 1e-5
+# Fresh kernels (dense and convolution) are LeCun normal, Flax's default, not the reference's
+# truncated normal with std 0.02 (Hugging Face `CvtPreTrainedModel._init_weights`): trained from
+# scratch on the synthetic clips, a CvT drawn with std 0.02 stayed at chance where the LeCun draw
+# learns (docs/models.md). Checkpoints replace both.
+KERNEL_INIT = nn.initializers.lecun_normal()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +70,10 @@ CVT_VARIANTS: dict[str, tuple[CvTStage, ...]] = {
     # Not in the paper: a small CvT for the synthetic demo and the tests (Hugging Face builds
     # only depths with stage i deeper than i, hence 1, 2, 3).
     "cvt-tiny": _stages((16, 32, 64), (1, 2, 4), (1, 2, 3)),
+    # Not in the paper: one stage (64 wide, 4 heads, 2 blocks, the class token) for the synthetic
+    # demo's factorised encoder. Trained from scratch on those clips, a three-stage CvT (cvt-tiny,
+    # or wider, or at 64x64) stays at chance within 300 steps; one stage learns (docs/models.md).
+    "cvt-tiny-1stage": (CvTStage(64, 4, 2, 7, 4, 2, cls_token=True),),
 }
 
 
@@ -86,7 +101,7 @@ class DepthwiseProjection(nn.Module):
         channels = grid.shape[-1]
         grid = nn.Conv(channels, (self.kernel, self.kernel), strides=self.stride,
                        padding=[(self.padding, self.padding)] * 2, feature_group_count=channels,
-                       use_bias=False, name="conv")(grid)
+                       use_bias=False, kernel_init=KERNEL_INIT, name="conv")(grid)
         scale = self.param("scale", nn.initializers.ones, (channels,))
         bias = self.param("bias", nn.initializers.zeros, (channels,))
         grid = grid * scale + bias
@@ -113,14 +128,14 @@ class ConvAttention(nn.Module):
             x = DepthwiseProjection(s.kernel_qkv, stride, padding, name=f"conv_{name}")(grid)
             if s.cls_token:
                 x = jnp.concatenate([cls, x], axis=1)
-            x = nn.Dense(dim, use_bias=s.qkv_bias, name=name)(x)
+            x = nn.Dense(dim, use_bias=s.qkv_bias, kernel_init=KERNEL_INIT, name=name)(x)
             projected[name] = x.reshape(*x.shape[:2], s.num_heads, dim // s.num_heads)
         # The reference scales by the full width (embed_dim ** -0.5), not the head width.
         logits = jnp.einsum("bqhd,bkhd->bhqk", projected["query"], projected["key"]) * dim ** -0.5
         weights = jax.nn.softmax(logits, axis=-1)
         weights = nn.Dropout(self.attention_dropout_rate)(weights, deterministic=not train)
         out = jnp.einsum("bhqk,bkhd->bqhd", weights, projected["value"])
-        return nn.Dense(dim, name="out")(out.reshape(*out.shape[:2], dim))
+        return nn.Dense(dim, kernel_init=KERNEL_INIT, name="out")(out.reshape(*out.shape[:2], dim))
 
 
 class DropPath(nn.Module):
@@ -155,8 +170,9 @@ class CvTBlock(nn.Module):
         x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
         tokens = tokens + drop_path(x, train)
         x = nn.LayerNorm(LAYER_NORM_EPS, name="norm_after")(tokens)
-        x = nn.gelu(nn.Dense(int(dim * self.stage.mlp_ratio), name="mlp_in")(x), approximate=False)
-        x = nn.Dropout(self.dropout_rate)(nn.Dense(dim, name="mlp_out")(x), deterministic=not train)
+        x = nn.Dense(int(dim * self.stage.mlp_ratio), kernel_init=KERNEL_INIT, name="mlp_in")(x)
+        x = nn.Dense(dim, kernel_init=KERNEL_INIT, name="mlp_out")(nn.gelu(x, approximate=False))
+        x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
         return tokens + drop_path(x, train)
 
 
@@ -164,21 +180,38 @@ class CvTEncoder(nn.Module):
     """Pixels [batch, height, width, channels] -> features [batch, embed_dim of the last stage].
 
     The features are the last stage's class token (or mean token) after the final LayerNorm
-    `norm`, as the reference's classifier sees them.
+    `norm`, as the reference's classifier sees them. Tubelets [batch, t, height, width, channels]
+    are embedded by a 3D first-stage kernel whose fresh value is an image kernel inflated by
+    `kernel_init_method` (as `vivit.models.embeddings.tubelet_kernel_init`).
     """
 
     stages: tuple[CvTStage, ...]
     dropout_rate: float = 0.0
     attention_dropout_rate: float = 0.0
+    kernel_init_method: Optional[str] = None
+
+    def _embed(self, grid: jax.Array, index: int, s: CvTStage) -> jax.Array:
+        """Stage `index`'s strided convolution `stage_{index}_patch_embed` -> [b, h, w, dim]."""
+        size, stride, pad = s.patch_size, s.patch_stride, s.patch_padding
+        name = f"stage_{index}_patch_embed"
+        if grid.ndim == 4:
+            return nn.Conv(s.embed_dim, (size, size), strides=stride, padding=[(pad, pad)] * 2,
+                           kernel_init=KERNEL_INIT, name=name)(grid)
+        time = grid.shape[1]  # A tubelet: one token grid from `time` frames.
+        return nn.Conv(s.embed_dim, (time, size, size), strides=(time, stride, stride),
+                       padding=[(0, 0), (pad, pad), (pad, pad)],
+                       kernel_init=tubelet_kernel_init(self.kernel_init_method, KERNEL_INIT),
+                       name=name)(grid)[:, 0]
 
     @nn.compact
     def __call__(self, pixels: jax.Array, train: bool = False) -> jax.Array:
+        if pixels.ndim not in (4, 5):
+            raise ValueError(f"CvT takes images [b, h, w, c] or tubelets [b, t, h, w, c], got "
+                             f"shape {pixels.shape}.")
         grid = pixels
         tokens: Optional[jax.Array] = None
         for i, s in enumerate(self.stages):
-            grid = nn.Conv(s.embed_dim, (s.patch_size, s.patch_size), strides=s.patch_stride,
-                           padding=[(s.patch_padding, s.patch_padding)] * 2,
-                           name=f"stage_{i}_patch_embed")(grid)
+            grid = self._embed(grid, i, s)
             batch, height, width, dim = grid.shape  # [batch, h, w, embed_dim]
             tokens = nn.LayerNorm(LAYER_NORM_EPS, name=f"stage_{i}_patch_norm")(
                 grid.reshape(batch, height * width, dim))
@@ -210,4 +243,4 @@ class CvTClassifier(nn.Module):
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
         features = CvTEncoder(self.stages, self.dropout_rate, self.attention_dropout_rate,
                               name="encoder")(images, train)
-        return nn.Dense(self.num_classes, name="head")(features)
+        return nn.Dense(self.num_classes, kernel_init=KERNEL_INIT, name="head")(features)

@@ -50,9 +50,11 @@ def inflate_2d_kernel(kernel_2d: jax.Array, time: int, method: str) -> jax.Array
     return weights * kernel_2d[None]
 
 
-def tubelet_kernel_init(method: str | None) -> nn.initializers.Initializer:
-    """Fresh-init rule for the tubelet kernel: a random image kernel inflated by `method`."""
-    base = nn.initializers.lecun_normal()
+def tubelet_kernel_init(method: str | None,
+                        base: nn.initializers.Initializer = nn.initializers.lecun_normal()
+                        ) -> nn.initializers.Initializer:
+    """Fresh-init rule for the tubelet kernel: a random image kernel (drawn by `base`) inflated
+    by `method`."""
     if method is None:
         return base
 

@@ -219,9 +219,18 @@ def _plan_cvt(target: dict[str, Any], view: CheckpointView, config) -> _Plan:
         raise CheckpointError(
             f"'{view.path}' is a CvT checkpoint: it initializes the CvT image model or a "
             "factorized encoder with model.spatial_transformer.backbone='cvt-*', not this model.")
+    method = config.model.temporal_encoding_config.kernel_init_method
     for path, value in view.params.items():
-        if path.startswith(CVT_SOURCE + "/"):
-            plan.put(prefix + path[len(CVT_SOURCE):], value, path)
+        if not path.startswith(CVT_SOURCE + "/"):
+            continue
+        target_path = prefix + path[len(CVT_SOURCE):]
+        if path == f"{CVT_SOURCE}/stage_0_patch_embed/kernel" and target_path in target:
+            # A factorised encoder on tubelets: the image kernel is inflated over time.
+            kernel = adapt_embedding_kernel(value, np.asarray(target[target_path]), method,
+                                            name=f"'{view.path}': {path}")
+            plan.put(target_path, kernel, path, None if kernel.shape == value.shape else method)
+        else:
+            plan.put(target_path, value, path)
     restore_head = config.init_from.restore_output_projection
     head = {p: v for p, v in view.params.items() if p.startswith("head/")}
     if prefix == CVT_SOURCE and head and restore_head is not False:
