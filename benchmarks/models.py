@@ -23,13 +23,14 @@ Prints two Markdown tables: times per model, and our-vs-peer speed ratios (>1: w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 from absl import flags
@@ -151,10 +152,22 @@ def clip_shape() -> tuple[int, int, int, int, int]:
     return (_BATCH.value, _FRAMES.value, _IMAGE.value, _IMAGE.value, 3)
 
 
-def forward_and_train_times(model: Any, config: Any, steps: int) -> dict[str, Any]:
-    """Compile, forward and train-step measurements of one flax module (ours or Scenic's): the
-    train step is ours (`vivit.train.step`: softmax cross-entropy, AdamW, state donated), so
-    the module is the only difference between peers."""
+@dataclasses.dataclass
+class CompiledModel:
+    """A module's jitted forward and train step, compiled for the benchmark's shapes."""
+
+    state: Any  # vivit.train.state.TrainState (donated to the train step)
+    batch: dict[str, Any]
+    forward: Any  # compiled (params, video) -> logits
+    train: Any  # compiled (state, batch) -> (state, metrics, finite)
+    compile_forward: float  # seconds
+    compile_train: float
+
+
+def compile_forward_and_train(model: Any, config: Any) -> CompiledModel:
+    """Compiles one flax module (ours or Scenic's) with our train step (`vivit.train.step`:
+    softmax cross-entropy, AdamW, state donated), so the module is the only difference between
+    peers."""
     import jax
 
     from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
@@ -182,20 +195,27 @@ def forward_and_train_times(model: Any, config: Any, steps: int) -> dict[str, An
     start = time.perf_counter()
     train_compiled = train_step.lower(state, batch).compile()
     compile_train = time.perf_counter() - start
+    return CompiledModel(state, batch, forward_compiled, train_compiled, compile_forward,
+                         compile_train)
 
+
+def forward_and_train_times(model: Any, config: Any, steps: int) -> dict[str, Any]:
+    """Compile, forward and train-step measurements of one flax module (ours or Scenic's)."""
+    compiled = compile_forward_and_train(model, config)
+    state, batch = compiled.state, compiled.batch
     forward_times = timed(
-        lambda: forward_compiled(state.params, batch["inputs"]).block_until_ready(), steps)
+        lambda: compiled.forward(state.params, batch["inputs"]).block_until_ready(), steps)
     holder = {"state": state}
 
     def one_step() -> None:
-        holder["state"], _, finite = train_compiled(holder["state"], batch)
+        holder["state"], _, finite = compiled.train(holder["state"], batch)
         finite.block_until_ready()
 
     train_times = timed(one_step, steps)
-    return dict(compile_forward=compile_forward, compile_train=compile_train,
+    return dict(compile_forward=compiled.compile_forward, compile_train=compiled.compile_train,
                 forward=forward_times, train=train_times,
-                forward_flops=xla_flops(forward_compiled),
-                train_flops=xla_flops(train_compiled))
+                forward_flops=xla_flops(compiled.forward),
+                train_flops=xla_flops(compiled.train))
 
 
 def jax_variant(variant: str, steps: int) -> dict[str, Any]:
@@ -212,6 +232,12 @@ def jax_round(label: str = "ours") -> dict[str, Any]:
     peak = matmul_peak(_MATMUL.value, _STEPS.value)
     return {"peak": peak, "vivit": os.path.dirname(os.path.dirname(vivit.__file__)),
             "models": {f"{label} {v}": jax_variant(v, _STEPS.value) for v in _VARIANTS.value}}
+
+
+def check_scenic_dir(prog: str, path: Optional[str]) -> None:
+    """Fails in one line, before any work, unless `path` holds Scenic's ViViT model code."""
+    if path is None or not os.path.isfile(os.path.join(path, SCENIC_VIVIT)):
+        fail(prog, f"--scenic_dir={path!r} is not a Scenic checkout (no {SCENIC_VIVIT}).")
 
 
 def scenic_module(config: Any, scenic_dir: str) -> Any:
@@ -385,8 +411,8 @@ def main() -> None:
         return
     if _BASE.value is not None and not os.path.isdir(os.path.join(_BASE.value, "vivit")):
         fail(PROG, f"--base_root={_BASE.value!r} has no vivit package.")
-    if _SCENIC.value is not None and not os.path.isfile(os.path.join(_SCENIC.value, SCENIC_VIVIT)):
-        fail(PROG, f"--scenic_dir={_SCENIC.value!r} is not a Scenic checkout (no {SCENIC_VIVIT}).")
+    if _SCENIC.value is not None:
+        check_scenic_dir(PROG, _SCENIC.value)
     workers = ["jax"] + (["base"] if _BASE.value else []) + (["scenic"] if _SCENIC.value else [])
     workers += ["hf"] if _HF.value and "spacetime" in _VARIANTS.value else []
     results: dict[str, list[dict[str, Any]]] = {worker: [] for worker in workers}
