@@ -1,4 +1,4 @@
-"""How fast are the four ViViT variants, and how do they compare with Hugging Face ViViT?
+"""How fast are the four ViViT variants, and how do they compare with Scenic and Hugging Face?
 
     python benchmarks/models.py [--rounds=2 --steps=3 --dtype=bfloat16 --variants=spacetime]
 
@@ -10,22 +10,27 @@ the FLOP/s of a large float32 matmul measured in the same process. Hugging Face 
 `VivitForVideoClassification` (Model 1 only; random weights from a `VivitConfig` of the same size,
 no download) runs on the same shapes with `attn_implementation` 'sdpa' and 'eager' (forward, and
 a train step with torch.optim.AdamW). Each framework runs in its own subprocess and rounds are
-interleaved (ours, [base,] HF, ours, ...), so load from other jobs hits every one alike. Torch gets
-`--threads` intra-op threads (default: the cores this process may use, which is also what XLA's CPU
-client uses). `--base_root=PATH` (another checkout of this project, e.g. an older commit) times
-its model code too, as 'base', for before/after ratios in one run.
+interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits every one alike.
+Torch gets `--threads` intra-op threads (default: the cores this process may use, which is also
+what XLA's CPU client uses). `--base_root=PATH` (another checkout of this project, e.g. an older
+commit) times its model code too, as 'base', for before/after ratios in one run.
+`--scenic_dir=PATH` (a Scenic checkout; never installed or copied here) times Scenic's own ViViT
+flax modules, built by its `ViViTClassificationModel` from the same model config keys, as 'Scenic',
+through the same jitted forward and train step as ours; it refuses a variant whose parameter tree
+differs from ours.
 Prints two Markdown tables: times per model, and our-vs-peer speed ratios (>1: we are faster).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 from absl import flags
@@ -38,6 +43,8 @@ for _arg in sys.argv:  # The 'base' worker imports vivit from the other checkout
         sys.path.insert(0, os.path.abspath(_arg[len(_BASE_PREFIX):]))
 
 from vivit.cli import fail, parse_flags  # noqa: E402  (after the path is set)
+
+SCENIC_VIVIT = os.path.join("scenic", "projects", "vivit", "model.py")
 
 PROG = "benchmarks/models.py"
 FLAGS = flags.FlagValues()  # Its own flags: tests import this module beside other benchmarks.
@@ -72,7 +79,10 @@ _MATMUL = flags.DEFINE_integer("matmul_size", 2048, "Side of the matmul giving t
 _BASE = flags.DEFINE_string(
     "base_root", None, "Another checkout of this project (e.g. an older commit): its vivit is "
     "timed too, as 'base', to measure a change before/after in one run.", **_F)
-_WORKER = flags.DEFINE_enum("worker", None, ["jax", "base", "hf"],
+_SCENIC = flags.DEFINE_string(
+    "scenic_dir", None, f"A Scenic checkout (holding {SCENIC_VIVIT}): its ViViT is timed too, as "
+    "'Scenic', on the same shapes and train step.", **_F)
+_WORKER = flags.DEFINE_enum("worker", None, ["jax", "base", "scenic", "hf"],
                             "Internal: run one framework's round, print its results.", **_F)
 
 
@@ -142,16 +152,27 @@ def clip_shape() -> tuple[int, int, int, int, int]:
     return (_BATCH.value, _FRAMES.value, _IMAGE.value, _IMAGE.value, 3)
 
 
-def jax_variant(variant: str, steps: int) -> dict[str, Any]:
-    """Compile, forward and train-step measurements of one variant of our model."""
+@dataclasses.dataclass
+class CompiledModel:
+    """A module's jitted forward and train step, compiled for the benchmark's shapes."""
+
+    state: Any  # vivit.train.state.TrainState (donated to the train step)
+    batch: dict[str, Any]
+    forward: Any  # compiled (params, video) -> logits
+    train: Any  # compiled (state, batch) -> (state, metrics, finite)
+    compile_forward: float  # seconds
+    compile_train: float
+
+
+def compile_forward_and_train(model: Any, config: Any) -> CompiledModel:
+    """Compiles one flax module (ours or Scenic's) with our train step (`vivit.train.step`:
+    softmax cross-entropy, AdamW, state donated), so the module is the only difference between
+    peers."""
     import jax
 
-    from vivit.models import build_model
     from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
     from vivit.train import state as state_lib, step as step_lib
 
-    config = model_config(variant)
-    model = build_model(config)
     mesh = mesh_lib.build_mesh(config)
     optimizer, schedule = opt_lib.build_optimizer(config, total_updates=1000)
     _, shardings, create = state_lib.plan_train_state(
@@ -163,7 +184,7 @@ def jax_variant(variant: str, steps: int) -> dict[str, Any]:
         "label": rng.integers(0, _CLASSES.value, _BATCH.value).astype(np.int32),
         "batch_mask": np.ones(_BATCH.value, np.float32)})
 
-    forward = jax.jit(lambda params, video: model.apply({"params": params}, video))
+    forward = jax.jit(lambda params, video: model.apply({"params": params}, video, train=False))
     start = time.perf_counter()
     forward_compiled = forward.lower(state.params, batch["inputs"]).compile()
     compile_forward = time.perf_counter() - start
@@ -174,20 +195,35 @@ def jax_variant(variant: str, steps: int) -> dict[str, Any]:
     start = time.perf_counter()
     train_compiled = train_step.lower(state, batch).compile()
     compile_train = time.perf_counter() - start
+    return CompiledModel(state, batch, forward_compiled, train_compiled, compile_forward,
+                         compile_train)
 
+
+def forward_and_train_times(model: Any, config: Any, steps: int) -> dict[str, Any]:
+    """Compile, forward and train-step measurements of one flax module (ours or Scenic's)."""
+    compiled = compile_forward_and_train(model, config)
+    state, batch = compiled.state, compiled.batch
     forward_times = timed(
-        lambda: forward_compiled(state.params, batch["inputs"]).block_until_ready(), steps)
+        lambda: compiled.forward(state.params, batch["inputs"]).block_until_ready(), steps)
     holder = {"state": state}
 
     def one_step() -> None:
-        holder["state"], _, finite = train_compiled(holder["state"], batch)
+        holder["state"], _, finite = compiled.train(holder["state"], batch)
         finite.block_until_ready()
 
     train_times = timed(one_step, steps)
-    return dict(compile_forward=compile_forward, compile_train=compile_train,
+    return dict(compile_forward=compiled.compile_forward, compile_train=compiled.compile_train,
                 forward=forward_times, train=train_times,
-                forward_flops=xla_flops(forward_compiled),
-                train_flops=xla_flops(train_compiled))
+                forward_flops=xla_flops(compiled.forward),
+                train_flops=xla_flops(compiled.train))
+
+
+def jax_variant(variant: str, steps: int) -> dict[str, Any]:
+    """Compile, forward and train-step measurements of one variant of our model."""
+    from vivit.models import build_model
+
+    config = model_config(variant)
+    return forward_and_train_times(build_model(config), config, steps)
 
 
 def jax_round(label: str = "ours") -> dict[str, Any]:
@@ -196,6 +232,64 @@ def jax_round(label: str = "ours") -> dict[str, Any]:
     peak = matmul_peak(_MATMUL.value, _STEPS.value)
     return {"peak": peak, "vivit": os.path.dirname(os.path.dirname(vivit.__file__)),
             "models": {f"{label} {v}": jax_variant(v, _STEPS.value) for v in _VARIANTS.value}}
+
+
+def check_scenic_dir(prog: str, path: Optional[str]) -> None:
+    """Fails in one line, before any work, unless `path` holds Scenic's ViViT model code."""
+    if path is None or not os.path.isfile(os.path.join(path, SCENIC_VIVIT)):
+        fail(prog, f"--scenic_dir={path!r} is not a Scenic checkout (no {SCENIC_VIVIT}).")
+
+
+def scenic_module(config: Any, scenic_dir: str) -> Any:
+    """Scenic's own ViViT flax module for `config`, built by Scenic's `ViViTClassificationModel`
+    from our `model` section (our keys are Scenic's, so the same section describes both)."""
+    import ml_collections
+
+    if scenic_dir not in sys.path:
+        sys.path.insert(0, scenic_dir)
+    from scenic.projects.vivit import model as scenic_vivit
+
+    scenic_config = ml_collections.ConfigDict(
+        {"model": config.model, "model_dtype_str": config.model_dtype_str})
+    return scenic_vivit.ViViTClassificationModel(
+        scenic_config, {"num_classes": config.dataset_configs.num_classes}).flax_model
+
+
+def parameter_shapes(model: Any) -> dict[str, tuple[int, ...]]:
+    """Every parameter's path and shape, from an abstract init on one benchmark clip."""
+    import jax
+    import jax.numpy as jnp
+
+    clip = jnp.zeros((1,) + clip_shape()[1:], jnp.float32)
+    params = jax.eval_shape(
+        lambda: model.init(jax.random.PRNGKey(0), clip, train=False))["params"]
+    return {jax.tree_util.keystr(path): tuple(leaf.shape)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]}
+
+
+def parameter_mismatch(ours: Any, theirs: Any) -> list[str]:
+    """Parameters the two modules do not share with the same shape (empty: the same tree)."""
+    a, b = parameter_shapes(ours), parameter_shapes(theirs)
+    return sorted(f"{name}: ours {a.get(name)}, theirs {b.get(name)}"
+                  for name in set(a) | set(b) if a.get(name) != b.get(name))
+
+
+def scenic_round() -> dict[str, Any]:
+    """Scenic's ViViT for every variant, after checking its parameters are ours (name, shape)."""
+    from vivit.models import build_model
+
+    peak = matmul_peak(_MATMUL.value, _STEPS.value)
+    scenic_dir = os.path.abspath(_SCENIC.value)
+    models = {}
+    for variant in _VARIANTS.value:
+        config = model_config(variant)
+        scenic = scenic_module(config, scenic_dir)
+        mismatch = parameter_mismatch(build_model(config), scenic)
+        if mismatch:
+            fail(PROG, f"Scenic's {variant} is not our model ({len(mismatch)} parameters "
+                       f"differ, e.g. {mismatch[0]}); refusing to compare.")
+        models[f"Scenic {variant}"] = forward_and_train_times(scenic, config, _STEPS.value)
+    return {"peak": peak, "scenic": scenic_dir, "models": models}
 
 
 def hf_round() -> dict[str, Any]:
@@ -246,6 +340,10 @@ def run_worker(worker: str) -> dict[str, Any]:
     result = subprocess.run([sys.executable, os.path.abspath(__file__), *argv,
                              f"--worker={worker}"], capture_output=True, text=True)
     if result.returncode != 0:
+        usage = f"{PROG}: error: "  # A worker's own refusal (e.g. not the same model): one line.
+        refusals = [l for l in result.stderr.splitlines() if l.startswith(usage)]
+        if refusals:
+            fail(PROG, f"the {worker} worker: {refusals[-1][len(usage):]}")
         raise RuntimeError(f"The {worker} worker failed:\n{result.stderr[-3000:]}")
     line = next(l for l in result.stdout.splitlines() if l.startswith(RESULT_PREFIX))
     return json.loads(line[len(RESULT_PREFIX):])
@@ -292,7 +390,7 @@ def report(models: dict[str, dict[str, float]], peak: float, threads: int | None
     lines += ["", "| ours vs | fwd speed ratio | train speed ratio |", "|---|---|---|"]
     for name, m in models.items():
         if name.startswith("ours"):
-            continue  # Peers of ours: HF and the base checkout.
+            continue  # Peers of ours: HF, Scenic and the base checkout.
         variant = name.split()[-1]
         ours = models.get(f"ours {variant}")
         if ours is None:
@@ -307,12 +405,15 @@ def main() -> None:
     if unknown:
         fail(PROG, f"--variants: unknown {unknown}; expected some of {list(VARIANTS)}.")
     if _WORKER.value is not None:
-        run = {"jax": jax_round, "base": lambda: jax_round("base"), "hf": hf_round}[_WORKER.value]
+        run = {"jax": jax_round, "base": lambda: jax_round("base"), "scenic": scenic_round,
+               "hf": hf_round}[_WORKER.value]
         print(RESULT_PREFIX + json.dumps(run()), flush=True)
         return
     if _BASE.value is not None and not os.path.isdir(os.path.join(_BASE.value, "vivit")):
         fail(PROG, f"--base_root={_BASE.value!r} has no vivit package.")
-    workers = ["jax"] + (["base"] if _BASE.value else [])
+    if _SCENIC.value is not None:
+        check_scenic_dir(PROG, _SCENIC.value)
+    workers = ["jax"] + (["base"] if _BASE.value else []) + (["scenic"] if _SCENIC.value else [])
     workers += ["hf"] if _HF.value and "spacetime" in _VARIANTS.value else []
     results: dict[str, list[dict[str, Any]]] = {worker: [] for worker in workers}
     for round_index in range(_ROUNDS.value):
@@ -322,7 +423,8 @@ def main() -> None:
     models = {}
     for worker in workers:
         models.update(merge(results[worker]))
-    peak = statistics.median(r["peak"] for r in results["jax"] + results.get("base", []))
+    jax_workers = ("jax", "base", "scenic")  # Each measured the matmul peak in its rounds.
+    peak = statistics.median(r["peak"] for w in jax_workers for r in results.get(w, []))
     threads = results["hf"][0]["threads"] if "hf" in results else None
     print(f"\nclip {clip_shape()}, dtype {_DTYPE.value}, hidden {_HIDDEN.value}, "
           f"layers {_LAYERS.value}, heads {_HEADS.value}, mlp {_MLP.value}, patch "
@@ -331,6 +433,8 @@ def main() -> None:
         if worker in results:
             label = "ours" if worker == "jax" else "base"
             print(f"{label}: vivit from {results[worker][0]['vivit']}")
+    if "scenic" in results:
+        print(f"Scenic: scenic from {results['scenic'][0]['scenic']}")
     print(report(models, peak, threads))
 
 

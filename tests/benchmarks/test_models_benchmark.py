@@ -1,5 +1,7 @@
-"""benchmarks/models.py runs end to end at tiny sizes (ours, a base checkout and HF) and prints
-a row per model and a ratio per peer; its tables are computed from the measured values."""
+"""benchmarks/models.py runs end to end at tiny sizes (ours, a base checkout, Scenic and HF) and
+prints a row per model and a ratio per peer; its tables are computed from the measured values.
+
+The Scenic tests need a real Scenic checkout (never vendored here): set SCENIC_DIR to one."""
 
 import os
 import re
@@ -15,6 +17,10 @@ SCRIPT = os.path.join(ROOT, "benchmarks", "models.py")
 TINY = ["--hidden_size=16", "--num_layers=1", "--temporal_layers=1", "--num_heads=2",
         "--mlp_dim=32", "--patch=8,8,2", "--batch_size=1", "--num_frames=4", "--image_size=16",
         "--num_classes=5", "--steps=1", "--matmul_size=64"]
+SCENIC_DIR = os.environ.get("SCENIC_DIR")
+needs_scenic = pytest.mark.skipif(
+    not SCENIC_DIR, reason="SCENIC_DIR (a Scenic checkout, e.g. an export of "
+    "google-research/scenic) is not set")
 VARIANTS = ("spacetime", "factorized_encoder", "factorized_self_attention_block",
             "factorized_dot_product_attention")
 
@@ -67,6 +73,71 @@ def test_a_bad_variant_is_named_in_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode != 0
     assert "--variants: unknown ['model5']" in result.stderr
+
+
+def test_a_directory_without_scenic_is_refused_in_one_line_before_any_work(tmp_path):
+    result = subprocess.run([sys.executable, SCRIPT, f"--scenic_dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"benchmarks/models.py: error: --scenic_dir={str(tmp_path)!r} is not a Scenic checkout "
+        "(no scenic/projects/vivit/model.py)."]
+    assert "round" not in result.stdout
+
+
+def test_a_parameter_tree_mismatch_is_named():
+    import flax.linen as nn
+
+    class Head(nn.Module):
+        width: int
+
+        @nn.compact
+        def __call__(self, video, train=False):
+            return nn.Dense(self.width)(video.mean(axis=(1, 2, 3)))
+
+    benchmark = _import_benchmark()
+    benchmark.FLAGS(["models.py", *TINY])
+    assert benchmark.parameter_mismatch(Head(4), Head(4)) == []
+    assert benchmark.parameter_mismatch(Head(4), Head(5)) == [
+        "['Dense_0']['bias']: ours (4,), theirs (5,)",
+        "['Dense_0']['kernel']: ours (3, 4), theirs (3, 5)"]
+
+
+@needs_scenic
+def test_scenic_builds_our_model_for_every_variant():
+    """Same parameter tree, and with the same parameters the same logits: the timed peers are
+    the same network, written twice."""
+    import jax
+    import jax.numpy as jnp
+
+    from vivit.models import build_model
+
+    benchmark = _import_benchmark()
+    benchmark.FLAGS(["models.py", *TINY])
+    clip = jax.random.uniform(jax.random.PRNGKey(1), benchmark.clip_shape(), minval=-1, maxval=1)
+    for variant in VARIANTS:
+        config = benchmark.model_config(variant)
+        ours, scenic = build_model(config), benchmark.scenic_module(config, SCENIC_DIR)
+        assert benchmark.parameter_mismatch(ours, scenic) == [], variant
+        params = ours.init(jax.random.PRNGKey(0), clip, train=False)["params"]
+        params = jax.tree.map(lambda p: p + 0.05, params)  # Zero-initialized heads give 0 logits.
+        expected = ours.apply({"params": params}, clip, train=False)
+        got = scenic.apply({"params": params}, clip, train=False)
+        assert float(jnp.max(jnp.abs(expected))) > 1e-3, variant
+        assert jnp.allclose(got, expected, atol=1e-5), variant
+
+
+@pytest.mark.slow
+@needs_scenic
+def test_the_scenic_worker_runs_interleaved_and_is_compared(tmp_path):
+    stdout = _run(["--rounds=2", f"--scenic_dir={SCENIC_DIR}", "--nohf", "--variants=spacetime"],
+                  tmp_path)
+    order = re.findall(r"^round (\d)/2: (\w+)$", stdout, re.M)
+    assert order == [("1", "jax"), ("1", "scenic"), ("2", "jax"), ("2", "scenic")]
+    cells = _row(stdout, "Scenic spacetime")
+    assert len(cells) == 8 and all(c != "-" for c in cells), cells
+    assert re.search(r"^\| Scenic spacetime \| [\d.]+x \| [\d.]+x \|$", stdout, re.M)
+    assert f"Scenic: scenic from {os.path.abspath(SCENIC_DIR)}" in stdout
 
 
 def test_report_computes_ratios_and_mfu_from_the_measurements():
