@@ -1,0 +1,101 @@
+"""Where does a train step's time go? Forward, forward + backward, and the whole step, per variant.
+
+    python benchmarks/step_breakdown.py [--variants=spacetime --rounds=2 --steps=3]
+
+Takes every size flag of benchmarks/models.py (ViViT-B/16x2 on batch 2, 8 frames of 112x112 by
+default). For each variant it compiles three programs of our model and times them in turn,
+`--rounds` times, `--steps` calls each after one warm-up: the forward pass; forward + backward
+(`jax.value_and_grad` of the training loss, nothing applied); and the train step of
+`vivit.train.step` (forward + backward, gradient norm, finite-loss guard, AdamW update, metrics).
+Prints a Markdown table of medians: the backward pass is forward+backward minus forward, "rest of
+the step" is the step minus forward+backward. XLA's FLOPs show what each part should cost: the
+backward pass of a dense network is about twice the forward's FLOPs.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from typing import Any, Callable
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)  # benchmarks/models.py, beside this file.
+sys.path.insert(0, os.path.dirname(_HERE))  # Runs from a checkout without `pip install -e .`.
+
+import models as model_bench  # noqa: E402  (after the path is set)
+from vivit.cli import parse_flags  # noqa: E402
+
+PROG = "benchmarks/step_breakdown.py"
+
+
+def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, float]]:
+    """The three timed calls of `variant` and their XLA FLOPs, compiled and warmed up."""
+    import jax
+
+    from vivit.models import build_model
+    from vivit.train import losses
+
+    config = model_bench.model_config(variant)
+    model = build_model(config)
+    compiled = model_bench.compile_forward_and_train(model, config)
+    batch, loss_fn = compiled.batch, losses.loss_fn_for_config(config)
+
+    def loss(params: Any) -> jax.Array:
+        logits = model.apply({"params": params}, batch["inputs"], train=True)
+        return loss_fn(logits, batch["label"], batch["batch_mask"])
+
+    gradient = jax.jit(jax.value_and_grad(loss)).lower(compiled.state.params).compile()
+    holder = {"state": compiled.state}  # The train step donates its state.
+
+    def train_step() -> None:
+        holder["state"], _, finite = compiled.train(holder["state"], batch)
+        finite.block_until_ready()
+
+    calls = {
+        "forward": lambda: compiled.forward(
+            holder["state"].params, batch["inputs"]).block_until_ready(),
+        "forward+backward": lambda: jax.block_until_ready(gradient(holder["state"].params)),
+        "train step": train_step,
+    }
+    for call in calls.values():
+        call()  # Warm-up.
+    flops = {"forward": model_bench.xla_flops(compiled.forward),
+             "forward+backward": model_bench.xla_flops(gradient),
+             "train step": model_bench.xla_flops(compiled.train)}
+    return calls, flops
+
+
+def breakdown(variant: str, rounds: int, steps: int) -> list[str]:
+    """Markdown rows for one variant: medians in ms, GFLOPs, and the derived parts."""
+    calls, flops = programs(variant)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):  # Interleaved, so load drifts hit all three alike.
+        for name, call in calls.items():
+            times[name] += model_bench.timed(call, steps)
+    ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    rows = [f"| {variant} | {name} | {ms[name]:.1f} | {flops[name] / 1e9:.4g} |" for name in ms]
+    backward = ms["forward+backward"] - ms["forward"]
+    rest = ms["train step"] - ms["forward+backward"]
+    rows.append(f"| {variant} | backward (derived) | {backward:.1f} | "
+                f"{(flops['forward+backward'] - flops['forward']) / 1e9:.4g} |")
+    rows.append(f"| {variant} | rest of the step (derived) | {rest:.1f} | "
+                f"{(flops['train step'] - flops['forward+backward']) / 1e9:.4g} |")
+    rows.append(f"| {variant} | backward / forward time | {backward / ms['forward']:.2f}x | "
+                f"{(flops['forward+backward'] / flops['forward'] - 1):.2f}x FLOPs |")
+    rows.append(f"| {variant} | rest / step | {rest / ms['train step']:.0%} | |")
+    return rows
+
+
+def main() -> None:
+    flag_values = model_bench.FLAGS
+    print(f"clip {model_bench.clip_shape()}, dtype {flag_values.dtype}; medians of "
+          f"{flag_values.steps} calls x {flag_values.rounds} rounds after a warm-up")
+    print("| variant | program | ms | GFLOPs |\n|---|---|---|---|")
+    for variant in flag_values.variants:
+        print("\n".join(breakdown(variant, flag_values.rounds, flag_values.steps)), flush=True)
+
+
+if __name__ == "__main__":
+    parse_flags(model_bench.FLAGS, sys.argv[1:], PROG, f"python {PROG} [flags]", __doc__)
+    main()
