@@ -5,8 +5,8 @@
         --config.init_from.checkpoint_path=/path/to/microsoft-cvt-13   # a HF save_pretrained dir
 
 The training settings are the ViViT-B/16x2 factorized encoder's (configs/k400_fe.py). The CvT
-embeds every 2-frame tubelet itself (model.patches.size[2] = 2; its first kernel is the image
-kernel inflated by kernel_init_method, central frame by default); its 384-wide features feed a
+embeds every frame itself (model.patches.size[2] = 1; with 2, it would embed 2-frame tubelets
+through an inflated first kernel, half the cost); its 384-wide class token per frame feeds a
 4-layer temporal transformer of the same width. `init_from` fills the CvT from the image
 checkpoint; the temporal transformer starts fresh.
 """
@@ -21,6 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.experiment_name = "k400_cvt13_factorized_encoder"
     model = config.model
     model.spatial_transformer.backbone = "cvt-13"
+    model.patches.size = (16, 16, 1)  # Frames; CvT reads only the time size.
     model.hidden_size = 384  # CvT-13's last stage, so no projection is needed.
     model.temporal_transformer.update(num_layers=4, num_heads=6, mlp_dim=1536)
     config.init_from.checkpoint_format = "huggingface"

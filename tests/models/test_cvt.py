@@ -137,6 +137,25 @@ def test_cvt_backbone_ignores_the_spatial_patch_size():
                                "model.spatial_transformer.mlp_dim=64"))
 
 
+def test_model_spatial_backbone_is_another_name_for_the_backbone():
+    from vivit.config import load_config
+    from vivit.models.builder import build_model
+
+    config = load_config("configs/demo_cvt_fe.py", ["model.spatial_transformer.backbone=vit",
+                                                     "model.spatial_backbone=cvt-tiny"])
+    shapes = jax.eval_shape(build_model(config).init, jax.random.key(0),
+                            np.zeros((1, 8, 32, 32, 3), np.float32))["params"]
+    assert set(shapes["CvT"]) == set(jax.eval_shape(
+        build_model(_fe_config()).init, jax.random.key(0),
+        np.zeros((1, 8, 32, 32, 3), np.float32))["params"]["CvT"])
+    with pytest.raises(ValueError, match=r"model.spatial_backbone='cvt-13' and "
+                       r"model.spatial_transformer.backbone='cvt-tiny' disagree"):
+        build_model(_fe_config("model.spatial_backbone=cvt-13"))
+    with pytest.raises(ValueError, match=r"model.spatial_backbone='cvt-13' is only read by the "
+                       r"factorized encoder .*not 'spacetime'"):
+        build_model(load_config("configs/demo.py", ["model.spatial_backbone=cvt-13"]))
+
+
 def test_cvt_backbone_with_uniform_frame_sampling_encodes_the_sampled_frames():
     from vivit.models.builder import build_model
 

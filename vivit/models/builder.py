@@ -145,11 +145,29 @@ def _check_attention_type(config: ml_collections.ConfigDict, attention_type: Att
         attention_type.check(config)
 
 
+def spatial_backbone(config: ml_collections.ConfigDict) -> str:
+    """Model 2's per-frame encoder: `model.spatial_transformer.backbone`, or the same choice under
+    the shorter `model.spatial_backbone` (the two must not disagree)."""
+    model = config.model
+    alias, own = model.get("spatial_backbone"), model.spatial_transformer.backbone
+    if alias is None:
+        return own
+    factorized = get_attention_type(model.attention_config.type).factorized_encoder
+    _require(factorized, f"model.spatial_backbone={alias!r} is only read by the factorized "
+             f"encoder (model.attention_config.type='factorized_encoder'), not "
+             f"{model.attention_config.type!r}.")
+    _require(own in ("vit", alias),
+             f"model.spatial_backbone={alias!r} and model.spatial_transformer.backbone={own!r} "
+             "disagree; set only one of them.")
+    return alias
+
+
 def _factorized_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
                         attention_type: AttentionType) -> nn.Module:
     model = config.model
     _check_attention_type(config, attention_type)
-    backbone = get_backbone(model.spatial_transformer.backbone)  # Names an unregistered key.
+    name = spatial_backbone(config)
+    backbone = get_backbone(name)  # Names an unregistered key.
     temporal = _transformer_size(model.temporal_transformer, "model.temporal_transformer")
     _check_heads(temporal, model.hidden_size, "model.temporal_transformer")
     extra = {}
@@ -161,7 +179,7 @@ def _factorized_encoder(config: ml_collections.ConfigDict, common: dict[str, Any
         **extra,
         temporal_size=temporal,
         attention_type=model.attention_config.type,
-        spatial_backbone=model.spatial_transformer.backbone,
+        spatial_backbone=name,
         spatial_only_baseline=bool(model.attention_config.spatial_only_baseline),
         **common,
     )
@@ -231,8 +249,8 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
     attention_type = get_attention_type(config.model.attention_config.type)
     common = _common_kwargs(config)
     # A backbone that embeds pixels itself (CvT) reads only the tubelet's time size.
-    pixels = attention_type.factorized_encoder and get_backbone(
-        config.model.spatial_transformer.backbone).takes_pixels
+    backbone = spatial_backbone(config)
+    pixels = attention_type.factorized_encoder and get_backbone(backbone).takes_pixels
     check_clip_and_patches(config, spatial=not pixels)
     if attention_type.factorized_encoder:
         return _factorized_encoder(config, common, attention_type)

@@ -29,6 +29,8 @@ def model_defaults() -> ml_collections.ConfigDict:
     # embeds raw pixels itself, a frame or a tubelet of patches.size[2] frames: 'cvt-13',
     # 'cvt-21', 'cvt-w24', 'cvt-tiny', 'cvt-tiny-1stage').
     model.spatial_transformer.backbone = "vit"
+    # The same choice under a shorter name (e.g. 'cvt-13'); None: spatial_transformer.backbone.
+    model.spatial_backbone = None
     # model_name='cvt_classification' only: the CvT size, a key of vivit.models.cvt.CVT_VARIANTS
     # ('cvt-13', 'cvt-21', 'cvt-w24', 'cvt-tiny', 'cvt-tiny-1stage'); the ViViT size keys are
     # then unused.
@@ -55,8 +57,10 @@ def model_defaults() -> ml_collections.ConfigDict:
             "attention_kernel_init_method": "xavier",
             # Model 2 only: replace the temporal transformer by average pooling (Table 2 baseline).
             "spatial_only_baseline": False,
-            # Attention kernel for jax.nn.dot_product_attention: None (XLA), 'xla' or 'cudnn'.
-            # Used only when attention dropout is 0; Model 4 always uses its own kernel.
+            # Models 1-3: None keeps Flax's einsum attention; 'xla' or 'cudnn' routes attention
+            # through jax.nn.dot_product_attention with that kernel (only when attention dropout
+            # is 0). Model 4 ignores it: its head-split kernel runs each half through
+            # jax.nn.dot_product_attention's XLA kernel whenever attention dropout is 0.
             "implementation": None,
         }
     )
