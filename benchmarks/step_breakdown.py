@@ -6,9 +6,11 @@ Takes every size flag of benchmarks/models.py (ViViT-B/16x2 on batch 2, 8 frames
 default). For each variant it compiles three programs of our model and times them in turn,
 `--rounds` times, `--steps` calls each after one warm-up: the forward pass; forward + backward
 (`jax.value_and_grad` of the training loss, nothing applied); and the train step of
-`vivit.train.step` (forward + backward, gradient norm, finite-loss guard, AdamW update, metrics).
-Prints a Markdown table of medians: the backward pass is forward+backward minus forward, "rest of
-the step" is the step minus forward+backward. XLA's FLOPs show what each part should cost: the
+`vivit.train.step` (forward + backward, gradient norm, finite-loss guard, AdamW update, metrics); and the
+optimizer's update alone (the same optax chain on a copy of the parameters, donated). Prints a
+Markdown table of medians: the backward pass is forward+backward minus forward, "rest of the step"
+is the step minus forward+backward, and what the rest spends beyond the optimizer update is the
+gradient norm, the finite-loss guard and the metrics. XLA's FLOPs show what each part should cost: the
 backward pass of a dense network is about twice the forward's FLOPs.
 """
 
@@ -32,9 +34,11 @@ PROG = "benchmarks/step_breakdown.py"
 def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, float]]:
     """The three timed calls of `variant` and their XLA FLOPs, compiled and warmed up."""
     import jax
+    import jax.numpy as jnp
+    import optax
 
     from vivit.models import build_model
-    from vivit.train import losses
+    from vivit.train import losses, optimizer as opt_lib
 
     config = model_bench.model_config(variant)
     model = build_model(config)
@@ -46,7 +50,23 @@ def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, flo
         return loss_fn(logits, batch["label"], batch["batch_mask"])
 
     gradient = jax.jit(jax.value_and_grad(loss)).lower(compiled.state.params).compile()
+    optimizer, _ = opt_lib.build_optimizer(config, total_updates=1000)
+
+    def update(params: Any, opt_state: Any, grads: Any) -> tuple[Any, Any]:
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    # The optimizer alone, on its own copy of the parameters (donated, as in the train step).
+    own = {"params": jax.tree.map(jnp.array, compiled.state.params)}
+    own["opt_state"] = optimizer.init(own["params"])
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), own["params"])
+    update_compiled = jax.jit(update, donate_argnums=(0, 1)).lower(
+        own["params"], own["opt_state"], grads).compile()
     holder = {"state": compiled.state}  # The train step donates its state.
+
+    def optimizer_update() -> None:
+        own["params"], own["opt_state"] = update_compiled(own["params"], own["opt_state"], grads)
+        jax.block_until_ready(own["params"])
 
     def train_step() -> None:
         holder["state"], _, finite = compiled.train(holder["state"], batch)
@@ -57,12 +77,14 @@ def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, flo
             holder["state"].params, batch["inputs"]).block_until_ready(),
         "forward+backward": lambda: jax.block_until_ready(gradient(holder["state"].params)),
         "train step": train_step,
+        "optimizer update": optimizer_update,
     }
     for call in calls.values():
         call()  # Warm-up.
     flops = {"forward": model_bench.xla_flops(compiled.forward),
              "forward+backward": model_bench.xla_flops(gradient),
-             "train step": model_bench.xla_flops(compiled.train)}
+             "train step": model_bench.xla_flops(compiled.train),
+             "optimizer update": model_bench.xla_flops(update_compiled)}
     return calls, flops
 
 
@@ -84,6 +106,8 @@ def breakdown(variant: str, rounds: int, steps: int) -> list[str]:
     rows.append(f"| {variant} | backward / forward time | {backward / ms['forward']:.2f}x | "
                 f"{(flops['forward+backward'] / flops['forward'] - 1):.2f}x FLOPs |")
     rows.append(f"| {variant} | rest / step | {rest / ms['train step']:.0%} | |")
+    rows.append(f"| {variant} | rest minus the optimizer update (derived) | "
+                f"{rest - ms['optimizer update']:.1f} | |")
     return rows
 
 

@@ -18,13 +18,16 @@ def test_breakdown_prints_the_three_programs_and_the_parts_they_imply(tmp_path):
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = dict(re.findall(r"^\| spacetime \| ([^|]+?) \| (-?[\d.]+)x? \|", result.stdout, re.M))
-    ms = {name: float(rows[name]) for name in ("forward", "forward+backward", "train step")}
+    ms = {name: float(rows[name])
+          for name in ("forward", "forward+backward", "train step", "optimizer update")}
     assert all(value > 0 for value in ms.values()), ms
     # Rounded to 0.1 ms in the table, so the derived rows agree within 0.15.
     backward = float(rows["backward (derived)"])
     assert abs(backward - (ms["forward+backward"] - ms["forward"])) <= 0.15
     rest = float(rows["rest of the step (derived)"])
     assert abs(rest - (ms["train step"] - ms["forward+backward"])) <= 0.15
+    extra = float(rows["rest minus the optimizer update (derived)"])
+    assert abs(extra - (rest - ms["optimizer update"])) <= 0.25
     flops = dict(re.findall(r"^\| spacetime \| (forward|train step) \| [\d.]+ \| ([\d.e+-]+) \|$",
                             result.stdout, re.M))
     assert float(flops["train step"]) > float(flops["forward"]) > 0
