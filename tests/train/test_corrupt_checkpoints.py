@@ -2,6 +2,7 @@
 wrong; damage (truncated or missing array files, emptied _METADATA) is told apart from a state of
 another structure; training moves damaged steps aside instead of deleting them."""
 
+import gc
 import signal
 
 import jax
@@ -115,10 +116,10 @@ def test_leftover_reads_of_a_damaged_step_are_not_reported_again(tmp_path, caplo
     tasks or Python closes their coroutines (tracebacks on stderr after the one-line warning,
     seen in CI); other errors, also about other steps, are still reported."""
     import asyncio
-    import gc
     import sys
     import types
 
+    gc.collect()  # Earlier tests' leftovers (e.g. closed event loops) are not this test's.
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(report.exc_value))
     _two_steps(tmp_path)
@@ -176,6 +177,7 @@ def test_closed_loop_reports_are_dropped_from_before_a_restore_fails(tmp_path, m
     import sys
     import types
 
+    gc.collect()  # Earlier tests' leftovers (e.g. closed event loops) are not this test's.
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", lambda report: unraisable.append(report.exc_value))
     _two_steps(tmp_path)

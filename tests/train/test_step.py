@@ -71,12 +71,13 @@ def test_mixup_hook_receives_the_step_key_and_its_targets_are_trained_on():
 
 def test_nan_loss_is_reported_and_leaves_the_state_untouched():
     _, mesh, state, _, train_step = _setup()
-    before = jax.tree.map(np.asarray, state.params)
+    before = jax.tree.map(np.asarray, (state.params, state.opt_state))
     bad = batch_for_step(0)
     bad["inputs"][0, 0, 0, 0, 0] = np.nan
     new_state, step_metrics, finite = train_step(state, mesh_lib.global_batch(mesh, bad))
     assert not bool(finite)
-    jax.tree.map(np.testing.assert_array_equal, jax.tree.map(np.asarray, new_state.params), before)
+    after = jax.tree.map(np.asarray, (new_state.params, new_state.opt_state))
+    jax.tree.map(np.testing.assert_array_equal, after, before)
     with pytest.raises(step_lib.NonFiniteLossError, match="step 0"):
         step_lib.check_finite(finite, 0, step_metrics)
 
