@@ -137,6 +137,10 @@ def test_the_scenic_worker_runs_interleaved_and_is_compared(tmp_path):
     cells = _row(stdout, "Scenic spacetime")
     assert len(cells) == 8 and all(c != "-" for c in cells), cells
     assert re.search(r"^\| Scenic spacetime \| [\d.]+x \| [\d.]+x \|$", stdout, re.M)
+    # Scenic's own train step: train-step cells only (its forward is the row above).
+    step = _row(stdout, "Scenic step spacetime")
+    assert step[0::2] == ["-"] * 4 and "-" not in step[1::2], step
+    assert re.search(r"^\| Scenic step spacetime \| - \| [\d.]+x \|$", stdout, re.M)
     assert f"Scenic: scenic from {os.path.abspath(SCENIC_DIR)}" in stdout
 
 
@@ -146,12 +150,16 @@ def test_report_computes_ratios_and_mfu_from_the_measurements():
         "ours spacetime": dict(compile_forward=1.0, compile_train=2.0, forward=0.5, train=2.0,
                                forward_flops=40e9, train_flops=120e9),
         "HF sdpa spacetime": dict(forward=0.6, train=2.5),
+        "Scenic step spacetime": dict(compile_train=3.0, train=3.0, train_flops=121e9),
     }
     text = benchmark.report(models, peak=100e9, threads=2)
     # MFU: 40 GFLOP / 0.5 s / 100 GFLOP/s = 80%; train 120 / 2.0 / 100 = 60%; HF counts ours.
     assert "| ours spacetime | 1.0 | 2.0 | 500 | 2000 | 40.0 | 120.0 | 80% | 60% |" in text
     assert "| HF sdpa spacetime | - | - | 600 | 2500 | 40.0 | 120.0 | 67% | 48% |" in text
     assert "| HF sdpa spacetime | 1.20x | 1.25x |" in text
+    # A peer timed in the train step only (Scenic's own step) has '-' where it has no number.
+    assert "| Scenic step spacetime | - | 3.0 | - | 3000 | - | 121.0 | - | 40% |" in text
+    assert "| Scenic step spacetime | - | 1.50x |" in text
 
 
 def test_merge_takes_the_median_over_every_sample_of_every_round():
