@@ -77,3 +77,31 @@ def test_logits_and_parameters_equal_flax_kernel(variant, implementation="xla"):
     np.testing.assert_allclose(jax_kernel.apply({"params": params}, clip),
                                flax_kernel.apply({"params": params}, clip),
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("lhs_shape, rhs_shape, contract", [
+    ((2, 7, 16), (16, 4, 8), ((2,), (0,))),        # q/k/v: [b, n, D] x [D, heads, head_dim]
+    ((2, 3, 7, 4, 8), (4, 8, 16), ((3, 4), (0, 1))),  # out: [..., heads, head_dim] x [.., D]
+    ((7, 16), (4, 16), ((1,), (1,))),              # another contraction: passed on unchanged
+])
+def test_matrix_dot_general_is_lax_dot_general(lhs_shape, rhs_shape, contract):
+    lhs = jax.random.normal(jax.random.PRNGKey(0), lhs_shape)
+    rhs = jax.random.normal(jax.random.PRNGKey(1), rhs_shape)
+    numbers = (contract, ((), ()))
+    got = attention.matrix_dot_general(lhs, rhs, numbers)
+    expected = jax.lax.dot_general(lhs, rhs, numbers)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_projections_as_matrix_products_keep_flax_attention_and_its_parameters():
+    """Same parameter tree, initial values and outputs as Flax's default projections."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 16))
+    flat = nn.MultiHeadDotProductAttention(
+        num_heads=4, qkv_dot_general=attention.matrix_dot_general,
+        out_dot_general=attention.matrix_dot_general)
+    plain = nn.MultiHeadDotProductAttention(num_heads=4)
+    params = plain.init(jax.random.PRNGKey(1), x, x)
+    jax.tree.map(np.testing.assert_array_equal, flat.init(jax.random.PRNGKey(1), x, x), params)
+    np.testing.assert_allclose(flat.apply(params, x, x), plain.apply(params, x, x),
+                               rtol=1e-5, atol=1e-5)

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vivit.models.attention import AttentionFn
+from vivit.models.attention import AttentionFn, matrix_dot_general
 
 Dtype = Any
 
@@ -74,6 +74,8 @@ def _self_attention(num_heads: int, dropout_rate: float, dtype: Dtype,
         kernel_init=kernel_init,
         broadcast_dropout=False,
         dropout_rate=dropout_rate,
+        qkv_dot_general=matrix_dot_general,
+        out_dot_general=matrix_dot_general,
         dtype=dtype,
         name=name,
         **extra,
