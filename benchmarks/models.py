@@ -9,8 +9,8 @@ after one warm-up call; GFLOPs from XLA's cost analysis of the compiled programs
 the best FLOP/s of a large float32 matmul (fastest of 5 calls, taken before and after each
 worker's models; the best over the run), so load from other jobs lowers MFU rather than raising
 it. Hugging Face transformers' `VivitForVideoClassification` (Model 1 only; random weights from
-a `VivitConfig` of the same size, no download) runs on the same shapes with `attn_implementation` 'sdpa' and 'eager' (forward, and
-a train step with torch.optim.AdamW). Each framework runs in its own subprocess and rounds are
+a `VivitConfig` of the same size, no download) runs on the same shapes with
+`attn_implementation` 'sdpa' and 'eager' (forward, and a train step with torch.optim.AdamW). Each framework runs in its own subprocess and rounds are
 interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits every one alike.
 Torch gets `--threads` intra-op threads (default: the cores this process may use, which is also
 what XLA's CPU client uses). `--base_root=PATH` (another checkout of this project, e.g. an older
