@@ -263,6 +263,9 @@ def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
                 if policy == "none":
                     baseline = (per_clip, saved)
                 estimate = per_clip if baseline is None else baseline[0] - (baseline[1] - saved)
+                # A clip needs at least what the backward pass keeps of it (at tiny sizes XLA's
+                # per-clip slope can be smaller than what remat stops saving).
+                estimate = max(estimate, saved)
                 fits = [fitting_batch(fixed, estimate, DEVICES_GB[d], headroom) for d in devices]
                 seconds = small.compile_seconds + large.compile_seconds
                 lines.append(
