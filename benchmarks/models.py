@@ -256,9 +256,9 @@ def check_scenic_dir(prog: str, path: Optional[str]) -> None:
         fail(prog, f"--scenic_dir={path!r} is not a Scenic checkout (no {SCENIC_VIVIT}).")
 
 
-def scenic_module(config: Any, scenic_dir: str) -> Any:
-    """Scenic's own ViViT flax module for `config`, built by Scenic's `ViViTClassificationModel`
-    from our `model` section (our keys are Scenic's, so the same section describes both)."""
+def scenic_classification_model(config: Any, scenic_dir: str, **training: Any) -> Any:
+    """Scenic's `ViViTClassificationModel` built from our `model` section (our keys are
+    Scenic's, so the same section describes both) plus any `training` keys of Scenic's config."""
     import ml_collections
 
     if scenic_dir not in sys.path:
@@ -266,9 +266,14 @@ def scenic_module(config: Any, scenic_dir: str) -> Any:
     from scenic.projects.vivit import model as scenic_vivit
 
     scenic_config = ml_collections.ConfigDict(
-        {"model": config.model, "model_dtype_str": config.model_dtype_str})
+        {"model": config.model, "model_dtype_str": config.model_dtype_str, **training})
     return scenic_vivit.ViViTClassificationModel(
-        scenic_config, {"num_classes": config.dataset_configs.num_classes}).flax_model
+        scenic_config, {"num_classes": config.dataset_configs.num_classes})
+
+
+def scenic_module(config: Any, scenic_dir: str) -> Any:
+    """Scenic's own ViViT flax module for `config`."""
+    return scenic_classification_model(config, scenic_dir).flax_model
 
 
 def parameter_shapes(model: Any) -> dict[str, tuple[int, ...]]:
@@ -303,24 +308,19 @@ def scenic_train_step_times(config: Any, scenic_dir: str, steps: int) -> dict[st
 
     import jax
     import jax.numpy as jnp
-    import ml_collections
     from flax import jax_utils
-
-    if scenic_dir not in sys.path:
-        sys.path.insert(0, scenic_dir)
-    from scenic.projects.vivit import model as scenic_vivit
-    from scenic.train_lib import classification_trainer, optimizers, train_utils
 
     from vivit.train import optimizer as opt_lib
 
     adam = config.optimizer_configs
-    scenic_config = ml_collections.ConfigDict({
-        "model": config.model, "model_dtype_str": config.model_dtype_str,
-        "max_grad_norm": config.max_grad_norm, "optimizer": "adam",
-        "optimizer_configs": {"beta1": adam.beta1, "beta2": adam.beta2, "epsilon": adam.epsilon,
-                              "weight_decay": adam.weight_decay}})
-    model = scenic_vivit.ViViTClassificationModel(
-        scenic_config, {"num_classes": config.dataset_configs.num_classes})
+    model = scenic_classification_model(
+        config, scenic_dir, max_grad_norm=config.max_grad_norm, optimizer="adam",
+        optimizer_configs={"beta1": adam.beta1, "beta2": adam.beta2, "epsilon": adam.epsilon,
+                           "weight_decay": adam.weight_decay})
+    scenic_config = model.config
+    from scenic.train_lib import (  # importable once the helper above put Scenic on the path
+        classification_trainer, optimizers, train_utils)
+
     _, schedule = opt_lib.build_optimizer(config, total_updates=1000)
     clip = jnp.zeros((1,) + clip_shape()[1:], jnp.float32)
     params = model.flax_model.init(jax.random.PRNGKey(0), clip, train=False)["params"]
