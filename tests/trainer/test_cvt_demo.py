@@ -22,14 +22,15 @@ def test_training_the_cvt_image_model_on_video_is_refused_before_the_workdir_is_
 
 @pytest.mark.slow
 def test_cvt_factorized_encoder_demo_beats_chance_clearly(tmp_path):
-    """The README's command for the CvT demo: 300 steps from scratch, then the multi-view test."""
+    """The README's command for the CvT demo: 600 steps from scratch, then the multi-view test."""
     result = run_main(tmp_path, config="configs/demo_cvt_fe.py")
     assert result.returncode == 0, result.stderr[-3000:]
     scalars = read_scalars(tmp_path)
-    test = {tag: values[300][-1] for tag, values in scalars.items() if tag.startswith("test/")}
+    test = {tag: values[600][-1] for tag, values in scalars.items() if tag.startswith("test/")}
     assert test["test/num_videos"] == 512
-    # Ten classes: chance is 0.1, and 512 test videos put 0.5 far outside sampling noise
-    # (0.85 in the run recorded in docs/models.md).
-    assert test["test/accuracy"] >= 0.5, test
+    # Ten classes: chance is 0.1, and 512 test videos put 0.6 far outside sampling noise; the
+    # seeds recorded in docs/models.md ended at 0.96-0.98, so this leaves room for rounding
+    # differences between CPUs (which once moved a 300-step run from 0.85 to 0.38).
+    assert test["test/accuracy"] >= 0.6, test
     validation = scalars["valid/accuracy"]
-    assert validation[300][0] > validation[100][0], validation
+    assert validation[600][0] > validation[200][0], validation
