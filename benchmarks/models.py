@@ -131,6 +131,16 @@ def matmul_peak(size: int, steps: int) -> float:
     return 2.0 * size**3 / min(times)
 
 
+def torch_matmul_peak(size: int, steps: int) -> float:
+    """`matmul_peak` for torch (its CPU matmul library, on torch's threads): with XLA's peak
+    beside it, says how much of a gap to Hugging Face is the matmul library's."""
+    import torch
+
+    a = torch.randn(size, size, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
+    torch.matmul(a, a)  # Warm-up outside the timed calls.
+    return 2.0 * size**3 / min(timed(lambda: torch.matmul(a, a), max(steps, 5)))
+
+
 def timed_with_peak(measure: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
     """`measure()` between two matmul peaks, and the better peak: MFU then divides by a peak
     taken around the models, not minutes away from them."""
@@ -384,6 +394,7 @@ def hf_round() -> dict[str, Any]:
     torch.manual_seed(0)
     patch = [int(p) for p in _PATCH.value]
     results = {}
+    peak = torch_matmul_peak(_MATMUL.value, _STEPS.value)
     for attention in HF_ATTENTION:
         config = VivitConfig(
             image_size=_IMAGE.value, num_frames=_FRAMES.value,
@@ -414,7 +425,8 @@ def hf_round() -> dict[str, Any]:
 
         train_times = timed(train_step, _STEPS.value)
         results[f"HF {attention} spacetime"] = dict(forward=forward_times, train=train_times)
-    return {"threads": torch.get_num_threads(), "models": results}
+    peak = max(peak, torch_matmul_peak(_MATMUL.value, _STEPS.value))
+    return {"threads": torch.get_num_threads(), "models": results, "peak": peak}
 
 
 def run_worker(worker: str) -> dict[str, Any]:
@@ -453,10 +465,12 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{theirs / ours:.2f}x"
 
 
-def report(models: dict[str, dict[str, float]], peak: float, threads: int | None) -> str:
-    """The two Markdown tables (times, then ratios) and the measured peak."""
+def report(models: dict[str, dict[str, float]], peak: float, threads: int | None,
+           torch_peak: float | None = None) -> str:
+    """The two Markdown tables (times, then ratios) and the measured peaks (MFU uses XLA's)."""
     ours_spacetime = models.get("ours spacetime")
-    lines = [f"matmul peak (float32, XLA): {peak / 1e9:.1f} GFLOP/s; torch threads: "
+    torch_text = f"; torch: {torch_peak / 1e9:.1f} GFLOP/s" if torch_peak else ""
+    lines = [f"matmul peak (float32, XLA): {peak / 1e9:.1f} GFLOP/s{torch_text}; torch threads: "
              f"{threads if threads is not None else '-'}; XLA CPU threads: {usable_cores()}",
              "",
              "| model | compile fwd s | compile train s | fwd ms | train ms | fwd GFLOPs "
@@ -513,6 +527,7 @@ def main() -> None:
     jax_workers = ("jax", "base", "scenic")  # Each measured the matmul peak in its rounds.
     peak = max(r["peak"] for w in jax_workers for r in results.get(w, []))
     threads = results["hf"][0]["threads"] if "hf" in results else None
+    torch_peak = max(r["peak"] for r in results["hf"]) if "hf" in results else None
     print(f"\nclip {clip_shape()}, dtype {_DTYPE.value}, hidden {_HIDDEN.value}, "
           f"layers {_LAYERS.value}, heads {_HEADS.value}, mlp {_MLP.value}, patch "
           f"{','.join(_PATCH.value)}; medians of {_STEPS.value} calls x {_ROUNDS.value} rounds")
@@ -522,7 +537,7 @@ def main() -> None:
             print(f"{label}: vivit from {results[worker][0]['vivit']}")
     if "scenic" in results:
         print(f"Scenic: scenic from {results['scenic'][0]['scenic']}")
-    print(report(models, peak, threads))
+    print(report(models, peak, threads, torch_peak))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,11 @@ def test_every_section_runs_at_tiny_size(tmp_path):
                     "Model 3 factorised self-attention", "Model 4 factorised dot-product"):
         assert re.search(rf"^\| {variant} \| [\d.]+ / [\d.]+ \(\d+ s\) \| [\d.]+ / [\d.]+ "
                          r"\(\d+ s\) \|$", text, re.M)
-    assert re.search(r"^\| unrolled \| [\d.]+ \| [\d.]+ \|$", text, re.M)
+    for layers in ("unrolled", "scanned"):
+        # trace + lower, XLA compile, total, peak; then XLA CPU's phases from the profiler.
+        assert re.search(rf"^\| {layers} \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", text, re.M)
+        kernels = re.search(rf"^\| {layers} \| [\d.]+ \| [\d.]+ \| (\d+) \|$", text, re.M)
+        assert kernels and int(kernels.group(1)) > 10, text
     assert re.search(r"Scanned / unrolled compile time: [\d.]+", text)
     assert re.search(r"remat full at batch 4: XLA CPU peak [\d.]+x, saved activations [\d.]+x "
                      r"those of no remat at batch 2 .*; time per clip [+-]\d+%", text)

@@ -54,7 +54,8 @@ def test_every_variant_and_hf_get_a_row_and_the_ratios_are_printed(tmp_path):
         assert cells[:2] == ["-", "-"] and float(cells[2]) >= 0 and float(cells[3]) > 0
         assert re.search(rf"^\| HF {attention} spacetime \| [\d.]+x \| [\d.]+x \|$", stdout,
                          re.M)
-    assert re.search(r"torch threads: \d+; XLA CPU threads: \d+", stdout)
+    assert re.search(r"matmul peak \(float32, XLA\): [\d.]+ GFLOP/s; torch: [\d.]+ GFLOP/s; "
+                     r"torch threads: \d+; XLA CPU threads: \d+", stdout)
 
 
 @pytest.mark.slow
@@ -152,7 +153,9 @@ def test_report_computes_ratios_and_mfu_from_the_measurements():
         "HF sdpa spacetime": dict(forward=0.6, train=2.5),
         "Scenic step spacetime": dict(compile_train=3.0, train=3.0, train_flops=121e9),
     }
-    text = benchmark.report(models, peak=100e9, threads=2)
+    text = benchmark.report(models, peak=100e9, threads=2, torch_peak=150e9)
+    # MFU divides by XLA's peak; torch's is printed beside it.
+    assert text.startswith("matmul peak (float32, XLA): 100.0 GFLOP/s; torch: 150.0 GFLOP/s;")
     # MFU: 40 GFLOP / 0.5 s / 100 GFLOP/s = 80%; train 120 / 2.0 / 100 = 60%; HF counts ours.
     assert "| ours spacetime | 1.0 | 2.0 | 500 | 2000 | 40.0 | 120.0 | 80% | 60% |" in text
     assert "| HF sdpa spacetime | - | - | 600 | 2500 | 40.0 | 120.0 | 67% | 48% |" in text
