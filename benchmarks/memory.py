@@ -169,10 +169,13 @@ class Compiled:
     peak_bytes: int  # XLA CPU's plan: arguments + outputs - donated + temporaries
     argument_bytes: int
     temp_bytes: int
-    compile_seconds: float  # lower_seconds + xla_seconds
     lower_seconds: float  # tracing the step and lowering it to StableHLO (Python)
     xla_seconds: float  # XLA's passes and code generation
     residual_bytes: int  # what JAX's backward pass keeps from the forward pass (remat policy)
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.lower_seconds + self.xla_seconds
 
 
 def residual_bytes(model: Any, params: Any, video: Any, labels: Any, rng: Any) -> int:
@@ -192,11 +195,16 @@ def residual_bytes(model: Any, params: Any, video: Any, labels: Any, rng: Any) -
                for leaf in jax.tree_util.tree_leaves(vjp))
 
 
-def compile_step(setting: Setting) -> Compiled:
-    """Compiles (does not run) one train step; its memory analysis and compile time."""
+def jitted_step(setting: Setting) -> tuple[Any, optax.GradientTransformation, Callable]:
+    """The model, its SGD-momentum optimizer and the jitted train step (state donated)."""
     model = build_model(model_config(setting))
     optimizer = optax.sgd(0.1, momentum=0.9)
-    step = jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1))
+    return model, optimizer, jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1))
+
+
+def compile_step(setting: Setting) -> Compiled:
+    """Compiles (does not run) one train step; its memory analysis and compile time."""
+    model, optimizer, step = jitted_step(setting)
     args = _abstract_inputs(setting, model, optimizer)
     start = time.perf_counter()
     lowered = step.lower(*args)
@@ -208,8 +216,7 @@ def compile_step(setting: Setting) -> Compiled:
             - memory.alias_size_in_bytes + memory.temp_size_in_bytes)
     params, _, video, labels, rng = args
     return Compiled(setting, int(peak), int(memory.argument_size_in_bytes),
-                    int(memory.temp_size_in_bytes), end - start, lowered_at - start,
-                    end - lowered_at,
+                    int(memory.temp_size_in_bytes), lowered_at - start, end - lowered_at,
                     residual_bytes(model, params, video, labels, rng))
 
 
@@ -223,10 +230,8 @@ def xla_compile_phases(setting: Setting) -> dict[str, float]:
     """Compiles the step once more under jax.profiler and sums XLA CPU's compile phases: seconds
     in HLO passes, seconds in the backend (code generation) and the number of fused kernels it
     generated (identical kernels are generated once). Empty on backends without these events."""
-    model = build_model(model_config(setting))
-    optimizer = optax.sgd(0.1, momentum=0.9)
-    lowered = jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1)).lower(
-        *_abstract_inputs(setting, model, optimizer))
+    model, optimizer, step = jitted_step(setting)
+    lowered = step.lower(*_abstract_inputs(setting, model, optimizer))
     seconds: collections.Counter = collections.Counter()
     kernels = 0
     with tempfile.TemporaryDirectory() as trace_dir:
@@ -360,9 +365,7 @@ def compile_time_rows(size: str, common: dict, rounds: int = 2) -> list[str]:
 
 def _time_step(setting: Setting, repeats: int = 3) -> float:
     """Median seconds of one executed train step (after a warm-up step)."""
-    model = build_model(model_config(setting))
-    optimizer = optax.sgd(0.1, momentum=0.9)
-    step = jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1))
+    model, optimizer, step = jitted_step(setting)
     shape = (setting.batch, setting.num_frames, setting.crop_size, setting.crop_size, 3)
     video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, shape), jnp.float32)
     labels = jnp.zeros((setting.batch,), jnp.int32)

@@ -141,12 +141,14 @@ def torch_matmul_peak(size: int, steps: int) -> float:
     return 2.0 * size**3 / min(timed(lambda: torch.matmul(a, a), max(steps, 5)))
 
 
-def timed_with_peak(measure: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
+def timed_with_peak(measure: Callable[[], dict[str, Any]],
+                    peak: Callable[[int, int], float] = matmul_peak
+                    ) -> tuple[dict[str, Any], float]:
     """`measure()` between two matmul peaks, and the better peak: MFU then divides by a peak
     taken around the models, not minutes away from them."""
-    before = matmul_peak(_MATMUL.value, _STEPS.value)
+    before = peak(_MATMUL.value, _STEPS.value)
     models = measure()
-    return models, max(before, matmul_peak(_MATMUL.value, _STEPS.value))
+    return models, max(before, peak(_MATMUL.value, _STEPS.value))
 
 
 def model_config(variant: str):
@@ -394,38 +396,41 @@ def hf_round() -> dict[str, Any]:
     torch.manual_seed(0)
     patch = [int(p) for p in _PATCH.value]
     results = {}
-    peak = torch_matmul_peak(_MATMUL.value, _STEPS.value)
-    for attention in HF_ATTENTION:
-        config = VivitConfig(
-            image_size=_IMAGE.value, num_frames=_FRAMES.value,
-            tubelet_size=[patch[2], patch[0], patch[1]], hidden_size=_HIDDEN.value,
-            num_hidden_layers=_LAYERS.value, num_attention_heads=_HEADS.value,
-            # flax's nn.gelu is the tanh approximation, as torch's gelu(approximate='tanh').
-            intermediate_size=_MLP.value, hidden_act="gelu_pytorch_tanh",
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-            num_labels=_CLASSES.value, attn_implementation=attention)
-        model = VivitForVideoClassification(config)
-        video = torch.rand(_BATCH.value, _FRAMES.value, 3, _IMAGE.value, _IMAGE.value) * 2 - 1
-        labels = torch.randint(0, _CLASSES.value, (_BATCH.value,))
-        model.eval()
 
-        def forward() -> None:
-            with torch.no_grad():
-                model(pixel_values=video)
+    def measure() -> dict[str, Any]:
+        for attention in HF_ATTENTION:
+            config = VivitConfig(
+                image_size=_IMAGE.value, num_frames=_FRAMES.value,
+                tubelet_size=[patch[2], patch[0], patch[1]], hidden_size=_HIDDEN.value,
+                num_hidden_layers=_LAYERS.value, num_attention_heads=_HEADS.value,
+                # flax's nn.gelu is the tanh approximation, as torch's gelu(approximate='tanh').
+                intermediate_size=_MLP.value, hidden_act="gelu_pytorch_tanh",
+                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                num_labels=_CLASSES.value, attn_implementation=attention)
+            model = VivitForVideoClassification(config)
+            video = torch.rand(_BATCH.value, _FRAMES.value, 3, _IMAGE.value, _IMAGE.value) * 2 - 1
+            labels = torch.randint(0, _CLASSES.value, (_BATCH.value,))
+            model.eval()
 
-        forward_times = timed(forward, _STEPS.value)
-        model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            def forward() -> None:
+                with torch.no_grad():
+                    model(pixel_values=video)
 
-        def train_step() -> None:
-            loss = model(pixel_values=video, labels=labels).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            forward_times = timed(forward, _STEPS.value)
+            model.train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        train_times = timed(train_step, _STEPS.value)
-        results[f"HF {attention} spacetime"] = dict(forward=forward_times, train=train_times)
-    peak = max(peak, torch_matmul_peak(_MATMUL.value, _STEPS.value))
+            def train_step() -> None:
+                loss = model(pixel_values=video, labels=labels).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+            train_times = timed(train_step, _STEPS.value)
+            results[f"HF {attention} spacetime"] = dict(forward=forward_times, train=train_times)
+        return results
+
+    results, peak = timed_with_peak(measure, torch_matmul_peak)
     return {"threads": torch.get_num_threads(), "models": results, "peak": peak}
 
 
