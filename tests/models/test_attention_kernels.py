@@ -1,5 +1,6 @@
-"""Attention through `jax.nn.dot_product_attention`: same outputs as Flax's kernel, any number of
-leading batch axes, and Flax's kernel kept where attention dropout needs it (Model 4)."""
+"""Our attention kernels give Flax's outputs: the float32-softmax kernel (Model 4, and any
+`attention_config.implementation`) for any number of leading batch axes, Flax's kernel kept where
+attention dropout needs it, and Flax's kernel with heads-major products (Models 1-3)."""
 
 import flax.linen as nn
 import jax
@@ -105,3 +106,53 @@ def test_projections_as_matrix_products_keep_flax_attention_and_its_parameters()
     jax.tree.map(np.testing.assert_array_equal, flat.init(jax.random.PRNGKey(1), x, x), params)
     np.testing.assert_allclose(flat.apply(params, x, x), plain.apply(params, x, x),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("masked, dropout", [(False, False), (True, False), (False, True)])
+def test_heads_major_products_keep_flax_attention_values_and_gradients(masked, dropout):
+    """Flax's attention module with our two products: same parameters, outputs and gradients,
+    with a mask and with attention dropout (same dropout key) too."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 7, 16))  # two leading batch axes
+    mask = jnp.tril(jnp.ones((7, 7), bool))[None, None, None] if masked else None
+    common = dict(num_heads=4, dropout_rate=0.3 if dropout else 0.0, broadcast_dropout=False,
+                  deterministic=not dropout)
+    heads_major = nn.MultiHeadDotProductAttention(
+        qk_attn_weights_einsum_cls=attention.heads_major_qk,
+        attn_weights_value_einsum_cls=attention.heads_major_pv, **common)
+    plain = nn.MultiHeadDotProductAttention(**common)
+    params = plain.init(jax.random.PRNGKey(1), x, x, mask=mask)
+    jax.tree.map(np.testing.assert_array_equal,
+                 heads_major.init(jax.random.PRNGKey(1), x, x, mask=mask), params)
+
+    def loss(module, params, x):
+        out = module.apply(params, x, x, mask=mask, rngs={"dropout": jax.random.PRNGKey(2)})
+        return jnp.sum(jnp.square(out)), out
+
+    (_, got), grads = jax.value_and_grad(loss, argnums=(1, 2), has_aux=True)(
+        heads_major, params, x)
+    (_, expected), expected_grads = jax.value_and_grad(loss, argnums=(1, 2), has_aux=True)(
+        plain, params, x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                 grads, expected_grads)
+    if dropout:  # dropout was applied (same mask in both), not skipped
+        no_dropout = nn.MultiHeadDotProductAttention(num_heads=4, deterministic=True)
+        assert not np.allclose(got, no_dropout.apply(params, x, x, mask=mask), atol=1e-3)
+
+
+def test_heads_major_products_pass_other_subscripts_to_einsum():
+    a = jax.random.normal(jax.random.PRNGKey(0), (3, 4))
+    b = jax.random.normal(jax.random.PRNGKey(1), (4, 5))
+    for product in (attention.heads_major_qk(), attention.heads_major_pv()):
+        np.testing.assert_allclose(product("ij,jk->ik", a, b), a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_float32_softmax_kernel_matches_jax_in_bfloat16():
+    """Implementation None/'xla' is our heads-major kernel; it computes what jax's XLA kernel
+    computes (float32 logits and softmax) also for bfloat16 inputs."""
+    query, key, value = (t.astype(jnp.bfloat16) for t in _qkv((2, 9, 4, 8)))
+    got = attention.dot_product_attention(query, key, value, implementation="xla")
+    expected = jax.nn.dot_product_attention(query, key, value, implementation="xla")
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_allclose(got.astype(np.float32), expected.astype(np.float32),
+                               rtol=1e-2, atol=1e-2)

@@ -43,18 +43,73 @@ def matrix_dot_general(lhs: jax.Array, rhs: jax.Array, dimension_numbers: Any,
     return product.reshape(free_lhs + free_rhs)
 
 
+# The two products inside Flax's `nn.dot_product_attention`, with the subscripts it calls them with.
+_QK = "...qhd,...khd->...hqk"
+_PV = "...hqk,...khd->...qhd"
+
+
+def _heads_major_qk(subscripts: str, query: jax.Array, key: jax.Array, **kwargs: Any) -> jax.Array:
+    if subscripts != _QK:
+        return jnp.einsum(subscripts, query, key, **kwargs)
+    query, key = (jnp.swapaxes(t, -3, -2) for t in (query, key))  # [..., heads, tokens, d]
+    return jnp.einsum("...hqd,...hkd->...hqk", query, key, **kwargs)
+
+
+def _heads_major_pv(subscripts: str, weights: jax.Array, value: jax.Array,
+                    **kwargs: Any) -> jax.Array:
+    if subscripts != _PV:
+        return jnp.einsum(subscripts, weights, value, **kwargs)
+    out = jnp.einsum("...hqk,...hkd->...hqd", weights, jnp.swapaxes(value, -3, -2), **kwargs)
+    return jnp.swapaxes(out, -3, -2)
+
+
+def heads_major_qk() -> Callable[..., jax.Array]:
+    """Flax's query-key product computed with heads before tokens (`qk_attn_weights_einsum_cls`).
+
+    Flax contracts [..., tokens, heads, head_dim] arrays directly; XLA's CPU backend then lays
+    out the batched products with transposes inside the attention kernel, and it ran at half
+    speed (ViT-B attention over 197 tokens, float32: 4.3 ms against 2.2 ms forward, 8.3 against
+    6.1 ms forward+backward, `benchmarks/attention_layout.py`, BENCHMARKS.md). Moving the heads axis first outside the product computes
+    the same sums with the batch axes leading; softmax, masks and dropout stay Flax's.
+    """
+    return _heads_major_qk
+
+
+def heads_major_pv() -> Callable[..., jax.Array]:
+    """The weights-value product to go with `heads_major_qk` (`attn_weights_value_einsum_cls`)."""
+    return _heads_major_pv
+
+
+def _float32_softmax_attention(query: jax.Array, key: jax.Array, value: jax.Array,
+                               mask: Optional[jax.Array]) -> jax.Array:
+    """What `jax.nn.dot_product_attention`'s XLA implementation computes (float32 logits and
+    softmax, scale applied to the logits), with the heads axis moved first for the products."""
+    query, key, value = (jnp.swapaxes(t, -3, -2) for t in (query, key, value))
+    logits = jnp.einsum("...hqd,...hkd->...hqk", query, key,
+                        preferred_element_type=jnp.float32)
+    logits = logits * jnp.float32(1.0 / math.sqrt(query.shape[-1]))
+    if mask is not None:  # [..., heads or 1, q_tokens, kv_tokens], True = attend
+        logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    weights = jax.nn.softmax(logits, axis=-1).astype(value.dtype)
+    return jnp.swapaxes(jnp.einsum("...hqk,...hkd->...hqd", weights, value), -3, -2)
+
+
 def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array,
                           mask: Optional[jax.Array] = None,
                           implementation: Optional[str] = None) -> jax.Array:
     """`jax.nn.dot_product_attention` over axis -3 of [..., tokens, heads, head_dim] arrays.
 
-    jax's function takes one batch axis; the leading axes (e.g. Model 3's [batch, space]) are
-    folded into it, which is a reshape, not a copy. Logits and softmax are float32 for every input
-    dtype, so bfloat16 activations train without loss scaling.
+    Logits and softmax are float32 for every input dtype, so bfloat16 activations train without
+    loss scaling. Implementation None or 'xla' computes what jax's XLA implementation computes,
+    but with the heads axis first in the products (see `heads_major_qk`); other implementations
+    ('cudnn') go to jax's function, whose one batch axis the leading axes (e.g. Model 3's
+    [batch, space]) are folded into, a reshape, not a copy.
     """
+    if implementation in (None, "xla"):
+        return _float32_softmax_attention(query, key, value, mask)
     leading = query.shape[:-3]
     fold = lambda t: t.reshape((-1,) + t.shape[-3:])
-    if mask is not None:  # [..., heads or 1, q_tokens, kv_tokens]
+    if mask is not None:
         mask = fold(jnp.broadcast_to(mask, leading + mask.shape[-3:]))
     out = jax.nn.dot_product_attention(fold(query), fold(key), fold(value), mask=mask,
                                        implementation=implementation)

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vivit.models.attention import AttentionFn, matrix_dot_general
+from vivit.models.attention import AttentionFn, heads_major_pv, heads_major_qk, matrix_dot_general
 
 Dtype = Any
 
@@ -76,6 +76,8 @@ def _self_attention(num_heads: int, dropout_rate: float, dtype: Dtype,
         dropout_rate=dropout_rate,
         qkv_dot_general=matrix_dot_general,
         out_dot_general=matrix_dot_general,
+        qk_attn_weights_einsum_cls=heads_major_qk,
+        attn_weights_value_einsum_cls=heads_major_pv,
         dtype=dtype,
         name=name,
         **extra,
