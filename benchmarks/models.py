@@ -10,7 +10,9 @@ the best FLOP/s of a large float32 matmul (fastest of 5 calls, taken before and 
 worker's models; the best over the run), so load from other jobs lowers MFU rather than raising
 it. Hugging Face transformers' `VivitForVideoClassification` (Model 1 only; random weights from
 a `VivitConfig` of the same size, no download) runs on the same shapes with
-`attn_implementation` 'sdpa' and 'eager' (forward, and a train step with torch.optim.AdamW). Each framework runs in its own subprocess and rounds are
+`attn_implementation` 'sdpa' and 'eager' (forward, and the train step HF's `Trainer` runs by
+default: gradients clipped to the same global norm as ours, then torch's fused AdamW, Trainer's
+`adamw_torch_fused` default on torch >= 2.8). Each framework runs in its own subprocess and rounds are
 interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits every one alike.
 Torch gets `--threads` intra-op threads (default: the cores this process may use, which is also
 what XLA's CPU client uses). `--base_root=PATH` (another checkout of this project, e.g. an older
@@ -418,11 +420,16 @@ def hf_round() -> dict[str, Any]:
 
             forward_times = timed(forward, _STEPS.value)
             model.train()
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            # What transformers' Trainer does by default: clip (its max_grad_norm; ours from the
+            # config), then the fused AdamW ('adamw_torch_fused').
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+            max_grad_norm = model_config("spacetime").max_grad_norm
 
             def train_step() -> None:
                 loss = model(pixel_values=video, labels=labels).loss
                 loss.backward()
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
 

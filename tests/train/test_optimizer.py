@@ -108,6 +108,45 @@ def test_clipping_bounds_the_first_update_by_max_grad_norm():
     assert float(optax.tree.norm(delta)) == pytest.approx(1.0, rel=1e-5)
 
 
+@pytest.mark.parametrize("scale", [0.01, 100.0])  # below and above the limit
+def test_clipping_equals_optax_with_or_without_a_given_norm(scale):
+    grads = jax.tree.map(lambda p: scale * jnp.arange(1.0, p.size + 1).reshape(p.shape),
+                         _params())
+    reference, _ = optax.clip_by_global_norm(1.0).update(grads, optax.EmptyState())
+    clip = opt_lib.clip_by_global_norm(1.0)
+    computed, state = clip.update(grads, clip.init(_params()))
+    given, _ = clip.update(grads, state, global_norm=optax.tree.norm(grads))
+    for ours in (computed, given):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), ours, reference)
+    if scale < 1:  # Below the limit the gradients pass unchanged, bit for bit.
+        jax.tree.map(np.testing.assert_array_equal, computed, grads)
+    assert float(optax.tree.norm(given)) == pytest.approx(min(1.0, float(
+        optax.tree.norm(grads))), rel=1e-6)
+
+
+def test_optimizer_state_keeps_the_tree_of_optax_clipping():
+    """Optimizer states saved before clipping became ours restore into the new chain."""
+    config = _config(optimizer="adamw", max_grad_norm=1.0,
+                     **{"optimizer_configs.weight_decay": 0.1})
+    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=10)
+    opt = config.optimizer_configs
+    before = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.scale_by_adam(b1=opt.beta1, b2=opt.beta2, eps=opt.epsilon),
+        optax.add_decayed_weights(0.1, mask=opt_lib.kernel_mask),
+        optax.scale_by_learning_rate(schedule))
+    ours, theirs = optimizer.init(_params()), before.init(_params())
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 3.0), _params())
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
+                 _run(optimizer, _params(), [grads, grads]), _run(before, _params(), [grads, grads]))
+
+
+def test_clipping_refuses_a_limit_that_is_not_positive():
+    with pytest.raises(ValueError, match="max_norm"):
+        opt_lib.clip_by_global_norm(0.0)
+
+
 def test_explicit_weight_decay_shrinks_kernels_only():
     config = _config(max_grad_norm=None, explicit_weight_decay=0.5,
                      **{"lr_configs.factors": "constant", "lr_configs.base_learning_rate": 0.1})

@@ -117,3 +117,31 @@ def test_eval_and_multiview_test_steps_mask_padding_and_average_views():
     assert by_softmax["loss"] == pytest.approx(nll, rel=1e-5)
     with pytest.raises(ValueError, match="views"):
         test_step(state, mesh_lib.global_batch(mesh, batch))
+
+
+@pytest.mark.parametrize("accumulation, expect_norm", [(1, True), (2, False)])
+def test_the_step_hands_its_gradient_norm_to_clipping_unless_accumulating(
+        accumulation, expect_norm):
+    """One norm per step feeds the finite guard and the clipping; with accumulation the clip
+    must see the accumulated gradient, so the micro-batch norm is not handed on."""
+    import optax
+
+    config = tiny_config()
+    optimizer, schedule = opt_lib.build_optimizer(config, total_updates=config.num_training_steps)
+    received = []
+
+    def update(updates, state, params=None, **extra):
+        received.append(extra.get("global_norm"))
+        return optimizer.update(updates, state, params, **extra)
+
+    spy = optax.GradientTransformationExtraArgs(optimizer.init, update)
+    model = TinyVideoClassifier()
+    mesh = mesh_lib.build_mesh(config)
+    _, shardings, create = state_lib.plan_train_state(
+        model, spy, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
+    step = jax.jit(step_lib.make_train_step(
+        model, spy, losses.loss_fn_for_config(config), metrics.metrics_fn_for_config(config),
+        schedule, gradient_accumulation_steps=accumulation))
+    state, step_metrics, finite = step(create(), batch_for_step(0))
+    assert bool(finite) and len(received) == 1
+    assert (received[0] is not None) == expect_norm

@@ -63,6 +63,8 @@ def make_train_step(
     objective: smoothed loss + L2), 'learning_rate' and 'grad_norm'.
     """
 
+    optimizer = optax.with_extra_args_support(optimizer)
+
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics, jax.Array]:
         dropout_rng, mixup_rng = step_rngs(state)
         inputs, labels = pixels.to_model_range(batch["inputs"], zero_centering), batch["label"]
@@ -78,6 +80,9 @@ def make_train_step(
 
         (loss, logits), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         grad_norm = optax.tree.norm(grads)
+        # Clipping (vivit.train.optimizer.clip_by_global_norm) reuses this norm; with gradient
+        # accumulation it clips the accumulated gradient, whose norm it computes itself.
+        norm_arg = {"global_norm": grad_norm} if gradient_accumulation_steps == 1 else {}
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         # The update runs under a cond, not a select of old and new state: the select read and
         # wrote every parameter and moment once more (5% of a ViViT-B train step on CPU in
@@ -85,7 +90,7 @@ def make_train_step(
 
         def apply(operands: tuple[Any, Any, Any]) -> tuple[Any, Any]:
             params, opt_state, grads = operands
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates, opt_state = optimizer.update(grads, opt_state, params, **norm_arg)
             return optax.apply_updates(params, updates), opt_state
 
         params, opt_state = jax.lax.cond(
