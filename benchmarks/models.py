@@ -389,49 +389,67 @@ def scenic_round() -> dict[str, Any]:
     return {"peak": peak, "scenic": scenic_dir, "models": models}
 
 
-def hf_round() -> dict[str, Any]:
-    """Forward and AdamW train-step times of HF's ViViT (Model 1) with each attention kernel."""
+def hf_model(attention: str) -> tuple[Any, Any, Any]:
+    """(model, video, labels): HF's ViViT (Model 1) of the flags' size with `attention`
+    ('sdpa' or 'eager'), random weights, in train mode, and one batch; torch's threads set."""
     import torch
     from transformers import VivitConfig, VivitForVideoClassification
 
     torch.set_num_threads(_THREADS.value or usable_cores())
     torch.manual_seed(0)
     patch = [int(p) for p in _PATCH.value]
+    config = VivitConfig(
+        image_size=_IMAGE.value, num_frames=_FRAMES.value,
+        tubelet_size=[patch[2], patch[0], patch[1]], hidden_size=_HIDDEN.value,
+        num_hidden_layers=_LAYERS.value, num_attention_heads=_HEADS.value,
+        # flax's nn.gelu is the tanh approximation, as torch's gelu(approximate='tanh').
+        intermediate_size=_MLP.value, hidden_act="gelu_pytorch_tanh",
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        num_labels=_CLASSES.value, attn_implementation=attention)
+    model = VivitForVideoClassification(config)
+    video = torch.rand(_BATCH.value, _FRAMES.value, 3, _IMAGE.value, _IMAGE.value) * 2 - 1
+    labels = torch.randint(0, _CLASSES.value, (_BATCH.value,))
+    return model.train(), video, labels
+
+
+def hf_optimizer_update(model: Any) -> Callable[[], None]:
+    """The update transformers' Trainer applies by default, as a call: clip the gradients to
+    the global norm ours clips to (Trainer's max_grad_norm default is also 1.0), then torch's
+    fused AdamW (Trainer's 'adamw_torch_fused' default on torch >= 2.8), then drop the grads."""
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    max_grad_norm = model_config("spacetime").max_grad_norm
+
+    def update() -> None:
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return update
+
+
+def hf_round() -> dict[str, Any]:
+    """Forward and train-step times of HF's ViViT (Model 1) with each attention kernel."""
+    import torch
+
     results = {}
 
     def measure() -> dict[str, Any]:
         for attention in HF_ATTENTION:
-            config = VivitConfig(
-                image_size=_IMAGE.value, num_frames=_FRAMES.value,
-                tubelet_size=[patch[2], patch[0], patch[1]], hidden_size=_HIDDEN.value,
-                num_hidden_layers=_LAYERS.value, num_attention_heads=_HEADS.value,
-                # flax's nn.gelu is the tanh approximation, as torch's gelu(approximate='tanh').
-                intermediate_size=_MLP.value, hidden_act="gelu_pytorch_tanh",
-                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                num_labels=_CLASSES.value, attn_implementation=attention)
-            model = VivitForVideoClassification(config)
-            video = torch.rand(_BATCH.value, _FRAMES.value, 3, _IMAGE.value, _IMAGE.value) * 2 - 1
-            labels = torch.randint(0, _CLASSES.value, (_BATCH.value,))
-            model.eval()
+            model, video, labels = hf_model(attention)
 
             def forward() -> None:
                 with torch.no_grad():
                     model(pixel_values=video)
 
             forward_times = timed(forward, _STEPS.value)
-            model.train()
-            # What transformers' Trainer does by default: clip (its max_grad_norm; ours from the
-            # config), then the fused AdamW ('adamw_torch_fused').
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-            max_grad_norm = model_config("spacetime").max_grad_norm
+            update = hf_optimizer_update(model)
 
             def train_step() -> None:
-                loss = model(pixel_values=video, labels=labels).loss
-                loss.backward()
-                if max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                model(pixel_values=video, labels=labels).loss.backward()
+                update()
 
             train_times = timed(train_step, _STEPS.value)
             results[f"HF {attention} spacetime"] = dict(forward=forward_times, train=train_times)

@@ -7,7 +7,11 @@ default). For each variant it compiles three programs of our model and times the
 `--rounds` times, `--steps` calls each after one warm-up: the forward pass; forward + backward
 (`jax.value_and_grad` of the training loss, nothing applied); and the train step of
 `vivit.train.step` (forward + backward, gradient norm, finite-loss guard, AdamW update, metrics); and the
-optimizer's update alone (the same optax chain on a copy of the parameters, donated). Prints a
+optimizer's update alone (the same optax chain, clipping included with its own gradient norm, on
+a copy of the parameters, donated). With `--hf` (the default) Hugging Face's ViViT (Model 1, sdpa)
+gets the same four rows afterwards, in the same process: torch's forward (no grad), forward +
+backward, the step its Trainer runs by default (clipping, fused AdamW) and that update alone on
+fixed gradients (`benchmarks/models.py` builds both). Prints a
 Markdown table of medians: the backward pass is forward+backward minus forward, "rest of the step"
 is the step minus forward+backward, and what the rest spends beyond the optimizer update is the
 gradient norm, the finite-loss guard and the metrics. XLA's FLOPs show what each part should cost: the
@@ -88,25 +92,61 @@ def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, flo
     return calls, flops
 
 
-def breakdown(variant: str, rounds: int, steps: int) -> list[str]:
-    """Markdown rows for one variant: medians in ms, GFLOPs, and the derived parts."""
-    calls, flops = programs(variant)
+def hf_programs() -> tuple[dict[str, Callable[[], None]], dict[str, float]]:
+    """The same four calls for Hugging Face's ViViT (Model 1, sdpa attention), with the update
+    its Trainer applies by default (clipping, fused AdamW); no XLA FLOPs (NaN)."""
+    import torch
+
+    model, video, labels = model_bench.hf_model("sdpa")
+    update = model_bench.hf_optimizer_update(model)
+    fixed_grads = [torch.full_like(p, 1e-3) for p in model.parameters()]
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(pixel_values=video)
+
+    def forward_backward() -> None:
+        model(pixel_values=video, labels=labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    def train_step() -> None:
+        model(pixel_values=video, labels=labels).loss.backward()
+        update()
+
+    def optimizer_update() -> None:
+        for param, grad in zip(model.parameters(), fixed_grads):
+            param.grad = grad.clone()
+        update()
+
+    calls = {"forward": forward, "forward+backward": forward_backward, "train step": train_step,
+             "optimizer update": optimizer_update}
+    return calls, {name: float("nan") for name in calls}
+
+
+def breakdown(label: str, calls: dict[str, Callable[[], None]], flops: dict[str, float],
+              rounds: int, steps: int) -> list[str]:
+    """Markdown rows for one model: medians in ms, GFLOPs, and the derived parts."""
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):  # Interleaved, so load drifts hit all three alike.
+    for _ in range(rounds):  # Interleaved, so load drifts hit all four alike.
         for name, call in calls.items():
             times[name] += model_bench.timed(call, steps)
     ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
-    rows = [f"| {variant} | {name} | {ms[name]:.1f} | {flops[name] / 1e9:.4g} |" for name in ms]
+    gflops = {name: "-" if value != value else f"{value / 1e9:.4g}"
+              for name, value in {
+                  **flops,
+                  "backward": flops["forward+backward"] - flops["forward"],
+                  "rest": flops["train step"] - flops["forward+backward"]}.items()}
+    rows = [f"| {label} | {name} | {ms[name]:.1f} | {gflops[name]} |" for name in ms]
     backward = ms["forward+backward"] - ms["forward"]
     rest = ms["train step"] - ms["forward+backward"]
-    rows.append(f"| {variant} | backward (derived) | {backward:.1f} | "
-                f"{(flops['forward+backward'] - flops['forward']) / 1e9:.4g} |")
-    rows.append(f"| {variant} | rest of the step (derived) | {rest:.1f} | "
-                f"{(flops['train step'] - flops['forward+backward']) / 1e9:.4g} |")
-    rows.append(f"| {variant} | backward / forward time | {backward / ms['forward']:.2f}x | "
-                f"{(flops['forward+backward'] / flops['forward'] - 1):.2f}x FLOPs |")
-    rows.append(f"| {variant} | rest / step | {rest / ms['train step']:.0%} | |")
-    rows.append(f"| {variant} | rest minus the optimizer update (derived) | "
+    flops_ratio = flops["forward+backward"] / flops["forward"] - 1  # NaN without XLA FLOPs
+    ratio = "-" if flops_ratio != flops_ratio else f"{flops_ratio:.2f}x FLOPs"
+    rows.append(f"| {label} | backward (derived) | {backward:.1f} | {gflops['backward']} |")
+    rows.append(f"| {label} | rest of the step (derived) | {rest:.1f} | {gflops['rest']} |")
+    rows.append(f"| {label} | backward / forward time | {backward / ms['forward']:.2f}x | "
+                f"{ratio} |")
+    rows.append(f"| {label} | rest / step | {rest / ms['train step']:.0%} | |")
+    rows.append(f"| {label} | rest minus the optimizer update (derived) | "
                 f"{rest - ms['optimizer update']:.1f} | |")
     return rows
 
@@ -117,7 +157,13 @@ def main() -> None:
           f"{flag_values.steps} calls x {flag_values.rounds} rounds after a warm-up")
     print("| variant | program | ms | GFLOPs |\n|---|---|---|---|")
     for variant in flag_values.variants:
-        print("\n".join(breakdown(variant, flag_values.rounds, flag_values.steps)), flush=True)
+        calls, flops = programs(variant)
+        print("\n".join(breakdown(variant, calls, flops, flag_values.rounds, flag_values.steps)),
+              flush=True)
+    if flag_values.hf:  # After ours, in the same process: XLA's threads are idle by then.
+        calls, flops = hf_programs()
+        print("\n".join(breakdown("HF sdpa spacetime", calls, flops, flag_values.rounds,
+                                   flag_values.steps)), flush=True)
 
 
 if __name__ == "__main__":
