@@ -119,14 +119,18 @@ def test_eval_and_multiview_test_steps_mask_padding_and_average_views():
         test_step(state, mesh_lib.global_batch(mesh, batch))
 
 
-@pytest.mark.parametrize("accumulation, expect_norm", [(1, True), (2, False)])
+@pytest.mark.parametrize("accumulation, optimizer_accumulates, expect_norm",
+                         [(1, False, True), (2, False, False), (1, True, False)])
 def test_the_step_hands_its_gradient_norm_to_clipping_unless_accumulating(
-        accumulation, expect_norm):
-    """One norm per step feeds the finite guard and the clipping; with accumulation the clip
-    must see the accumulated gradient, so the micro-batch norm is not handed on."""
+        accumulation, optimizer_accumulates, expect_norm):
+    """One norm per step feeds the finite guard and the clipping; with accumulation (told to
+    the step, or an optax.MultiSteps optimizer) the clip must see the accumulated gradient, so
+    the micro-batch norm is not handed on."""
     import optax
 
     config = tiny_config()
+    if optimizer_accumulates:
+        config.gradient_accumulation_steps = 2
     optimizer, schedule = opt_lib.build_optimizer(config, total_updates=config.num_training_steps)
     received = []
 

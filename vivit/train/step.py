@@ -82,7 +82,9 @@ def make_train_step(
         grad_norm = optax.tree.norm(grads)
         # Clipping (vivit.train.optimizer.clip_by_global_norm) reuses this norm; with gradient
         # accumulation it clips the accumulated gradient, whose norm it computes itself.
-        norm_arg = {"global_norm": grad_norm} if gradient_accumulation_steps == 1 else {}
+        accumulating = (gradient_accumulation_steps > 1
+                        or isinstance(state.opt_state, optax.MultiStepsState))
+        norm_arg = {} if accumulating else {"global_norm": grad_norm}
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         # The update runs under a cond, not a select of old and new state: the select read and
         # wrote every parameter and moment once more (5% of a ViViT-B train step on CPU in
