@@ -36,7 +36,13 @@ PROG = "benchmarks/step_breakdown.py"
 
 
 def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, float]]:
-    """The three timed calls of `variant` and their XLA FLOPs, compiled and warmed up."""
+    """The four timed calls of `variant` and their XLA FLOPs, compiled and warmed up."""
+    calls, compiled = compiled_programs(variant)
+    return calls, {name: model_bench.xla_flops(program) for name, program in compiled.items()}
+
+
+def compiled_programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, Any]]:
+    """The four timed calls of `variant`, warmed up, and the compiled XLA program of each."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -85,11 +91,8 @@ def programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict[str, flo
     }
     for call in calls.values():
         call()  # Warm-up.
-    flops = {"forward": model_bench.xla_flops(compiled.forward),
-             "forward+backward": model_bench.xla_flops(gradient),
-             "train step": model_bench.xla_flops(compiled.train),
-             "optimizer update": model_bench.xla_flops(update_compiled)}
-    return calls, flops
+    return calls, {"forward": compiled.forward, "forward+backward": gradient,
+                   "train step": compiled.train, "optimizer update": update_compiled}
 
 
 def hf_programs() -> tuple[dict[str, Callable[[], None]], dict[str, float]]:
