@@ -89,7 +89,8 @@ _SCAN = flags.DEFINE_bool(
     "scan_layers", False,
     "Compile the tables with scanned layers (faster to compile, more memory without remat).", **_F)
 _HEADROOM = flags.DEFINE_float("headroom", 0.15,
-                               "Fraction of device memory left free (runtime, fragmentation).", **_F)
+                               "Fraction of device memory left free (runtime, fragmentation).",
+                               **_F)
 _COMPILE_SIZE = flags.DEFINE_string(
     "compile_size", "L/16x2", "Size of the scanned-vs-unrolled compile-time row ('' skips).", **_F)
 _STEP_TIME = flags.DEFINE_bool(
@@ -99,7 +100,8 @@ _STEP_CLIP = flags.DEFINE_list("step_clip", ["8", "112"],
                                "Frames and crop size of the timed steps (CPU-sized).", **_F)
 _NUM_LAYERS = flags.DEFINE_integer(
     "num_layers", 0, "Override the depth of every encoder (0 keeps the size's; tests use 1).", **_F)
-_MARKDOWN = flags.DEFINE_string("markdown", None, "Also write the tables to this Markdown file.", **_F)
+_MARKDOWN = flags.DEFINE_string("markdown", None, "Also write the tables to this Markdown file.",
+                                **_F)
 
 
 @dataclasses.dataclass

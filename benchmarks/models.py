@@ -12,8 +12,9 @@ it. Hugging Face transformers' `VivitForVideoClassification` (Model 1 only; rand
 a `VivitConfig` of the same size, no download) runs on the same shapes with
 `attn_implementation` 'sdpa' and 'eager' (forward, and the train step HF's `Trainer` runs by
 default: gradients clipped to the same global norm as ours, then torch's fused AdamW, Trainer's
-`adamw_torch_fused` default on torch >= 2.8). Each framework runs in its own subprocess and rounds are
-interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits every one alike.
+`adamw_torch_fused` default on torch >= 2.8). Each framework runs in its own subprocess and
+rounds are interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits
+every one alike.
 Torch gets `--threads` intra-op threads (default: the cores this process may use, which is also
 what XLA's CPU client uses). `--base_root=PATH` (another checkout of this project, e.g. an older
 commit) times its model code too, as 'base', for before/after ratios in one run.

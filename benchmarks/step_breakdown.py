@@ -3,19 +3,19 @@
     python benchmarks/step_breakdown.py [--variants=spacetime --rounds=2 --steps=3]
 
 Takes every size flag of benchmarks/models.py (ViViT-B/16x2 on batch 2, 8 frames of 112x112 by
-default). For each variant it compiles three programs of our model and times them in turn,
+default). For each variant it compiles four programs of our model and times them in turn,
 `--rounds` times, `--steps` calls each after one warm-up: the forward pass; forward + backward
-(`jax.value_and_grad` of the training loss, nothing applied); and the train step of
-`vivit.train.step` (forward + backward, gradient norm, finite-loss guard, AdamW update, metrics); and the
-optimizer's update alone (the same optax chain, clipping included with its own gradient norm, on
-a copy of the parameters, donated). With `--hf` (the default) Hugging Face's ViViT (Model 1, sdpa)
-gets the same four rows afterwards, in the same process: torch's forward (no grad), forward +
-backward, the step its Trainer runs by default (clipping, fused AdamW) and that update alone on
-fixed gradients (`benchmarks/models.py` builds both). Prints a
-Markdown table of medians: the backward pass is forward+backward minus forward, "rest of the step"
-is the step minus forward+backward, and what the rest spends beyond the optimizer update is the
-gradient norm, the finite-loss guard and the metrics. XLA's FLOPs show what each part should cost: the
-backward pass of a dense network is about twice the forward's FLOPs.
+(`jax.value_and_grad` of the training loss, nothing applied); the train step of
+`vivit.train.step` (forward + backward, gradient norm, finite-loss guard, AdamW update,
+metrics); and the optimizer's update alone (the same optax chain, clipping included with its own
+gradient norm, on a copy of the parameters, donated). With `--hf` (the default) Hugging Face's
+ViViT (Model 1, sdpa) gets the same four rows afterwards, in the same process: torch's forward
+(no grad), forward + backward, the step its Trainer runs by default (clipping, fused AdamW) and
+that update alone on fixed gradients (`benchmarks/models.py` builds both). Prints a Markdown
+table of medians: the backward pass is forward+backward minus forward, "rest of the step" is the
+step minus forward+backward, and what the rest spends beyond the optimizer update is the
+gradient norm, the finite-loss guard and the metrics. XLA's FLOPs show what each part should
+cost: the backward pass of a dense network is about twice the forward's FLOPs.
 """
 
 from __future__ import annotations
