@@ -170,8 +170,8 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformationExtraArg
     Updates are scaled by min(1, max_norm / norm): below the limit the factor is exactly 1, above
     it the result equals optax's (t / norm) * max_norm up to rounding. Written as a product with
     a scalar, XLA fuses the clipping into the optimizer's moment updates; optax's select form
-    made XLA's CPU backend write the clipped gradients out (one more pass over every gradient,
-    about 80 ms of a ViViT-B AdamW update: benchmarks/step_breakdown.py). The train step passes
+    made XLA's CPU backend write the clipped gradients out (one more pass over every gradient;
+    BENCHMARKS.md, benchmarks/step_breakdown.py). The train step passes
     `global_norm=` (the norm it computes anyway for its finite-loss guard), so the norm is not
     computed twice. Its state is optax's EmptyState, as optax's clipping, so optimizer states in
     existing checkpoints keep their tree.
