@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import glob
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -50,6 +48,7 @@ import optax  # noqa: E402
 from vivit.config import default_config  # noqa: E402
 from vivit.cli import fail, parse_flags  # noqa: E402
 from vivit.models import apply_size, build_model  # noqa: E402
+from profiling import profiled_events  # noqa: E402  (benchmarks/, beside this file)
 
 GIB = 1024 ** 3
 # Memory per device (per TPU chip: v3 has 2 cores of 16 GB each, counted per core; v4 and v5e
@@ -236,19 +235,13 @@ def xla_compile_phases(setting: Setting) -> dict[str, float]:
     lowered = step.lower(*_abstract_inputs(setting, model, optimizer))
     seconds: collections.Counter = collections.Counter()
     kernels = 0
-    with tempfile.TemporaryDirectory() as trace_dir:
-        with jax.profiler.trace(trace_dir):
-            lowered.compile()
-        for path in glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True):
-            for plane in jax.profiler.ProfileData.from_file(path).planes:
-                for line in plane.lines:
-                    for event in line.events:
-                        if event.name.startswith(_HLO_PASSES):
-                            seconds["hlo_passes"] += event.duration_ns / 1e9
-                        elif event.name == _BACKEND:
-                            seconds["backend"] += event.duration_ns / 1e9
-                        elif event.name == _KERNEL:
-                            kernels += 1
+    for event in profiled_events(lowered.compile):
+        if event.name.startswith(_HLO_PASSES):
+            seconds["hlo_passes"] += event.duration_ns / 1e9
+        elif event.name == _BACKEND:
+            seconds["backend"] += event.duration_ns / 1e9
+        elif event.name == _KERNEL:
+            kernels += 1
     if not kernels:
         return {}
     return dict(seconds, kernels=float(kernels))

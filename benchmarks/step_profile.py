@@ -21,11 +21,9 @@ XLA's CPU runtime only: on other backends the kernel events have other names and
 from __future__ import annotations
 
 import collections
-import glob
 import os
 import re
 import sys
-import tempfile
 from typing import Any, Callable
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +34,7 @@ from absl import flags  # noqa: E402
 
 import models as model_bench  # noqa: E402  (after the path is set)
 import step_breakdown  # noqa: E402
+from profiling import profiled_events  # noqa: E402
 from vivit.cli import parse_flags  # noqa: E402
 
 PROG = "benchmarks/step_profile.py"
@@ -83,23 +82,14 @@ def _union_ms(intervals: list[tuple[int, int]], calls: int) -> float:
 
 def profile(call: Callable[[], None], compiled: Any, calls: int = 2) -> dict[Any, float]:
     """Wall ms per call of every (pass, part), and of each pass ('forward'/'backward', None)."""
-    import jax
-
     parts = instruction_parts(compiled.as_text())
     intervals: dict[Any, list[tuple[int, int]]] = collections.defaultdict(list)
-    with tempfile.TemporaryDirectory() as trace_dir:
-        with jax.profiler.trace(trace_dir):
-            for _ in range(calls):
-                call()
-        [path] = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
-        for plane in jax.profiler.ProfileData.from_file(path).planes:
-            for line in plane.lines:  # Kernel events carry their instruction's name.
-                for event in line.events:
-                    part = parts.get(event.name)
-                    if part is not None:
-                        interval = (event.start_ns, event.start_ns + event.duration_ns)
-                        intervals[part].append(interval)
-                        intervals[(part[0], None)].append(interval)
+    for event in profiled_events(lambda: [call() for _ in range(calls)]):
+        part = parts.get(event.name)  # Kernel events carry their instruction's name.
+        if part is not None:
+            interval = (event.start_ns, event.start_ns + event.duration_ns)
+            intervals[part].append(interval)
+            intervals[(part[0], None)].append(interval)
     return {key: _union_ms(found, calls) for key, found in intervals.items()}
 
 

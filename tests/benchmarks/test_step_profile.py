@@ -5,15 +5,14 @@ import re
 import subprocess
 import sys
 
+from tests.benchmarks import import_benchmark
 from tests.benchmarks.test_models_benchmark import ROOT, TINY
 
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 SCRIPT = os.path.join(ROOT, "benchmarks", "step_profile.py")
 
 
 def test_instruction_names_map_to_the_pass_and_the_model_part():
-    import step_profile
-
+    step_profile = import_benchmark("step_profile")
     hlo = "\n".join([
         '  %dot.1 = f32[2,3]{1,0} dot(%a, %b), metadata={op_name="jit(loss)/transpose(jvp('
         'ViViT))/Transformer/encoderblock_3/MlpBlock_0/Dense_0/dot_general"}',
@@ -32,8 +31,7 @@ def test_instruction_names_map_to_the_pass_and_the_model_part():
 
 
 def test_wall_time_counts_overlapping_kernels_once():
-    import step_profile
-
+    step_profile = import_benchmark("step_profile")
     # Two kernels side by side from 0 to 10 ms and 5 to 12 ms, one more from 20 to 25: 17 ms
     # over 1 call, 8.5 ms per call over 2.
     intervals = [(0, 10_000_000), (5_000_000, 12_000_000), (20_000_000, 25_000_000)]
