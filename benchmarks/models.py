@@ -431,6 +431,39 @@ def hf_optimizer_update(model: Any) -> Callable[[], None]:
     return update
 
 
+def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
+    """HF's ViViT (Model 1) with `attention` as four calls: 'forward' (no grad),
+    'forward+backward' (grads dropped), 'train step' (its Trainer's default update) and
+    'optimizer update' (that update alone, on fixed gradients)."""
+    import torch
+
+    model, video, labels = hf_model(attention)
+    update = hf_optimizer_update(model)
+    fixed_grads: list[Any] = []  # Made on the first 'optimizer update' call only.
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(pixel_values=video)
+
+    def forward_backward() -> None:
+        model(pixel_values=video, labels=labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    def train_step() -> None:
+        model(pixel_values=video, labels=labels).loss.backward()
+        update()
+
+    def optimizer_update() -> None:  # Clipping scales them in place to norm 1, then keeps them.
+        if not fixed_grads:
+            fixed_grads.extend(torch.full_like(p, 1e-3) for p in model.parameters())
+        for param, grad in zip(model.parameters(), fixed_grads):
+            param.grad = grad
+        update()
+
+    return {"forward": forward, "forward+backward": forward_backward, "train step": train_step,
+            "optimizer update": optimizer_update}
+
+
 def hf_round() -> dict[str, Any]:
     """Forward and train-step times of HF's ViViT (Model 1) with each attention kernel."""
     import torch
@@ -439,20 +472,9 @@ def hf_round() -> dict[str, Any]:
 
     def measure() -> dict[str, Any]:
         for attention in HF_ATTENTION:
-            model, video, labels = hf_model(attention)
-
-            def forward() -> None:
-                with torch.no_grad():
-                    model(pixel_values=video)
-
-            forward_times = timed(forward, _STEPS.value)
-            update = hf_optimizer_update(model)
-
-            def train_step() -> None:
-                model(pixel_values=video, labels=labels).loss.backward()
-                update()
-
-            train_times = timed(train_step, _STEPS.value)
+            calls = hf_calls(attention)
+            forward_times = timed(calls["forward"], _STEPS.value)
+            train_times = timed(calls["train step"], _STEPS.value)
             results[f"HF {attention} spacetime"] = dict(forward=forward_times, train=train_times)
         return results
 

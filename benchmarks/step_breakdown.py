@@ -20,6 +20,7 @@ cost: the backward pass of a dense network is about twice the forward's FLOPs.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -98,31 +99,7 @@ def compiled_programs(variant: str) -> tuple[dict[str, Callable[[], None]], dict
 def hf_programs() -> tuple[dict[str, Callable[[], None]], dict[str, float]]:
     """The same four calls for Hugging Face's ViViT (Model 1, sdpa attention), with the update
     its Trainer applies by default (clipping, fused AdamW); no XLA FLOPs (NaN)."""
-    import torch
-
-    model, video, labels = model_bench.hf_model("sdpa")
-    update = model_bench.hf_optimizer_update(model)
-    fixed_grads = [torch.full_like(p, 1e-3) for p in model.parameters()]
-
-    def forward() -> None:
-        with torch.no_grad():
-            model(pixel_values=video)
-
-    def forward_backward() -> None:
-        model(pixel_values=video, labels=labels).loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    def train_step() -> None:
-        model(pixel_values=video, labels=labels).loss.backward()
-        update()
-
-    def optimizer_update() -> None:  # Clipping scales them in place to norm 1, then keeps them.
-        for param, grad in zip(model.parameters(), fixed_grads):
-            param.grad = grad
-        update()
-
-    calls = {"forward": forward, "forward+backward": forward_backward, "train step": train_step,
-             "optimizer update": optimizer_update}
+    calls = model_bench.hf_calls("sdpa")
     return calls, {name: float("nan") for name in calls}
 
 
@@ -134,20 +111,22 @@ def breakdown(label: str, calls: dict[str, Callable[[], None]], flops: dict[str,
         for name, call in calls.items():
             times[name] += model_bench.timed(call, steps)
     ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
-    gflops = {name: "-" if value != value else f"{value / 1e9:.4g}"
-              for name, value in {
-                  **flops,
-                  "backward": flops["forward+backward"] - flops["forward"],
-                  "rest": flops["train step"] - flops["forward+backward"]}.items()}
-    rows = [f"| {label} | {name} | {ms[name]:.1f} | {gflops[name]} |" for name in ms]
+    def shown(value: float, spec: str) -> str:  # NaN: no XLA FLOPs (Hugging Face's rows).
+        return "-" if math.isnan(value) else format(value, spec)
+
+    rows = [f"| {label} | {name} | {ms[name]:.1f} | {shown(flops[name] / 1e9, '.4g')} |"
+            for name in ms]
     backward = ms["forward+backward"] - ms["forward"]
     rest = ms["train step"] - ms["forward+backward"]
-    flops_ratio = flops["forward+backward"] / flops["forward"] - 1  # NaN without XLA FLOPs
-    ratio = "-" if flops_ratio != flops_ratio else f"{flops_ratio:.2f}x FLOPs"
-    rows.append(f"| {label} | backward (derived) | {backward:.1f} | {gflops['backward']} |")
-    rows.append(f"| {label} | rest of the step (derived) | {rest:.1f} | {gflops['rest']} |")
+    backward_gflops = (flops["forward+backward"] - flops["forward"]) / 1e9
+    rest_gflops = (flops["train step"] - flops["forward+backward"]) / 1e9
+    flops_ratio = shown(flops["forward+backward"] / flops["forward"] - 1, ".2f")
+    rows.append(f"| {label} | backward (derived) | {backward:.1f} | "
+                f"{shown(backward_gflops, '.4g')} |")
+    rows.append(f"| {label} | rest of the step (derived) | {rest:.1f} | "
+                f"{shown(rest_gflops, '.4g')} |")
     rows.append(f"| {label} | backward / forward time | {backward / ms['forward']:.2f}x | "
-                f"{ratio} |")
+                f"{flops_ratio}{'' if flops_ratio == '-' else 'x FLOPs'} |")
     rows.append(f"| {label} | rest / step | {rest / ms['train step']:.0%} | |")
     rows.append(f"| {label} | rest minus the optimizer update (derived) | "
                 f"{rest - ms['optimizer update']:.1f} | |")
