@@ -14,7 +14,7 @@ Sections (each can be switched off):
   slope between the batches), the fixed part (parameters, optimiser state), and the per-device
   batch that fits each device in DEVICES_GB after --headroom.
 - --compile_size: compile time of one train step with unrolled vs scanned layers
-  (`model.scan_layers`).
+  (`model.scan_layers`), without and with remat (--compile_remat_policies).
 - --step_time: executes Model 1 at a CPU-sized clip to time the extra cost of remat per clip.
 
 XLA's CPU compiler plans the buffers here; TPU and GPU compilers fuse and lay out differently (and
@@ -92,6 +92,9 @@ _HEADROOM = flags.DEFINE_float("headroom", 0.15,
                                **_F)
 _COMPILE_SIZE = flags.DEFINE_string(
     "compile_size", "L/16x2", "Size of the scanned-vs-unrolled compile-time row ('' skips).", **_F)
+_COMPILE_POLICIES = flags.DEFINE_list(
+    "compile_remat_policies", ["none", "full"],
+    "Remat settings of the compile-time rows: none or a model.remat_policy value.", **_F)
 _STEP_TIME = flags.DEFINE_bool(
     "step_time", True, "Time Model 1 train steps with and without remat (executes them).", **_F)
 _STEP_SIZE = flags.DEFINE_string("step_size", "B/16x2", "Model size of the timed steps.", **_F)
@@ -318,42 +321,49 @@ def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
     return lines
 
 
-def compile_time_rows(size: str, common: dict, rounds: int = 2) -> list[str]:
-    """Unrolled vs scanned compile time, best of `rounds` alternating compiles of each (the
-    first compile in a process also pays one-off set-up), split into tracing + lowering and
-    XLA's own compile."""
+def compile_time_rows(size: str, policies: list[str], common: dict,
+                      rounds: int = 2) -> list[str]:
+    """Unrolled vs scanned compile time under each remat policy, best of `rounds` alternating
+    compiles of each (the first compile in a process also pays one-off set-up), split into
+    tracing + lowering and XLA's own compile."""
     lines = [f"Compile time of one ViViT-{size} Model 1 train step (batch 1, "
              f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']}, "
              f"{common['dtype']}; best of {rounds} alternating compiles):", "",
-             "| Layers | trace + lower s | XLA compile s | total s | peak GiB |",
-             "|---|---|---|---|---|"]
-    best: dict[bool, Compiled] = {}
+             "| remat | layers | trace + lower s | XLA compile s | total s | peak GiB |",
+             "|---|---|---|---|---|---|"]
+    keys = [(policy, scan) for policy in policies for scan in (False, True)]
+    best: dict[tuple[str, bool], Compiled] = {}
     for _ in range(rounds):
-        for scan in (False, True):
-            result = compile_step(Setting(size, "spacetime", "none", 1,
+        for key in keys:
+            policy, scan = key
+            result = compile_step(Setting(size, "spacetime", policy, 1,
                                           **dict(common, scan_layers=scan)))
-            if scan not in best or result.compile_seconds < best[scan].compile_seconds:
-                best[scan] = result
-    for scan in (False, True):
-        result = best[scan]
-        lines.append(f"| {'scanned' if scan else 'unrolled'} | {result.lower_seconds:.1f} | "
-                     f"{result.xla_seconds:.1f} | {result.compile_seconds:.1f} | "
-                     f"{_gib(result.peak_bytes)} |")
+            if key not in best or result.compile_seconds < best[key].compile_seconds:
+                best[key] = result
+    for policy, scan in keys:
+        result = best[(policy, scan)]
+        lines.append(f"| {policy} | {'scanned' if scan else 'unrolled'} | "
+                     f"{result.lower_seconds:.1f} | {result.xla_seconds:.1f} | "
+                     f"{result.compile_seconds:.1f} | {_gib(result.peak_bytes)} |")
         print(lines[-1], flush=True)
-    ratio = best[True].compile_seconds / best[False].compile_seconds
-    lines += ["", f"Scanned / unrolled compile time: {ratio:.2f} "
-              "(issue #13 target: at most 0.33).", ""]
-    phases = {scan: xla_compile_phases(best[scan].setting) for scan in (False, True)}
+    lines.append("")
+    for policy in policies:
+        ratio = best[(policy, True)].compile_seconds / best[(policy, False)].compile_seconds
+        lines.append(f"Scanned / unrolled compile time, remat {policy}: {ratio:.2f} "
+                     "(issue #13 target: at most 0.33).")
+    lines.append("")
+    phases = {key: xla_compile_phases(best[key].setting) for key in keys}
     if all(phases.values()):
         lines += ["Inside XLA's compile (one more compile of each under jax.profiler; XLA CPU's "
                   "compile phases, overlapping on its threads):", "",
-                  "| Layers | HLO passes s | backend (code generation) s | "
+                  "| remat | layers | HLO passes s | backend (code generation) s | "
                   "fused kernels generated |",
-                  "|---|---|---|---|"]
-        for scan in (False, True):
-            phase = phases[scan]
-            lines.append(f"| {'scanned' if scan else 'unrolled'} | {phase['hlo_passes']:.2f} | "
-                         f"{phase['backend']:.2f} | {phase['kernels']:.0f} |")
+                  "|---|---|---|---|---|"]
+        for policy, scan in keys:
+            phase = phases[(policy, scan)]
+            lines.append(f"| {policy} | {'scanned' if scan else 'unrolled'} | "
+                         f"{phase['hlo_passes']:.2f} | {phase['backend']:.2f} | "
+                         f"{phase['kernels']:.0f} |")
             print(lines[-1], flush=True)
     return lines
 
@@ -412,7 +422,7 @@ def main() -> None:
     if len(batches) != 2 or batches[0] >= batches[1] or batches[0] < 1:
         fail(PROG, f"--batches={','.join(_BATCHES.value)}: give two batches, "
                              "the smaller first, e.g. 1,2.")
-    for policy in _POLICIES.value + _SIZE_POLICIES.value:
+    for policy in _POLICIES.value + _SIZE_POLICIES.value + _COMPILE_POLICIES.value:
         if policy != "none":
             from vivit.models.encoder import REMAT_POLICIES
             if policy not in REMAT_POLICIES:
@@ -430,7 +440,8 @@ def main() -> None:
         steps.append(lambda: sizes_table([s for s in _SIZES.value if s], _SIZE_VARIANTS.value,
                                          _SIZE_POLICIES.value, batches, _HEADROOM.value, common))
     if _COMPILE_SIZE.value:
-        steps.append(lambda: compile_time_rows(_COMPILE_SIZE.value, common))
+        steps.append(lambda: compile_time_rows(_COMPILE_SIZE.value, _COMPILE_POLICIES.value,
+                                               common))
     if _STEP_TIME.value:
         frames, crop = (int(v) for v in _STEP_CLIP.value)
         steps.append(lambda: remat_target_rows(_STEP_SIZE.value, frames, crop, _DTYPE.value))

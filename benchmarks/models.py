@@ -76,6 +76,9 @@ _IMAGE = flags.DEFINE_integer("image_size", 112, "Frame height and width.", **_F
 _CLASSES = flags.DEFINE_integer("num_classes", 400, "Output classes.", **_F)
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "Our activation dtype (model_dtype_str); parameters stay float32.", **_F)
+_IMPLEMENTATION = flags.DEFINE_enum(
+    "attention_implementation", None, ["xla", "cudnn"],
+    "model.attention_config.implementation of our models (unset: the config's default).", **_F)
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed calls per measurement (after a warm-up).", **_F)
 _ROUNDS = flags.DEFINE_integer("rounds", 2, "Interleaved rounds (a subprocess each).", **_F)
 _HF = flags.DEFINE_bool("hf", True, "Also time Hugging Face ViViT (Model 1).", **_F)
@@ -167,6 +170,8 @@ def model_config(variant: str):
     model.temporal_transformer.update(dict(size, num_layers=_TEMPORAL_LAYERS.value))
     model.patches.size = tuple(int(p) for p in _PATCH.value)
     model.attention_config.type = variant
+    if _IMPLEMENTATION.value is not None:
+        model.attention_config.implementation = _IMPLEMENTATION.value
     model.classifier = CLASSIFIER[variant]
     config.model_dtype_str = _DTYPE.value
     config.dataset_configs.num_classes = _CLASSES.value
@@ -583,7 +588,9 @@ def main() -> None:
     torch_peak = max(r["peak"] for r in results["hf"]) if "hf" in results else None
     print(f"\nclip {clip_shape()}, dtype {_DTYPE.value}, hidden {_HIDDEN.value}, "
           f"layers {_LAYERS.value}, heads {_HEADS.value}, mlp {_MLP.value}, patch "
-          f"{','.join(_PATCH.value)}; medians of {_STEPS.value} calls x {_ROUNDS.value} rounds")
+          f"{','.join(_PATCH.value)}; attention implementation "
+          f"{_IMPLEMENTATION.value or 'default'}; medians of {_STEPS.value} calls x "
+          f"{_ROUNDS.value} rounds")
     for worker in ("jax", "base"):
         if worker in results:
             label = "ours" if worker == "jax" else "base"

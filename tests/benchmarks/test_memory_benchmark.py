@@ -69,12 +69,15 @@ def test_every_section_runs_at_tiny_size(tmp_path):
                     "Model 3 factorised self-attention", "Model 4 factorised dot-product"):
         assert re.search(rf"^\| {variant} \| [\d.]+ / [\d.]+ \(\d+ s\) \| [\d.]+ / [\d.]+ "
                          r"\(\d+ s\) \|$", text, re.M)
-    for layers in ("unrolled", "scanned"):
-        # trace + lower, XLA compile, total, peak; then XLA CPU's phases from the profiler.
-        assert re.search(rf"^\| {layers} \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", text, re.M)
-        kernels = re.search(rf"^\| {layers} \| [\d.]+ \| [\d.]+ \| (\d+) \|$", text, re.M)
-        assert kernels and int(kernels.group(1)) > 10, text
-    assert re.search(r"Scanned / unrolled compile time: [\d.]+", text)
+    for remat in ("none", "full"):
+        for layers in ("unrolled", "scanned"):
+            # trace + lower, XLA compile, total, peak; then XLA CPU's phases from the profiler.
+            assert re.search(rf"^\| {remat} \| {layers} \| [\d.]+ \| [\d.]+ \| [\d.]+ \| "
+                             r"[\d.]+ \|$", text, re.M)
+            kernels = re.search(rf"^\| {remat} \| {layers} \| [\d.]+ \| [\d.]+ \| (\d+) \|$",
+                                text, re.M)
+            assert kernels and int(kernels.group(1)) > 10, text
+        assert re.search(rf"Scanned / unrolled compile time, remat {remat}: [\d.]+", text)
     assert re.search(r"remat full at batch 4: XLA CPU peak [\d.]+x, saved activations [\d.]+x "
                      r"those of no remat at batch 2 .*; time per clip [+-]\d+%", text)
     assert "Scanned / unrolled" in result.stdout

@@ -170,3 +170,17 @@ def test_merge_takes_the_median_over_every_sample_of_every_round():
     rounds = [{"models": {"ours spacetime": {"forward": [1.0, 9.0], "compile_train": 4.0}}},
               {"models": {"ours spacetime": {"forward": [2.0], "compile_train": 6.0}}}]
     assert benchmark.merge(rounds) == {"ours spacetime": {"forward": 2.0, "compile_train": 5.0}}
+
+
+def test_the_attention_implementation_flag_reaches_our_model_config():
+    models = import_benchmark("models")
+    try:
+        models.FLAGS(["models"])
+        assert models.model_config("spacetime").model.attention_config.implementation is None
+        models.FLAGS.unparse_flags()
+        models.FLAGS(["models", "--attention_implementation=xla"])
+        for variant in models.VARIANTS:
+            config = models.model_config(variant)
+            assert config.model.attention_config.implementation == "xla"
+    finally:
+        models.FLAGS.unparse_flags()

@@ -1,6 +1,7 @@
 """Our attention kernels give Flax's outputs: the float32-softmax kernel (Model 4, and any
-`attention_config.implementation`) for any number of leading batch axes, Flax's kernel kept where
-attention dropout needs it, and Flax's kernel with heads-major products (Models 1-3)."""
+`attention_config.implementation`) for any number of leading batch axes, with its own backward
+pass giving jax's gradients; Flax's kernel kept where attention dropout needs it, and Flax's
+kernel with heads-major products (Models 1-3)."""
 
 import flax.linen as nn
 import jax
@@ -156,3 +157,84 @@ def test_float32_softmax_kernel_matches_jax_in_bfloat16():
     assert got.dtype == jnp.bfloat16
     np.testing.assert_allclose(got.astype(np.float32), expected.astype(np.float32),
                                rtol=1e-2, atol=1e-2)
+
+
+def _jax_xla_attention(query, key, value, mask):
+    """jax.nn.dot_product_attention's XLA kernel over [batch, space, tokens, heads, d] inputs."""
+    fold = lambda t: t.reshape((-1,) + t.shape[2:])
+    if mask is not None:
+        mask = fold(jnp.broadcast_to(mask, query.shape[:2] + mask.shape[2:]))
+    out = jax.nn.dot_product_attention(fold(query), fold(key), fold(value), mask=mask,
+                                       implementation="xla")
+    return out.reshape(query.shape)
+
+
+# Causal; and rows 0-1 masked out entirely (both kernels then attend uniformly, no gradient).
+MASKS = {"none": None, "causal": jnp.tril(jnp.ones((5, 5), bool))[None, None, None],
+         "empty rows": jnp.ones((1, 1, 1, 5, 5), bool).at[..., :2, :].set(False)}
+
+
+@pytest.mark.parametrize("mask", MASKS, ids=list(MASKS))
+def test_float32_softmax_kernel_gradients_equal_jax(mask):
+    """The kernel's own backward pass (saved weights, softmax row term from the output) gives
+    the gradients autodiff gives through jax's XLA kernel."""
+    query, key, value = _qkv((2, 3, 5, 4, 8))
+    cotangent = jax.random.normal(jax.random.PRNGKey(7), query.shape)
+    mask = MASKS[mask]
+
+    def loss(kernel, *qkv):
+        return jnp.sum(kernel(*qkv, mask) * cotangent)
+
+    ours = jax.value_and_grad(lambda *qkv: loss(attention.dot_product_attention, *qkv),
+                              argnums=(0, 1, 2))(query, key, value)
+    jax_ = jax.value_and_grad(lambda *qkv: loss(_jax_xla_attention, *qkv),
+                              argnums=(0, 1, 2))(query, key, value)
+    np.testing.assert_allclose(ours[0], jax_[0], rtol=1e-5, atol=1e-5)
+    for got, expected in zip(ours[1], jax_[1]):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_float32_softmax_kernel_gradients_in_bfloat16():
+    query, key, value = (t.astype(jnp.bfloat16) for t in _qkv((2, 9, 4, 8)))
+    cotangent = jax.random.normal(jax.random.PRNGKey(7), query.shape)
+
+    def loss(kernel, *qkv):
+        return jnp.sum(kernel(*qkv).astype(jnp.float32) * cotangent)
+
+    ours = jax.grad(lambda *qkv: loss(attention.dot_product_attention, *qkv),
+                    argnums=(0, 1, 2))(query, key, value)
+    jax_ = jax.grad(lambda *qkv: loss(
+        lambda q, k, v: jax.nn.dot_product_attention(q, k, v, implementation="xla"), *qkv),
+        argnums=(0, 1, 2))(query, key, value)
+    for got, expected in zip(ours, jax_):
+        assert got.dtype == jnp.bfloat16
+        np.testing.assert_allclose(got.astype(np.float32), expected.astype(np.float32),
+                                   rtol=5e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("implementation", [None, "xla"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_which_models_run_our_kernel(variant, implementation, monkeypatch):
+    """Model 4 runs our kernel on both halves at attention dropout 0; Models 1-3 only with
+    implementation 'xla' (Model 2: spatial and temporal layer; Model 3: space and time), Flax's
+    otherwise. With attention dropout, while training, Flax's kernel runs (it has the dropout)."""
+    calls = []
+    kernel = attention._heads_major_attention
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return kernel(*args)
+
+    monkeypatch.setattr(attention, "_heads_major_attention", counted)
+    clip = jnp.zeros(CLIP_SHAPE)
+    ours = {"spacetime": 1, "factorized_encoder": 2, "factorized_self_attention_block": 2,
+            "factorized_dot_product_attention": 2}[variant]
+    if implementation is None and variant != "factorized_dot_product_attention":
+        ours = 0
+    for dropout, count in ((0.0, ours), (0.1, 0)):
+        calls.clear()
+        config = tiny_config(variant, attention_dropout_rate=dropout)
+        config.model.attention_config.implementation = implementation
+        model = build_model(config)
+        jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), clip, train=True))
+        assert len(calls) == count, (variant, dropout, calls)

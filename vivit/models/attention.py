@@ -80,18 +80,70 @@ def heads_major_pv() -> Callable[..., jax.Array]:
     return _heads_major_pv
 
 
-def _float32_softmax_attention(query: jax.Array, key: jax.Array, value: jax.Array,
-                               mask: Optional[jax.Array]) -> jax.Array:
-    """What `jax.nn.dot_product_attention`'s XLA implementation computes (float32 logits and
-    softmax, scale applied to the logits), with the heads axis moved first for the products."""
-    query, key, value = (jnp.swapaxes(t, -3, -2) for t in (query, key, value))
+def _attention_forward(query: jax.Array, key: jax.Array, value: jax.Array,
+                       mask: Optional[jax.Array]) -> tuple[jax.Array, tuple[Any, ...]]:
+    """Heads-major attention with float32 logits and softmax, normalised after the product.
+
+    Dividing the [.., q, d] output by each row's sum, instead of the [.., q, k] weights, is one
+    pass over the weights fewer; the unnormalised weights and row sums are what the backward
+    pass needs, so they are its residuals (the memory the weights cost anyway).
+    """
     logits = jnp.einsum("...hqd,...hkd->...hqk", query, key,
                         preferred_element_type=jnp.float32)
     logits = logits * jnp.float32(1.0 / math.sqrt(query.shape[-1]))
     if mask is not None:  # [..., heads or 1, q_tokens, kv_tokens], True = attend
         logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-    weights = jax.nn.softmax(logits, axis=-1).astype(value.dtype)
-    return jnp.swapaxes(jnp.einsum("...hqk,...hkd->...hqd", weights, value), -3, -2)
+    unnormalised = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
+    row_sums = jnp.sum(unnormalised, axis=-1, keepdims=True)
+    weights = unnormalised.astype(value.dtype)
+    out = jnp.einsum("...hqk,...hkd->...hqd", weights, value,
+                     preferred_element_type=jnp.float32) / row_sums
+    out = out.astype(value.dtype)
+    return out, (query, key, value, mask, weights, row_sums, out)
+
+
+def _attention_backward(residuals: tuple[Any, ...],
+                        d_out: jax.Array) -> tuple[Any, ...]:
+    """Softmax attention's gradients from the saved unnormalised weights. Each row's division
+    goes to a [.., q, d] operand (d_out for the value gradient) or into the one elementwise pass
+    that needs d_out anyway, so no normalised copy of the weights exists: XLA could otherwise
+    compute it early and keep it for every layer. The softmax's row term is d_out . out."""
+    query, key, value, mask, weights, row_sums, out = residuals
+    f32 = jnp.float32
+    d_value = jnp.einsum("...hqk,...hqd->...hkd", weights,
+                         (d_out.astype(f32) / row_sums).astype(value.dtype),
+                         preferred_element_type=f32).astype(value.dtype)
+    d_probabilities = jnp.einsum("...hqd,...hkd->...hqk", d_out, value,
+                                 preferred_element_type=f32)
+    row_term = jnp.sum(d_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
+    d_logits = weights.astype(f32) * ((d_probabilities - row_term)
+                                      * (f32(1.0 / math.sqrt(query.shape[-1])) / row_sums))
+    if mask is not None:  # masked logits are constants: no gradient, also in all-masked rows
+        d_logits = jnp.where(mask, d_logits, 0.0)
+    d_logits = d_logits.astype(query.dtype)
+    d_query = jnp.einsum("...hqk,...hkd->...hqd", d_logits, key,
+                         preferred_element_type=f32).astype(query.dtype)
+    d_key = jnp.einsum("...hqk,...hqd->...hkd", d_logits, query,
+                       preferred_element_type=f32).astype(key.dtype)
+    return d_query, d_key, d_value, None
+
+
+@jax.custom_vjp
+def _heads_major_attention(query: jax.Array, key: jax.Array, value: jax.Array,
+                           mask: Optional[jax.Array]) -> jax.Array:
+    return _attention_forward(query, key, value, mask)[0]
+
+
+_heads_major_attention.defvjp(_attention_forward, _attention_backward)
+
+
+def _float32_softmax_attention(query: jax.Array, key: jax.Array, value: jax.Array,
+                               mask: Optional[jax.Array]) -> jax.Array:
+    """What `jax.nn.dot_product_attention`'s XLA implementation computes (float32 logits and
+    softmax, scale applied to the logits), with the heads axis moved first for the products and
+    the softmax's division moved after them (`_attention_forward`)."""
+    query, key, value = (jnp.swapaxes(t, -3, -2) for t in (query, key, value))
+    return jnp.swapaxes(_heads_major_attention(query, key, value, mask), -3, -2)
 
 
 def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array,

@@ -57,10 +57,11 @@ def model_defaults() -> ml_collections.ConfigDict:
             "attention_kernel_init_method": "xavier",
             # Model 2 only: replace the temporal transformer by average pooling (Table 2 baseline).
             "spatial_only_baseline": False,
-            # Models 1-3: None keeps Flax's einsum attention; 'xla' or 'cudnn' routes attention
-            # through jax.nn.dot_product_attention with that kernel (only when attention dropout
-            # is 0). Model 4 ignores it: its head-split kernel runs each half through
-            # jax.nn.dot_product_attention's XLA kernel whenever attention dropout is 0.
+            # Models 1-3: None keeps Flax's einsum attention; 'xla' runs our float32-softmax
+            # kernel with its own backward pass (vivit/models/attention.py), 'cudnn'
+            # jax.nn.dot_product_attention's cuDNN kernel (only when attention dropout is 0).
+            # Model 4 ignores it: its head-split attention runs each half through our kernel
+            # whenever attention dropout is 0.
             "implementation": None,
         }
     )
