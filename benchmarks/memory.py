@@ -87,6 +87,9 @@ _DTYPE = flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"],
 _SCAN = flags.DEFINE_bool(
     "scan_layers", False,
     "Compile the tables with scanned layers (faster to compile, more memory without remat).", **_F)
+_IMPLEMENTATION = flags.DEFINE_enum(
+    "attention_implementation", None, ["xla", "cudnn"],
+    "model.attention_config.implementation (unset: the config's default).", **_F)
 _HEADROOM = flags.DEFINE_float("headroom", 0.15,
                                "Fraction of device memory left free (runtime, fragmentation).",
                                **_F)
@@ -135,6 +138,8 @@ def model_config(setting: Setting) -> ml_collections.ConfigDict:
     config.model.remat_policy = "full" if setting.remat == "none" else setting.remat
     config.model.scan_layers = setting.scan_layers
     config.model_dtype_str = setting.dtype
+    if _IMPLEMENTATION.value is not None:
+        config.model.attention_config.implementation = _IMPLEMENTATION.value
     config.dataset_configs.num_classes = NUM_CLASSES
     config.dataset_configs.num_frames = setting.num_frames
     config.dataset_configs.crop_size = setting.crop_size

@@ -59,6 +59,19 @@ def test_remat_keeps_fewer_activations_for_the_backward_pass():
     assert saved["full"] < saved["dots_no_batch"] < saved["none"]
 
 
+def test_the_attention_implementation_flag_reaches_the_model_config():
+    memory = _import_memory()
+    setting = memory.Setting("S/16x2", "spacetime", "none", 1, False, 4, 32, "float32")
+    try:
+        memory.FLAGS(["memory"])
+        assert memory.model_config(setting).model.attention_config.implementation is None
+        memory.FLAGS.unparse_flags()
+        memory.FLAGS(["memory", "--attention_implementation=xla"])
+        assert memory.model_config(setting).model.attention_config.implementation == "xla"
+    finally:
+        memory.FLAGS.unparse_flags()
+
+
 @pytest.mark.slow
 def test_every_section_runs_at_tiny_size(tmp_path):
     markdown = tmp_path / "hardware.md"
