@@ -106,8 +106,8 @@ def _attention_backward(residuals: tuple[Any, ...],
                         d_out: jax.Array) -> tuple[Any, ...]:
     """Softmax attention's gradients from the saved unnormalised weights. Each row's division
     goes to a [.., q, d] operand (d_out for the value gradient) or into the one elementwise pass
-    that needs d_out anyway, so no normalised copy of the weights exists: XLA could otherwise
-    compute it early and keep it for every layer. The softmax's row term is d_out . out."""
+    that needs d_out anyway, so no normalised copy of the weights is made. The softmax's row
+    term is d_out . out, a [.., q, d] product, not a second pass over the weights."""
     query, key, value, mask, weights, row_sums, out = residuals
     f32 = jnp.float32
     d_value = jnp.einsum("...hqk,...hqd->...hkd", weights,
