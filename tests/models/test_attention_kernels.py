@@ -1,5 +1,5 @@
-"""Our attention kernels give Flax's outputs: the float32-softmax kernel (Model 4, and any
-`attention_config.implementation`) for any number of leading batch axes, with its own backward
+"""Our attention kernels give Flax's outputs: the float32-softmax kernel (Model 4, and
+`attention_config.implementation='xla'`) for any number of leading batch axes, with its own backward
 pass giving jax's gradients; Flax's kernel kept where attention dropout needs it, and Flax's
 kernel with heads-major products (Models 1-3)."""
 

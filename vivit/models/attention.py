@@ -80,6 +80,12 @@ def heads_major_pv() -> Callable[..., jax.Array]:
     return _heads_major_pv
 
 
+def _logit_scale(query: jax.Array) -> jax.Array:
+    """1/sqrt(head_dim), float32: the forward pass scales the logits by it, the backward pass
+    their gradient."""
+    return jnp.float32(1.0 / math.sqrt(query.shape[-1]))
+
+
 def _attention_forward(query: jax.Array, key: jax.Array, value: jax.Array,
                        mask: Optional[jax.Array]) -> tuple[jax.Array, tuple[Any, ...]]:
     """Heads-major attention with float32 logits and softmax, normalised after the product.
@@ -90,7 +96,7 @@ def _attention_forward(query: jax.Array, key: jax.Array, value: jax.Array,
     """
     logits = jnp.einsum("...hqd,...hkd->...hqk", query, key,
                         preferred_element_type=jnp.float32)
-    logits = logits * jnp.float32(1.0 / math.sqrt(query.shape[-1]))
+    logits = logits * _logit_scale(query)
     if mask is not None:  # [..., heads or 1, q_tokens, kv_tokens], True = attend
         logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
     unnormalised = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
@@ -117,7 +123,7 @@ def _attention_backward(residuals: tuple[Any, ...],
                                  preferred_element_type=f32)
     row_term = jnp.sum(d_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
     d_logits = weights.astype(f32) * ((d_probabilities - row_term)
-                                      * (f32(1.0 / math.sqrt(query.shape[-1])) / row_sums))
+                                      * (_logit_scale(query) / row_sums))
     if mask is not None:  # masked logits are constants: no gradient, also in all-masked rows
         d_logits = jnp.where(mask, d_logits, 0.0)
     d_logits = d_logits.astype(query.dtype)
@@ -153,7 +159,8 @@ def dot_product_attention(query: jax.Array, key: jax.Array, value: jax.Array,
 
     Logits and softmax are float32 for every input dtype, so bfloat16 activations train without
     loss scaling. Implementation None or 'xla' computes what jax's XLA implementation computes,
-    but with the heads axis first in the products (see `heads_major_qk`); other implementations
+    but with the heads axis first in the products (see `heads_major_qk`) and its own backward
+    pass (`_attention_backward`); other implementations
     ('cudnn') go to jax's function, whose one batch axis the leading axes (e.g. Model 3's
     [batch, space]) are folded into, a reshape, not a copy.
     """
