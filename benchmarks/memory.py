@@ -12,10 +12,12 @@ Sections (each can be switched off):
   `model.remat_policy`), at one size and batch.
 - --sizes: ViViT-B/L/H at --num_frames x --crop_size, batches --batches: the memory per clip (the
   slope between the batches), the fixed part (parameters, optimiser state), and the per-device
-  batch that fits each device in DEVICES_GB after --headroom.
+  batch that fits each device in DEVICES_GB after --headroom; remat rows compile scanned layers
+  (--size_layers), the only place XLA's CPU compiler keeps remat's saving.
 - --compile_size: compile time of one train step with unrolled vs scanned layers
   (`model.scan_layers`), without and with remat (--compile_remat_policies).
-- --step_time: executes Model 1 at a CPU-sized clip to time the extra cost of remat per clip.
+- --step_time: executes Model 1 at a CPU-sized clip to time the extra cost of remat per clip,
+  with unrolled and with scanned layers.
 
 XLA's CPU compiler plans the buffers here; TPU and GPU compilers fuse and lay out differently (and
 GPUs may use a flash-attention kernel), so read the tables as estimates and keep the headroom.
@@ -79,6 +81,10 @@ _SIZE_VARIANTS = flags.DEFINE_list("size_variants", ["spacetime", "factorized_en
                                    "Attention types of the per-clip table.", **_F)
 _SIZE_POLICIES = flags.DEFINE_list("size_policies", ["none", "full"],
                                    "Remat settings of the per-clip table.", **_F)
+_SIZE_LAYERS = flags.DEFINE_enum(
+    "size_layers", "auto", ["auto", "unrolled", "scanned"],
+    "Layers of the per-clip table: auto scans the remat rows (XLA's CPU compiler keeps remat's "
+    "saving only in a scan) and unrolls the others.", **_F)
 _BATCHES = flags.DEFINE_list("batches", ["1", "2"], "Two batches: the per-clip slope.", **_F)
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 32, "Frames per clip.", **_F)
 _CROP = flags.DEFINE_integer("crop_size", 224, "Clip height and width.", **_F)
@@ -86,7 +92,8 @@ _DTYPE = flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"],
                            "Activation dtype (model_dtype_str); parameters stay float32.", **_F)
 _SCAN = flags.DEFINE_bool(
     "scan_layers", False,
-    "Compile the tables with scanned layers (faster to compile, more memory without remat).", **_F)
+    "Compile the per-variant table with scanned layers (faster to compile, more memory without "
+    "remat).", **_F)
 _IMPLEMENTATION = flags.DEFINE_enum(
     "attention_implementation", None, ["xla", "cudnn"],
     "model.attention_config.implementation (unset: the config's default).", **_F)
@@ -286,42 +293,46 @@ def variants_table(size: str, batch: int, policies: list[str], common: dict) -> 
     return lines
 
 
+def layers_for(policy: str, choice: str) -> bool:
+    """Whether a per-clip row compiles scanned layers: `choice` 'auto' scans exactly the remat
+    rows, because XLA's CPU compiler keeps rematerialisation's saving only inside a scan (in
+    unrolled layers it fuses the recomputation back)."""
+    return policy != "none" if choice == "auto" else choice == "scanned"
+
+
 def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
-                batches: tuple[int, int], headroom: float, common: dict) -> list[str]:
+                batches: tuple[int, int], headroom: float, common: dict,
+                layers: str = "auto") -> list[str]:
     devices = list(DEVICES_GB)
     lines = [f"Training memory per clip and the per-device batch that fits, "
              f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']} clips, "
              f"{common['dtype']} activations, {headroom:.0%} of each device left free. "
-             f"Per clip: slopes between batches {batches[0]} and {batches[1]}. XLA: XLA CPU's "
-             "peak; saved: activations JAX keeps for the backward pass; estimate: XLA's per-clip "
-             "peak without remat minus what this remat setting stops saving (XLA's CPU compiler "
-             "does not keep rematerialisation, see below). Fixed: parameters, gradients, "
-             "momentum and workspace. Batches fitting each device use fixed + estimate:", "",
-             "| Model | remat | fixed GiB | XLA GiB/clip | saved GiB/clip | estimate GiB/clip | "
+             f"Per clip: slopes between batches {batches[0]} and {batches[1]}. Layers: "
+             "`model.scan_layers` of the compiled step. XLA: XLA CPU's peak; saved: activations "
+             "JAX keeps for the backward pass (compiler-independent). Fixed: parameters, "
+             "gradients, momentum and workspace. Batches fitting each device use fixed + XLA "
+             "per clip of that row:", "",
+             "| Model | remat | layers | fixed GiB | XLA GiB/clip | saved GiB/clip | "
              "compile s | " + " | ".join(devices) + " |",
              "|---|---|---|---|---|---|---|" + "---|" * len(devices)]
     for size in sizes:
         for attention in attentions:
-            baseline = None  # (XLA per clip, saved per clip) without remat
             for policy in policies:
-                small, large = (compile_step(Setting(size, attention, policy, b, **common))
+                scan = layers_for(policy, layers)
+                setting = dict(common, scan_layers=scan)
+                small, large = (compile_step(Setting(size, attention, policy, b, **setting))
                                 for b in batches)
                 span = batches[1] - batches[0]
                 per_clip = (large.peak_bytes - small.peak_bytes) / span
                 saved = (large.residual_bytes - small.residual_bytes) / span
                 fixed = small.peak_bytes - per_clip * batches[0]
-                if policy == "none":
-                    baseline = (per_clip, saved)
-                estimate = per_clip if baseline is None else baseline[0] - (baseline[1] - saved)
-                # A clip needs at least what the backward pass keeps of it (at tiny sizes XLA's
-                # per-clip slope can be smaller than what remat stops saving).
-                estimate = max(estimate, saved)
-                fits = [fitting_batch(fixed, estimate, DEVICES_GB[d], headroom) for d in devices]
+                fits = [fitting_batch(fixed, per_clip, DEVICES_GB[d], headroom)
+                        for d in devices]
                 seconds = small.compile_seconds + large.compile_seconds
                 lines.append(
                     f"| ViViT-{size} {SHORT[attention].split(' ', 2)[-1]} | {policy} | "
-                    f"{_gib(fixed)} | {_gib(per_clip)} | {_gib(saved)} | {_gib(estimate)} | "
-                    f"{seconds:.0f} | " + " | ".join(map(str, fits)) + " |")
+                    f"{'scanned' if scan else 'unrolled'} | {_gib(fixed)} | {_gib(per_clip)} | "
+                    f"{_gib(saved)} | {seconds:.0f} | " + " | ".join(map(str, fits)) + " |")
                 print(lines[-1], flush=True)
     return lines
 
@@ -394,31 +405,38 @@ def _time_step(setting: Setting, repeats: int = 3) -> float:
 
 
 def remat_target_rows(size: str, frames: int, crop: int, dtype: str) -> list[str]:
-    """Issue #13's remat target: twice the batch in the same peak memory, <= 35% extra time."""
-    clip = dict(num_frames=frames, crop_size=crop, dtype=dtype, scan_layers=False)
+    """Issue #13's remat target: twice the batch in the same peak memory, <= 35% extra time.
+    Remat runs with unrolled and with scanned layers (XLA's CPU compiler keeps remat's saving
+    only in the scan); the reference is no remat with unrolled layers, its smaller plan."""
     batch = 2
     lines = [f"Remat target, ViViT-{size} Model 1, {frames}x{crop}x{crop} clips, {dtype} "
-             "activations, unrolled layers, "
-             "executed on this CPU (median of 3 steps after a warm-up):", "",
-             "| Setting | batch | XLA peak GiB | saved activations GiB | step s | s per clip |",
-             "|---|---|---|---|---|---|"]
+             "activations, executed on this CPU (median of 3 steps after a warm-up):", "",
+             "| Setting | layers | batch | XLA peak GiB | saved activations GiB | step s | "
+             "s per clip |",
+             "|---|---|---|---|---|---|---|"]
     rows = {}
-    for policy, b in (("none", batch), ("full", 2 * batch), ("dots_no_batch", 2 * batch)):
-        setting = Setting(size, "spacetime", policy, b, **clip)
+    for policy, scan, b in (("none", False, batch), ("full", False, 2 * batch),
+                            ("dots_no_batch", False, 2 * batch), ("full", True, 2 * batch),
+                            ("dots_no_batch", True, 2 * batch)):
+        setting = Setting(size, "spacetime", policy, b, scan_layers=scan, num_frames=frames,
+                          crop_size=crop, dtype=dtype)
         compiled = compile_step(setting)
         seconds = _time_step(setting)
-        rows[policy] = (compiled.peak_bytes, seconds / b, compiled.residual_bytes)
-        lines.append(f"| remat {policy} | {b} | {_gib(compiled.peak_bytes)} | "
+        layers = "scanned" if scan else "unrolled"
+        rows[(policy, layers)] = (compiled.peak_bytes, seconds / b, compiled.residual_bytes)
+        lines.append(f"| remat {policy} | {layers} | {b} | {_gib(compiled.peak_bytes)} | "
                      f"{_gib(compiled.residual_bytes)} | {seconds:.2f} | {seconds / b:.3f} |")
         print(lines[-1], flush=True)
     lines.append("")
-    for policy in ("full", "dots_no_batch"):
-        peak, per_clip, saved = rows[policy]
+    reference = rows[("none", "unrolled")]
+    for (policy, layers), (peak, per_clip, saved) in rows.items():
+        if policy == "none":
+            continue
         lines.append(
-            f"remat {policy} at batch {2 * batch}: XLA CPU peak {peak / rows['none'][0]:.2f}x, "
-            f"saved activations {saved / rows['none'][2]:.2f}x those of no remat at batch "
-            f"{batch} (target <= 1.00); time per clip {per_clip / rows['none'][1] - 1:+.0%} "
-            "(target <= +35%).")
+            f"remat {policy}, {layers} layers, at batch {2 * batch}: XLA CPU peak "
+            f"{peak / reference[0]:.2f}x, saved activations {saved / reference[2]:.2f}x those "
+            f"of no remat at batch {batch} (target <= 1.00); time per clip "
+            f"{per_clip / reference[1] - 1:+.0%} (target <= +35%).")
     return lines
 
 
@@ -443,7 +461,8 @@ def main() -> None:
     steps = []
     if [s for s in _SIZES.value if s]:
         steps.append(lambda: sizes_table([s for s in _SIZES.value if s], _SIZE_VARIANTS.value,
-                                         _SIZE_POLICIES.value, batches, _HEADROOM.value, common))
+                                         _SIZE_POLICIES.value, batches, _HEADROOM.value, common,
+                                         _SIZE_LAYERS.value))
     if _COMPILE_SIZE.value:
         steps.append(lambda: compile_time_rows(_COMPILE_SIZE.value, _COMPILE_POLICIES.value,
                                                common))
