@@ -218,3 +218,39 @@ def test_examples_per_subset_mismatch_is_logged(tiny_config, caplog):
     tiny_config.dataset_configs.examples_per_subset.validation = 99
     get_dataset(tiny_config, "validation", process_index=0, process_count=1)
     assert "examples_per_subset.validation is 99" in caplog.text
+
+
+def test_unfinished_batches_at_interpreter_exit_print_nothing(tmp_path):
+    """A run that stops (or fails) with its batch generator still open exits without a
+    thread-pool traceback under its own output (the pool used to join threads at teardown)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "stop_early.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from vivit.config import default_config
+        from vivit.data import get_dataset
+
+        config = default_config()
+        config.dataset_name = "synthetic_motion"
+        dc = config.dataset_configs
+        dc.num_classes, dc.num_frames, dc.min_resize, dc.crop_size = 4, 4, 16, 16
+        dc.synthetic.video_frames, dc.synthetic.resolution = 12, 16
+        config.batch_size = 4
+        for split in ("train", "validation"):
+            batches = get_dataset(config, split, process_index=0, process_count=1).batches()
+            globals()[split] = batches  # alive until the interpreter tears down its modules
+            print(split, next(batches)["inputs"].shape, flush=True)
+        if sys.argv[1:] == ["fail"]:
+            raise RuntimeError("the run's own error")
+    """))
+    for args, code in (([], 0), (["fail"], 1)):
+        result = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == code, result.stderr[-2000:]
+        assert "train (4, 4, 16, 16, 3)" in result.stdout
+        assert "Exception ignored" not in result.stderr, result.stderr[-2000:]
+        if code:
+            assert result.stderr.rstrip().endswith("RuntimeError: the run's own error")

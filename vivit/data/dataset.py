@@ -131,7 +131,8 @@ class VideoDataset:
 
         The next batch is read on the thread pool while the caller uses the current one.
         """
-        with concurrent.futures.ThreadPoolExecutor(self._num_threads) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(self._num_threads)
+        try:
             if self.split == "train":
                 def submit(step):
                     return self._submit(pool, self.train_positions(step), step, self.train_slots())
@@ -152,3 +153,9 @@ class VideoDataset:
                         yield self._collect(*queued.pop(0))
                 while queued:
                     yield self._collect(*queued.pop(0))
+        finally:
+            # Closing an unfinished generator (a loop that stopped, an error, interpreter exit)
+            # joins no thread: at interpreter exit `threading` and `queue` are torn down, and
+            # a join (or cancelling the queued reads) raises. The read-ahead batch finishes on
+            # its thread and is dropped.
+            pool.shutdown(wait=False)
