@@ -85,6 +85,9 @@ _SIZE_LAYERS = flags.DEFINE_enum(
     "size_layers", "auto", ["auto", "unrolled", "scanned"],
     "Layers of the per-clip table: auto scans the remat rows (XLA's CPU compiler keeps remat's "
     "saving only in a scan) and unrolls the others.", **_F)
+_VERIFY = flags.DEFINE_bool(
+    "verify_batches", True,
+    "Compile each fitting batch of the per-clip table and lower it until XLA's plan fits.", **_F)
 _BATCHES = flags.DEFINE_list("batches", ["1", "2"], "Two batches: the per-clip slope.", **_F)
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 32, "Frames per clip.", **_F)
 _CROP = flags.DEFINE_integer("crop_size", 224, "Clip height and width.", **_F)
@@ -271,6 +274,23 @@ def fitting_batch(fixed_bytes: float, per_clip_bytes: float, device_gb: float,
     return max(int((usable - fixed_bytes) // per_clip_bytes), 0)
 
 
+def verified_batch(batch: int, usable_bytes: float, peak_at: Callable[[int], int]) -> int:
+    """`batch` (a linear extrapolation) if XLA's plan at that batch, `peak_at(batch)`, fits in
+    `usable_bytes`; else the largest smaller batch that fits, found by bisection. Every batch the
+    table prints was compiled and fits (a larger one may fit too: the per-clip slope between
+    small batches is usually the steepest)."""
+    if batch <= 0 or peak_at(batch) <= usable_bytes:
+        return max(batch, 0)
+    fits, too_large = 0, batch
+    while too_large - fits > 1:
+        middle = (fits + too_large) // 2
+        if peak_at(middle) <= usable_bytes:
+            fits = middle
+        else:
+            too_large = middle
+    return fits
+
+
 def _gib(value: float) -> str:
     return f"{value / GIB:.2f}"
 
@@ -302,7 +322,7 @@ def layers_for(policy: str, choice: str) -> bool:
 
 def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
                 batches: tuple[int, int], headroom: float, common: dict,
-                layers: str = "auto") -> list[str]:
+                layers: str = "auto", verify: bool = True) -> list[str]:
     devices = list(DEVICES_GB)
     lines = [f"Training memory per clip and the per-device batch that fits, "
              f"{common['num_frames']}x{common['crop_size']}x{common['crop_size']} clips, "
@@ -310,8 +330,9 @@ def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
              f"Per clip: slopes between batches {batches[0]} and {batches[1]}. Layers: "
              "`model.scan_layers` of the compiled step. XLA: XLA CPU's peak; saved: activations "
              "JAX keeps for the backward pass (compiler-independent). Fixed: parameters, "
-             "gradients, momentum and workspace. Batches fitting each device use fixed + XLA "
-             "per clip of that row:", "",
+             "gradients, momentum and workspace. Batches fitting each device: fixed + XLA per "
+             "clip of that row" + (", then each batch compiled and lowered until XLA's plan "
+                                   "fits" if verify else "") + ":", "",
              "| Model | remat | layers | fixed GiB | XLA GiB/clip | saved GiB/clip | "
              "compile s | " + " | ".join(devices) + " |",
              "|---|---|---|---|---|---|---|" + "---|" * len(devices)]
@@ -329,6 +350,17 @@ def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
                 fits = [fitting_batch(fixed, per_clip, DEVICES_GB[d], headroom)
                         for d in devices]
                 seconds = small.compile_seconds + large.compile_seconds
+                if verify:
+                    peaks = {batches[0]: small.peak_bytes, batches[1]: large.peak_bytes}
+
+                    def peak_at(batch: int) -> int:
+                        if batch not in peaks:
+                            peaks[batch] = compile_step(
+                                Setting(size, attention, policy, batch, **setting)).peak_bytes
+                        return peaks[batch]
+
+                    fits = [verified_batch(n, DEVICES_GB[d] * 1e9 * (1.0 - headroom), peak_at)
+                            for n, d in zip(fits, devices)]
                 lines.append(
                     f"| ViViT-{size} {SHORT[attention].split(' ', 2)[-1]} | {policy} | "
                     f"{'scanned' if scan else 'unrolled'} | {_gib(fixed)} | {_gib(per_clip)} | "
@@ -462,7 +494,7 @@ def main() -> None:
     if [s for s in _SIZES.value if s]:
         steps.append(lambda: sizes_table([s for s in _SIZES.value if s], _SIZE_VARIANTS.value,
                                          _SIZE_POLICIES.value, batches, _HEADROOM.value, common,
-                                         _SIZE_LAYERS.value))
+                                         _SIZE_LAYERS.value, _VERIFY.value))
     if _COMPILE_SIZE.value:
         steps.append(lambda: compile_time_rows(_COMPILE_SIZE.value, _COMPILE_POLICIES.value,
                                                common))
