@@ -265,10 +265,15 @@ def xla_compile_phases(setting: Setting) -> dict[str, float]:
     return dict(seconds, kernels=float(kernels))
 
 
+def usable_bytes(device_gb: float, headroom: float) -> float:
+    """What a batch may plan on a device: (1 - headroom) of its memory, in vendor GB."""
+    return device_gb * 1e9 * (1.0 - headroom)
+
+
 def fitting_batch(fixed_bytes: float, per_clip_bytes: float, device_gb: float,
                   headroom: float) -> int:
     """The largest batch whose peak stays under (1 - headroom) of the device's memory."""
-    usable = device_gb * 1e9 * (1.0 - headroom)
+    usable = usable_bytes(device_gb, headroom)
     if per_clip_bytes <= 0:
         return 0
     return max(int((usable - fixed_bytes) // per_clip_bytes), 0)
@@ -359,7 +364,7 @@ def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
                                 Setting(size, attention, policy, batch, **setting)).peak_bytes
                         return peaks[batch]
 
-                    fits = [verified_batch(n, DEVICES_GB[d] * 1e9 * (1.0 - headroom), peak_at)
+                    fits = [verified_batch(n, usable_bytes(DEVICES_GB[d], headroom), peak_at)
                             for n, d in zip(fits, devices)]
                 lines.append(
                     f"| ViViT-{size} {SHORT[attention].split(' ', 2)[-1]} | {policy} | "
