@@ -12,8 +12,9 @@ it. Hugging Face transformers' `VivitForVideoClassification` (Model 1 only; rand
 a `VivitConfig` of the same size, no download) runs on the same shapes with
 `attn_implementation` 'sdpa' and 'eager' (forward, and the train step HF's `Trainer` runs by
 default: gradients clipped to the same global norm as ours, then torch's fused AdamW, Trainer's
-`adamw_torch_fused` default on torch >= 2.8). Each framework runs in its own subprocess and
-rounds are interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits
+`adamw_torch_fused` default on torch >= 2.8); with `--dtype=bfloat16` HF's forward runs under
+torch's CPU autocast to bfloat16, as Trainer's `bf16=True` does (MFU still divides by the
+float32 peaks). Each framework runs in its own subprocess and rounds are interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits
 every one alike.
 Torch gets `--threads` intra-op threads (default: the cores this process may use, which is also
 what XLA's CPU client uses). `--base_root=PATH` (another checkout of this project, e.g. an older
@@ -436,6 +437,19 @@ def hf_optimizer_update(model: Any) -> Callable[[], None]:
     return update
 
 
+def hf_precision() -> Any:
+    """The context HF's calls run in: with `--dtype=bfloat16`, torch's CPU autocast to
+    bfloat16 (float32 parameters, bfloat16 products), what transformers' Trainer runs with
+    `bf16=True`; otherwise none (float32)."""
+    import contextlib
+
+    import torch
+
+    if _DTYPE.value == "bfloat16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
     """HF's ViViT (Model 1) with `attention` as four calls: 'forward' (no grad),
     'forward+backward' (grads dropped), 'train step' (its Trainer's default update) and
@@ -447,15 +461,19 @@ def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
     fixed_grads: list[Any] = []  # Made on the first 'optimizer update' call only.
 
     def forward() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), hf_precision():
             model(pixel_values=video)
 
     def forward_backward() -> None:
-        model(pixel_values=video, labels=labels).loss.backward()
+        with hf_precision():
+            loss = model(pixel_values=video, labels=labels).loss
+        loss.backward()
         model.zero_grad(set_to_none=True)
 
     def train_step() -> None:
-        model(pixel_values=video, labels=labels).loss.backward()
+        with hf_precision():
+            loss = model(pixel_values=video, labels=labels).loss
+        loss.backward()
         update()
 
     def optimizer_update() -> None:  # Clipping scales them in place to norm 1, then keeps them.

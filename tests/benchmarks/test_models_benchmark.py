@@ -184,3 +184,26 @@ def test_the_attention_implementation_flag_reaches_our_model_config():
             assert config.model.attention_config.implementation == "xla"
     finally:
         models.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_hf_runs_under_autocast_with_bfloat16_as_trainer_does(dtype, monkeypatch):
+    """With --dtype=bfloat16 HF's forward, forward+backward and train step compute their
+    products in bfloat16 (torch's CPU autocast, Trainer's bf16=True); float32 stays float32."""
+    benchmark = _import_benchmark()
+    benchmark.FLAGS(["models.py", *TINY, f"--dtype={dtype}"])
+    build = benchmark.hf_model
+    seen = []
+
+    def hooked(attention):
+        model, video, labels = build(attention)
+        model.classifier.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+        return model, video, labels
+
+    monkeypatch.setattr(benchmark, "hf_model", hooked)
+    calls = benchmark.hf_calls("sdpa")
+    for name in ("forward", "forward+backward", "train step"):
+        calls[name]()
+    assert [str(d) for d in seen] == [f"torch.{dtype}"] * 3
+    params = {str(p.dtype) for p in build("sdpa")[0].parameters()}
+    assert params == {"torch.float32"}  # Mixed precision: the parameters stay float32.
