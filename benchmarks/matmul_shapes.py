@@ -5,7 +5,9 @@
 `benchmarks/models.py` measures each framework's matmul peak on one large square product. A
 ViViT-B layer at the CPU benchmark's size (2 clips of 197 tokens: 394 rows) multiplies much
 thinner matrices, and its backward pass contracts over the 394 tokens to get the weight
-gradients. This script times exactly those products, float32, in the shapes a transformer
+gradients. This script times exactly those products (float32, or `--dtype=bfloat16`; with
+`--xla_float32_sums` XLA is asked for float32 sums, which its CPU backend needs before it uses
+a CPU's bfloat16 matrix instructions), in the shapes a transformer
 layer (q, k, v and output projections, the MLP's two layers) runs them: forward `x @ w`, the
 input gradient `dy @ w.T` and the weight gradient `x.T @ dy`. XLA (jitted
 `lax.dot_general`) and torch (`torch.matmul` on transposed views, `--threads` intra-op
@@ -42,6 +44,10 @@ _MLP = flags.DEFINE_integer("mlp_dim", 3072, "MLP width (ViViT-B: 3072).", **_F)
 _STEPS = flags.DEFINE_integer("steps", 7, "Timed calls per product (after a warm-up).", **_F)
 _ROUNDS = flags.DEFINE_integer("rounds", 2, "Interleaved rounds (a subprocess each).", **_F)
 _THREADS = flags.DEFINE_integer("threads", 0, "Torch intra-op threads; 0: usable cores.", **_F)
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Operand dtype.", **_F)
+_FLOAT32_SUMS = flags.DEFINE_bool(
+    "xla_float32_sums", False, "XLA's products ask for float32 sums (preferred_element_type) "
+    "and round the result to --dtype; torch's bfloat16 matmul sums in float32 anyway.", **_F)
 _WORKER = flags.DEFINE_enum("worker", None, ["xla", "torch"], "Internal: one round.", **_F)
 RESULT_PREFIX = "RESULT "
 
@@ -109,11 +115,14 @@ def xla_round(products: list[dict[str, Any]], steps: int) -> list[float]:
     key = jax.random.PRNGKey(0)
     times = []
     for product in products:
-        lhs = jax.random.normal(key, product["lhs"], jnp.float32)
-        rhs = jax.random.normal(key, product["rhs"], jnp.float32)
+        dtype = jnp.dtype(_DTYPE.value)
+        lhs = jax.random.normal(key, product["lhs"], dtype)
+        rhs = jax.random.normal(key, product["rhs"], dtype)
         contract = {"": ((1,), (0,)), "rhs": ((1,), (1,)), "lhs": ((0,), (0,))}
         dims = (contract[product["transpose"]], ((), ()))
-        matmul = jax.jit(lambda a, b, dims=dims: lax.dot_general(a, b, dims))
+        sums = jnp.float32 if _FLOAT32_SUMS.value else None
+        matmul = jax.jit(lambda a, b, dims=dims: lax.dot_general(
+            a, b, dims, preferred_element_type=sums).astype(dtype))
         times.append(median_seconds(lambda: matmul(lhs, rhs).block_until_ready(), steps))
     return times
 
@@ -125,8 +134,9 @@ def torch_round(products: list[dict[str, Any]], steps: int, threads: int) -> lis
     generator = torch.Generator().manual_seed(0)
     times = []
     for product in products:
-        lhs = torch.randn(*product["lhs"], generator=generator)
-        rhs = torch.randn(*product["rhs"], generator=generator)
+        dtype = getattr(torch, _DTYPE.value)
+        lhs = torch.randn(*product["lhs"], generator=generator).to(dtype)
+        rhs = torch.randn(*product["rhs"], generator=generator).to(dtype)
         a = lhs.t() if product["transpose"] == "lhs" else lhs
         b = rhs.t() if product["transpose"] == "rhs" else rhs
         times.append(median_seconds(lambda a=a, b=b: torch.matmul(a, b), steps))
@@ -193,7 +203,8 @@ def main() -> None:
             rounds[worker].append(run_worker(worker))
     medians = {worker: [statistics.median(times) for times in zip(*samples)]
                for worker, samples in rounds.items()}
-    print(f"\nfloat32, {_TOKENS.value} rows, hidden {_HIDDEN.value}, mlp {_MLP.value}; torch "
+    sums = "; XLA asks for float32 sums" if _FLOAT32_SUMS.value else ""
+    print(f"\n{_DTYPE.value}{sums}, {_TOKENS.value} rows, hidden {_HIDDEN.value}, mlp {_MLP.value}; torch "
           f"threads {threads}, XLA CPU threads {usable_cores()}; medians of {_STEPS.value} "
           f"calls x {_ROUNDS.value} rounds")
     print(report(products, medians["xla"], medians["torch"]))

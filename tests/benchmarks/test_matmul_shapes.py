@@ -88,3 +88,44 @@ def test_the_script_runs_both_frameworks_at_tiny_size():
         ("6", "8", "8"), ("6", "8", "16"), ("6", "16", "8"), ("8", "6", "8"), ("8", "6", "16"),
         ("16", "6", "8")}
     assert re.search(r"forward \+ backward: XLA [\d.]+ ms, torch [\d.]+ ms", result.stdout)
+
+
+def test_bfloat16_products_with_and_without_float32_sums_run():
+    for sums in ("--noxla_float32_sums", "--xla_float32_sums"):
+        result = subprocess.run([sys.executable, SCRIPT, "--tokens=6", "--hidden_size=8",
+                                 "--mlp_dim=16", "--steps=1", "--rounds=1", "--dtype=bfloat16",
+                                 sums], capture_output=True, text=True, timeout=600, cwd="/")
+        assert result.returncode == 0, result.stderr[-3000:]
+        header = "bfloat16; XLA asks for float32 sums, " if sums == "--xla_float32_sums" \
+            else "bfloat16, 6 rows"
+        assert header in result.stdout, result.stdout
+        assert len(re.findall(r"^\| .+ \| (forward|backward) \|", result.stdout, re.M)) == 9
+
+
+def test_xla_worker_rounds_bfloat16_products_to_bfloat16_with_float32_sums():
+    """The timed XLA product is the one the flags name: bfloat16 result either way, and with
+    float32 sums the same values as numpy's float32 product of the bfloat16 operands, rounded."""
+    import jax
+    import jax.numpy as jnp
+
+    shapes = import_benchmark("matmul_shapes")
+    shapes.FLAGS(["matmul_shapes.py", "--dtype=bfloat16", "--xla_float32_sums", "--steps=1"])
+    calls = []
+    real_jit = jax.jit
+    products = shapes.layer_products(6, 8, 16)
+
+    def recording_jit(fn):
+        calls.append(fn)
+        return real_jit(fn)
+
+    jax.jit = recording_jit
+    try:
+        shapes.xla_round(products[:1], 1)
+    finally:
+        jax.jit = real_jit
+    lhs = jnp.asarray(np.random.default_rng(0).standard_normal((6, 8)), jnp.bfloat16)
+    rhs = jnp.asarray(np.random.default_rng(1).standard_normal((8, 8)), jnp.bfloat16)
+    out = calls[0](lhs, rhs)
+    assert out.dtype == jnp.bfloat16
+    expected = np.asarray(lhs, np.float32) @ np.asarray(rhs, np.float32)
+    np.testing.assert_allclose(np.asarray(out, np.float32), expected, rtol=1e-2, atol=1e-2)
