@@ -3,6 +3,8 @@
 pass giving jax's gradients; Flax's kernel kept where attention dropout needs it, and Flax's
 kernel with heads-major products (Models 1-3)."""
 
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -238,3 +240,65 @@ def test_which_models_run_our_kernel(variant, implementation, monkeypatch):
         model = build_model(config)
         jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), clip, train=True))
         assert len(calls) == count, (variant, dropout, calls)
+
+
+def _reference_products(lhs, rhs, d_out):
+    """The bfloat16 operands' exact float32 products: output and both gradients."""
+    a, b, g = (np.asarray(t, np.float32) for t in (lhs, rhs, d_out))
+    return a @ b, g @ b.T, a.T @ g
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_float32_summed_matmul_values_and_gradients(dtype):
+    """Low-precision operands, sums in float32, each result rounded once to the operands' dtype:
+    forward and both gradients agree with float32 products of the same operands."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    lhs = jax.random.normal(keys[0], (37, 300), dtype)
+    rhs = jax.random.normal(keys[1], (300, 19), dtype)
+    d_out = jax.random.normal(keys[2], (37, 19), dtype)
+    out, vjp = jax.vjp(attention.float32_summed_matmul, lhs, rhs)
+    d_lhs, d_rhs = vjp(d_out)
+    assert (out.dtype, d_lhs.dtype, d_rhs.dtype) == (dtype, dtype, dtype)
+    for got, expected in zip((out, d_lhs, d_rhs), _reference_products(lhs, rhs, d_out)):
+        # One rounding of a float32 sum: within half a unit in the last place of the dtype.
+        np.testing.assert_allclose(np.asarray(got, np.float32), expected,
+                                   rtol=float(jnp.finfo(dtype).eps), atol=1e-2)
+
+
+def _dots(hlo_text):
+    """(operand types, result type) of every dot_general in lowered StableHLO text."""
+    return re.findall(r"stablehlo\.dot_general[^\n]*: \((tensor<[^>]*>), (tensor<[^>]*>)\) -> "
+                      r"(tensor<[^>]*>)", hlo_text)
+
+
+def test_bfloat16_projections_ask_for_float32_sums_forward_and_backward():
+    """The q/k/v/out and MLP products of a bfloat16 model: bfloat16 operands and float32 sums in
+    the forward pass and in both gradient products (XLA's CPU backend only then uses bfloat16
+    matrix instructions); float32 models are left as they were."""
+    x = jnp.ones((2, 5, 16), jnp.bfloat16)
+    w = jnp.ones((16, 4, 8), jnp.bfloat16)
+    numbers = (((2,), (0,)), ((), ()))
+
+    def loss(x, w):
+        return jnp.sum(attention.matrix_dot_general(x, w, numbers).astype(jnp.float32))
+
+    dots = _dots(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(x, w).as_text())
+    assert len(dots) == 3, dots  # forward, input gradient, weight gradient
+    for lhs_type, rhs_type, result_type in dots:
+        assert lhs_type.endswith("xbf16>") and rhs_type.endswith("xbf16>"), dots
+        assert result_type.endswith("xf32>"), dots
+    float32_dots = _dots(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))).lower(
+        x.astype(jnp.float32), w.astype(jnp.float32)).as_text())
+    assert len(float32_dots) == 3
+    assert all(all(t.endswith("xf32>") for t in dot) for dot in float32_dots)
+
+
+def test_the_mlp_multiplies_with_float32_sums_in_bfloat16():
+    from vivit.models.layers import MlpBlock
+
+    block = MlpBlock(mlp_dim=32, dtype=jnp.bfloat16)
+    x = jnp.ones((2, 5, 16), jnp.float32)
+    params = block.init(jax.random.PRNGKey(0), x, deterministic=True)
+    text = jax.jit(lambda p: block.apply(p, x, deterministic=True)).lower(params).as_text()
+    dots = _dots(text)
+    assert len(dots) == 2 and all(result.endswith("xf32>") for _, _, result in dots), dots

@@ -35,6 +35,7 @@ class MlpBlock(nn.Module):
         dense = functools.partial(
             nn.Dense,
             dtype=self.dtype,
+            dot_general=matrix_dot_general,
             kernel_init=nn.initializers.xavier_uniform(),
             bias_init=nn.initializers.normal(stddev=1e-6),
         )
