@@ -66,8 +66,10 @@ def float32_summed_matmul(lhs: jax.Array, rhs: jax.Array, precision: Any = None)
     converts both operands to float32 and multiplies them there, unless the product asks for
     float32 sums: only then does it use a CPU's bfloat16 matrix instructions (2-4.6x faster
     on an AMX Xeon, `benchmarks/matmul_shapes.py --dtype=bfloat16 [--xla_float32_sums]`).
-    The backward pass asks the same of its two products: autodiff of the float32-summed
-    product would run them on float32 cotangents.
+    The backward pass asks the same of its two products (autodiff of the float32-summed
+    product would give them float32 cotangents). In a whole ViViT-B train step XLA's CPU
+    backend still converts those two products' operands to float32 (the compiled HLO shows
+    it); with this backward the step was about 4% faster than with autodiff's.
     """
     return _summed_in_float32(lhs, rhs, precision).astype(lhs.dtype)
 
