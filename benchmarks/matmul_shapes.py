@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any, Callable
 
 from absl import flags
@@ -33,7 +32,10 @@ from absl import flags
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)  # Runs from a checkout without `pip install -e .`.
 
-from vivit.cli import parse_flags  # noqa: E402  (after the path is set)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/models.py.
+
+import models as model_bench  # noqa: E402  (after the path is set)
+from vivit.cli import parse_flags  # noqa: E402
 
 PROG = "benchmarks/matmul_shapes.py"
 FLAGS = flags.FlagValues()  # Its own flags: tests import this module beside other benchmarks.
@@ -57,29 +59,24 @@ def layer_products(tokens: int, hidden: int, mlp: int) -> list[dict[str, Any]]:
 
     `lhs`/`rhs` are the stored shapes; `transpose` says which operand the product reads
     transposed (the input gradient reads the weight transposed, the weight gradient the
-    activations), as autodiff's dot_general and torch's backward do.
+    activations), as autodiff's dot_general and torch's backward do. Each weight [in, out]
+    gives three: forward x[n, in] @ w, input gradient dy[n, out] @ w.T, weight gradient
+    x.T @ dy.
     """
-    n, d, m = tokens, hidden, mlp
-    return [
-        dict(name="q/k/v/out projection", kind="forward", count=4,
-             lhs=(n, d), rhs=(d, d), transpose=""),
-        dict(name="MLP in (Dense_0)", kind="forward", count=1, lhs=(n, d), rhs=(d, m),
-             transpose=""),
-        dict(name="MLP out (Dense_1)", kind="forward", count=1, lhs=(n, m), rhs=(m, d),
-             transpose=""),
-        dict(name="q/k/v/out input gradient", kind="backward", count=4,
-             lhs=(n, d), rhs=(d, d), transpose="rhs"),
-        dict(name="MLP in input gradient", kind="backward", count=1, lhs=(n, m), rhs=(d, m),
-             transpose="rhs"),
-        dict(name="MLP out input gradient", kind="backward", count=1, lhs=(n, d), rhs=(m, d),
-             transpose="rhs"),
-        dict(name="q/k/v/out weight gradient", kind="backward", count=4,
-             lhs=(n, d), rhs=(n, d), transpose="lhs"),
-        dict(name="MLP in weight gradient", kind="backward", count=1, lhs=(n, d), rhs=(n, m),
-             transpose="lhs"),
-        dict(name="MLP out weight gradient", kind="backward", count=1, lhs=(n, m), rhs=(n, d),
-             transpose="lhs"),
-    ]
+    n = tokens
+    weights = [("q/k/v/out", "q/k/v/out projection", 4, hidden, hidden),
+               ("MLP in", "MLP in (Dense_0)", 1, hidden, mlp),
+               ("MLP out", "MLP out (Dense_1)", 1, mlp, hidden)]
+    forward = [dict(name=label, kind="forward", count=count, lhs=(n, fan_in),
+                    rhs=(fan_in, fan_out), transpose="")
+               for _, label, count, fan_in, fan_out in weights]
+    input_gradients = [dict(name=f"{name} input gradient", kind="backward", count=count,
+                            lhs=(n, fan_out), rhs=(fan_in, fan_out), transpose="rhs")
+                       for name, _, count, fan_in, fan_out in weights]
+    weight_gradients = [dict(name=f"{name} weight gradient", kind="backward", count=count,
+                             lhs=(n, fan_in), rhs=(n, fan_out), transpose="lhs")
+                        for name, _, count, fan_in, fan_out in weights]
+    return forward + input_gradients + weight_gradients
 
 
 def product_dims(product: dict[str, Any]) -> tuple[int, int, int]:
@@ -98,13 +95,7 @@ def product_flops(product: dict[str, Any]) -> float:
 
 def median_seconds(fn: Callable[[], Any], steps: int) -> float:
     """Median seconds of `steps` calls after one warm-up call; `fn` must block until done."""
-    fn()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(model_bench.timed(fn, steps))
 
 
 def xla_round(products: list[dict[str, Any]], steps: int) -> list[float]:
@@ -113,14 +104,14 @@ def xla_round(products: list[dict[str, Any]], steps: int) -> list[float]:
     from jax import lax
 
     key = jax.random.PRNGKey(0)
+    dtype = jnp.dtype(_DTYPE.value)
+    sums = jnp.float32 if _FLOAT32_SUMS.value else None
+    contract = {"": ((1,), (0,)), "rhs": ((1,), (1,)), "lhs": ((0,), (0,))}
     times = []
     for product in products:
-        dtype = jnp.dtype(_DTYPE.value)
         lhs = jax.random.normal(key, product["lhs"], dtype)
         rhs = jax.random.normal(key, product["rhs"], dtype)
-        contract = {"": ((1,), (0,)), "rhs": ((1,), (1,)), "lhs": ((0,), (0,))}
         dims = (contract[product["transpose"]], ((), ()))
-        sums = jnp.float32 if _FLOAT32_SUMS.value else None
         matmul = jax.jit(lambda a, b, dims=dims: lax.dot_general(
             a, b, dims, preferred_element_type=sums).astype(dtype))
         times.append(median_seconds(lambda: matmul(lhs, rhs).block_until_ready(), steps))
@@ -132,22 +123,15 @@ def torch_round(products: list[dict[str, Any]], steps: int, threads: int) -> lis
 
     torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(0)
+    dtype = getattr(torch, _DTYPE.value)
     times = []
     for product in products:
-        dtype = getattr(torch, _DTYPE.value)
         lhs = torch.randn(*product["lhs"], generator=generator).to(dtype)
         rhs = torch.randn(*product["rhs"], generator=generator).to(dtype)
         a = lhs.t() if product["transpose"] == "lhs" else lhs
         b = rhs.t() if product["transpose"] == "rhs" else rhs
         times.append(median_seconds(lambda a=a, b=b: torch.matmul(a, b), steps))
     return times
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # Not Linux.
-        return os.cpu_count() or 1
 
 
 def run_worker(worker: str) -> list[float]:
@@ -188,7 +172,7 @@ def report(products: list[dict[str, Any]], xla: list[float], torch: list[float])
 
 def main() -> None:
     products = layer_products(_TOKENS.value, _HIDDEN.value, _MLP.value)
-    threads = _THREADS.value or usable_cores()
+    threads = _THREADS.value or model_bench.usable_cores()
     if _WORKER.value == "xla":
         print(RESULT_PREFIX + json.dumps(xla_round(products, _STEPS.value)), flush=True)
         return
@@ -204,9 +188,9 @@ def main() -> None:
     medians = {worker: [statistics.median(times) for times in zip(*samples)]
                for worker, samples in rounds.items()}
     sums = "; XLA asks for float32 sums" if _FLOAT32_SUMS.value else ""
-    print(f"\n{_DTYPE.value}{sums}, {_TOKENS.value} rows, hidden {_HIDDEN.value}, mlp {_MLP.value}; torch "
-          f"threads {threads}, XLA CPU threads {usable_cores()}; medians of {_STEPS.value} "
-          f"calls x {_ROUNDS.value} rounds")
+    print(f"\n{_DTYPE.value}{sums}, {_TOKENS.value} rows, hidden {_HIDDEN.value}, "
+          f"mlp {_MLP.value}; torch threads {threads}, XLA CPU threads "
+          f"{model_bench.usable_cores()}; medians of {_STEPS.value} calls x {_ROUNDS.value} rounds")
     print(report(products, medians["xla"], medians["torch"]))
 
 

@@ -14,8 +14,8 @@ a `VivitConfig` of the same size, no download) runs on the same shapes with
 default: gradients clipped to the same global norm as ours, then torch's fused AdamW, Trainer's
 `adamw_torch_fused` default on torch >= 2.8); with `--dtype=bfloat16` HF's forward runs under
 torch's CPU autocast to bfloat16, as Trainer's `bf16=True` does (MFU still divides by the
-float32 peaks). Each framework runs in its own subprocess and rounds are interleaved (ours, [base,] [Scenic,] HF, ours, ...), so load from other jobs hits
-every one alike.
+float32 peaks). Each framework runs in its own subprocess and rounds are interleaved (ours,
+[base,] [Scenic,] HF, ours, ...), so load from other jobs hits every one alike.
 Torch gets `--threads` intra-op threads (default: the cores this process may use, which is also
 what XLA's CPU client uses). `--base_root=PATH` (another checkout of this project, e.g. an older
 commit) times its model code too, as 'base', for before/after ratios in one run.
