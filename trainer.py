@@ -72,6 +72,19 @@ class Run:
         return bool(self.config.dataset_configs.zero_centering)
 
     @functools.cached_property
+    def train_step(self) -> Callable:
+        """The training step exactly as the loop runs it (loss, L2, mixup, accumulation,
+        finite-update guard), jitted with the state's shardings and donated buffers."""
+        config = self.config
+        return step_lib.jit_train_step(
+            step_lib.make_train_step(
+                self.model, self.optimizer, self.task.loss, self.task.metrics, self.schedule,
+                l2_decay_factor=config.get("l2_decay_factor"),
+                gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
+                mixup_fn=_mixup_fn(config, self.task), zero_centering=self.zero_centering),
+            self.mesh, self.shardings)
+
+    @functools.cached_property
     def eval_step(self) -> Callable:
         """Single-view validation step, jitted once per run."""
         return step_lib.jit_eval_step(
@@ -293,13 +306,7 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
     logging.info("Training steps %d -> %d (%d per epoch) on a %s mesh.", step,
                  cadence.total_steps, cadence.steps_per_epoch, dict(run.mesh.shape))
 
-    train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(
-            run.model, run.optimizer, run.task.loss, run.task.metrics, run.schedule,
-            l2_decay_factor=config.get("l2_decay_factor"),
-            gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
-            mixup_fn=_mixup_fn(config, run.task), zero_centering=run.zero_centering),
-        run.mesh, run.shardings)
+    train_step = run.train_step
     summaries = Summaries(workdir_path, total_steps=cadence.total_steps,
                           progress_every=cadence.summary_every,
                           write_tensorboard=bool(config.write_summary))
