@@ -52,6 +52,7 @@ class Run:
     sharded layout. `state` stays None until it is restored or created."""
 
     config: ml_collections.ConfigDict
+    task: tasks.Task  # What the labels are: loss, metrics, prediction (`vivit.tasks`).
     mesh: Mesh
     model: Any
     optimizer: optax.GradientTransformation
@@ -60,11 +61,6 @@ class Run:
     shardings: Any
     create_state: Callable[[], state_lib.TrainState]
     state: state_lib.TrainState | None = None
-
-    @functools.cached_property
-    def task(self) -> tasks.Task:
-        """What the labels are: loss, metrics, prediction (`vivit.tasks`)."""
-        return tasks.task_for_config(self.config)
 
     @property
     def zero_centering(self) -> bool:
@@ -78,7 +74,7 @@ class Run:
         config = self.config
         return step_lib.jit_train_step(
             step_lib.make_train_step(
-                self.model, self.optimizer, self.task.loss, self.task.metrics, self.schedule,
+                self.model, self.optimizer, self.task, self.schedule,
                 l2_decay_factor=config.get("l2_decay_factor"),
                 gradient_accumulation_steps=int(config.gradient_accumulation_steps or 1),
                 mixup_fn=_mixup_fn(config, self.task), zero_centering=self.zero_centering),
@@ -88,8 +84,7 @@ class Run:
     def eval_step(self) -> Callable:
         """Single-view validation step, jitted once per run."""
         return step_lib.jit_eval_step(
-            step_lib.make_eval_step(self.model, self.task.eval_metrics,
-                                    zero_centering=self.zero_centering),
+            step_lib.make_eval_step(self.model, self.task, zero_centering=self.zero_centering),
             self.mesh, self.shardings)
 
     @functools.cached_property
@@ -97,10 +92,10 @@ class Run:
         """Multi-view test step, jitted once per run (periodic tests reuse it)."""
         return step_lib.jit_eval_step(
             step_lib.make_multiview_test_step(
-                self.model, self.task.eval_metrics,
+                self.model, self.task,
                 average_softmax=bool(self.config.multicrop_softmax_logits),
                 views_at_once=int(self.config.multicrop_clips_per_device),
-                average_views=self.task.average_views, zero_centering=self.zero_centering),
+                zero_centering=self.zero_centering),
             self.mesh, self.shardings)
 
 
@@ -113,16 +108,17 @@ def checked_mesh(config: ml_collections.ConfigDict) -> Mesh:
     return mesh
 
 
-def build_run(config: ml_collections.ConfigDict, total_steps: int, mesh: Mesh | None = None) -> Run:
+def build_run(config: ml_collections.ConfigDict, task: tasks.Task, total_steps: int,
+              mesh: Mesh | None = None) -> Run:
     """Model, optimizer and sharded state for `total_steps` steps on `mesh` (default: built)."""
     mesh = checked_mesh(config) if mesh is None else mesh
-    model = build_model(config)
+    model = build_model(config, task)
     optimizer, schedule = opt_lib.build_optimizer(
         config, opt_lib.num_optimizer_updates(config, total_steps))
     abstract, shardings, create = state_lib.plan_train_state(
         model, optimizer, vivit.flops.clip_shape(config), jax.random.PRNGKey(config.rng_seed),
         mesh, int(config.mesh.fsdp_min_size))
-    return Run(config, mesh, model, optimizer, schedule, abstract, shardings, create)
+    return Run(config, task, mesh, model, optimizer, schedule, abstract, shardings, create)
 
 
 def _to_host(tree: Any) -> Any:
@@ -257,15 +253,16 @@ def check_training_run(config: ml_collections.ConfigDict, workdir: str) -> Check
     weights), init_from; raises ValueError/OSError naming the key, so a refused run leaves the
     workdir exactly as it was."""
     opt_lib.check_batch_sizes_and_learning_rate(config)
-    train_data = data_lib.get_dataset(config, "train")
-    valid_data = data_lib.get_dataset(config, "validation")
+    task = tasks.task_for_config(config)  # Built once here, handed to everything below.
+    train_data = data_lib.get_dataset(config, "train", task)
+    valid_data = data_lib.get_dataset(config, "validation", task)
     cadence = cadence_lib.loop_cadence(config, train_data.meta.num_examples)
     config = opt_lib.resolve_schedule(config, train_data.meta.num_examples)
     mesh = checked_mesh(config)
-    run = build_run(config, cadence.total_steps, mesh)
+    run = build_run(config, task, cadence.total_steps, mesh)
     test_data = None
     if config.dataset_configs.do_multicrop_test:
-        test_data = data_lib.get_dataset(config, "test")
+        test_data = data_lib.get_dataset(config, "test", task)
     check_init_from(config, workdir, run.abstract_state.params)
     return CheckedRun(config, train_data, valid_data, test_data, cadence, run)
 
@@ -299,7 +296,7 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
     checkpointer = checkpointing.Checkpointer(
         workdir_path, save_every=cadence.checkpoint_every,
         max_to_keep=int(config.max_checkpoints_to_keep),
-        best_metric=tasks.best_checkpoint_metric(config)) if config.checkpoint \
+        best_metric=tasks.best_checkpoint_metric(config, run.task)) if config.checkpoint \
         else checkpointing.NoCheckpoints(workdir_path)
     restore_or_initialize(run, checkpointer)
     step = start_step = int(run.state.step)
@@ -380,31 +377,31 @@ def _write_model_size(summaries: Summaries, run: Run, step: int) -> None:
     """Parameter count and (config.count_flops) GFLOPs per clip, written at the first step."""
     values = {"num_params": float(state_lib.count_params(run.state.params))}
     if run.config.count_flops:
-        values["gflops"] = vivit.flops.count(run.config).gflops
+        values["gflops"] = vivit.flops.count(run.config, run.task).gflops
     summaries.write(step, "model", values)
 
 
 def _restore_for_inference(
-    config: ml_collections.ConfigDict, workdir: str, checkpoint: str
+    config: ml_collections.ConfigDict, task: tasks.Task, workdir: str, checkpoint: str
 ) -> Run:
     """The state of checkpoint `checkpoint` ('latest', 'best' or a step) in `workdir`."""
     lr = config.lr_configs
     if lr.get("warmup_epochs") is not None and lr.get("warmup_steps") is None:
         # As training does: epochs of warmup become optimizer updates from the train split's size.
         config = opt_lib.resolve_schedule(
-            config, data_lib.get_dataset(config, "train").meta.num_examples)
+            config, data_lib.get_dataset(config, "train", task).meta.num_examples)
     # The schedule's length does not change the state's structure, which is all a restore needs;
     # any length the schedule accepts will do.
     lr = config.lr_configs
     schedule_steps = config.get("num_training_steps") or (
         max(int(lr.warmup_steps or 0), int(lr.steps_per_cycle or 0)) + 1)
-    run = build_run(config, total_steps=int(schedule_steps))
+    run = build_run(config, task, total_steps=int(schedule_steps))
     directory = storage.resolve(workdir) / checkpointing.CHECKPOINT_DIR
     if not directory.is_dir():
         raise FileNotFoundError(f"No checkpoints in workdir '{workdir}' (no {directory}).")
     checkpointer = checkpointing.Checkpointer(
         workdir, save_every=1, max_to_keep=1 << 30,
-        best_metric=tasks.best_checkpoint_metric(config))
+        best_metric=tasks.best_checkpoint_metric(config, task))
     try:
         if checkpoint == "latest":
             run.state, _ = checkpointer.restore_newest_intact(run.abstract_state)
@@ -448,17 +445,18 @@ def evaluate_checkpoint(
 ) -> dict[str, float]:
     """--mode=eval (single-view validation) or --mode=test (multi-view test) on a checkpoint."""
     config = complete(config)
-    run = _restore_for_inference(config, workdir, checkpoint)
+    task = tasks.task_for_config(config)
+    run = _restore_for_inference(config, task, workdir, checkpoint)
     step = int(run.state.step)
     summaries = Summaries(workdir, total_steps=max(step, 1), progress_every=1,
                           write_tensorboard=bool(config.write_summary))
     try:
         if split == "test":
-            result = multiview_test(run, data_lib.get_dataset(config, "test"))
+            result = multiview_test(run, data_lib.get_dataset(config, "test", task))
             _log_test(step, result, run.task)
             summaries.write(step, "test", result)
         else:
-            result = validate(run, data_lib.get_dataset(config, "validation"))
+            result = validate(run, data_lib.get_dataset(config, "validation", task))
             summaries.write(step, "valid", result)
     finally:
         summaries.close()
@@ -474,7 +472,7 @@ def label_names(config: ml_collections.ConfigDict, workdir: str, task: tasks.Tas
         names = json.loads(saved.read_text())
     else:
         try:
-            names = data_lib.get_dataset(config, "test").meta.label_names
+            names = data_lib.get_dataset(config, "test", task).meta.label_names
         except (OSError, ValueError) as error:
             logging.warning("No label names (%s); printing class indices.", error)
     return task.output_names(names)
@@ -512,7 +510,7 @@ def predict(
     expanded = expand_video_paths(video_paths)
     if all(error for _, error in expanded):  # Nothing to predict: no restore, no compile.
         return [Prediction(path, error=error) for path, error in expanded]
-    run = _restore_for_inference(config, workdir, checkpoint)
+    run = _restore_for_inference(config, task, workdir, checkpoint)
     settings = preprocess.ClipSettings.from_config(config.dataset_configs)
     average_softmax = bool(config.multicrop_softmax_logits)
 

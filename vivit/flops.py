@@ -25,6 +25,7 @@ from absl import app, flags, logging
 from vivit.config import load_config, split_override_args
 from vivit.models import build_model
 from vivit.models.attention_types import get_attention_type
+from vivit.tasks import Task, task_for_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +45,16 @@ def clip_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int, int, i
     return (1, int(data.num_frames), int(data.crop_size), int(data.crop_size), 3)
 
 
-def count(config: ml_collections.ConfigDict) -> ModelCost:
-    """Parameters (from `jax.eval_shape`, nothing allocated) and GFLOPs of one forward pass.
+def count(config: ml_collections.ConfigDict, task: Task) -> ModelCost:
+    """Parameters (from `jax.eval_shape`, nothing allocated) and GFLOPs of one forward pass of
+    the model of `config` with the output layer of `task`.
 
     Counted on the unrolled model: XLA's cost analysis counts a scan's body once, not per layer.
     """
     if config.model.get("scan_layers"):
         config = config.copy_and_resolve_references()
         config.model.scan_layers = False
-    return count_module(build_model(config), clip_shape(config))
+    return count_module(build_model(config, task), clip_shape(config))
 
 
 def count_module(model, input_shape: tuple[int, ...]) -> ModelCost:
@@ -105,7 +107,8 @@ TABLE2_VARIANTS = {
 }
 
 
-def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]]:
+def table2_rows(config: ml_collections.ConfigDict, task: Task
+                ) -> list[tuple[str, ModelCost]]:
     """The cost of each Table 2 variant, built from `config` with only the attention type changed."""
     rows = []
     for name, (attention_type, baseline) in TABLE2_VARIANTS.items():
@@ -114,7 +117,7 @@ def table2_rows(config: ml_collections.ConfigDict) -> list[tuple[str, ModelCost]
         variant.model.attention_config.spatial_only_baseline = baseline
         if not get_attention_type(attention_type).class_token:
             variant.model.classifier = "gap"
-        rows.append((name, count(variant)))
+        rows.append((name, count(variant, task)))
     return rows
 
 
@@ -173,8 +176,9 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("--config=configs/<file>.py is required.")
     try:
         config = load_config(flags.FLAGS.config, _OVERRIDES)
-        print(format_table(table2_rows(config)) if flags.FLAGS.table2
-              else describe(config, count(config)))
+        task = task_for_config(config)
+        print(format_table(table2_rows(config, task)) if flags.FLAGS.table2
+              else describe(config, count(config, task)))
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         # A config the model cannot be built from: one line naming the key (--verbose: trace).
         if flags.FLAGS.verbose:

@@ -111,14 +111,14 @@ def test_scenic_builds_our_model_for_every_variant():
     import jax
     import jax.numpy as jnp
 
-    from vivit.models import build_model
+    from tests.task_helpers import model_of
 
     benchmark = _import_benchmark()
     benchmark.FLAGS(["models.py", *TINY])
     clip = jax.random.uniform(jax.random.PRNGKey(1), benchmark.clip_shape(), minval=-1, maxval=1)
     for variant in VARIANTS:
         config = benchmark.model_config(variant)
-        ours, scenic = build_model(config), benchmark.scenic_module(config, SCENIC_DIR)
+        ours, scenic = model_of(config), benchmark.scenic_module(config, SCENIC_DIR)
         assert benchmark.parameter_mismatch(ours, scenic) == [], variant
         params = ours.init(jax.random.PRNGKey(0), clip, train=False)["params"]
         params = jax.tree.map(lambda p: p + 0.05, params)  # Zero-initialized heads give 0 logits.

@@ -10,7 +10,7 @@ import pytest
 
 from vivit.config import load_config
 from vivit.flops import clip_shape
-from vivit.models import build_model
+from tests.task_helpers import model_of
 from vivit.train import cadence as cadence_lib
 from vivit.train import optimizer as opt_lib
 
@@ -57,7 +57,7 @@ def test_config_resolves_and_builds_its_model(name):
     config = opt_lib.resolve_schedule(config, examples)
     opt_lib.build_optimizer(config, opt_lib.num_optimizer_updates(config, cadence.total_steps))
 
-    model = build_model(config)
+    model = model_of(config)
     video = jax.ShapeDtypeStruct(clip_shape(config), jnp.float32)
     variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), video)
     logits = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, video)

@@ -132,7 +132,7 @@ def test_mixup_weight_is_beta_distributed():
 
 def test_label_smoothing_values():
     from vivit.config import default_config
-    from vivit.train.losses import smooth_labels
+    from vivit.tasks.losses import smooth_labels
     from vivit.tasks import task_for_config
 
     smoothed = smooth_labels(jax.nn.one_hot(jnp.array([2]), 4), 0.2)

@@ -7,7 +7,9 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from vivit.data import DATASETS, get_dataset
+from tests.task_helpers import dataset_of
+
+from vivit.data import DATASETS
 from vivit.data.source import VideoRecord
 
 
@@ -39,8 +41,9 @@ class SolidColourSource:
         return SolidColourSource(self.num_examples, self.positions[np.asarray(positions)])
 
 
-def open_solid_colours(config, split, share_index, share_count):
-    """This process's share of the split (every share_count-th video) and the split's size."""
+def open_solid_colours(config, task, split, share_index, share_count):
+    """This process's share of the split (every share_count-th video) and the split's size;
+    the labels are class indices, as the single-label task wants."""
     num_examples = config.dataset_configs.examples_per_subset[split]
     source = SolidColourSource(num_examples)
     return source.shard(np.arange(share_index, num_examples, share_count)), num_examples
@@ -61,7 +64,7 @@ def solid_colours(tiny_config) -> Iterator:
 
 
 def test_registered_dataset_goes_through_the_whole_pipeline(solid_colours):
-    train = get_dataset(solid_colours, "train", process_index=0, process_count=1)
+    train = dataset_of(solid_colours, "train", process_index=0, process_count=1)
     batch = next(train.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
     assert train.meta.num_examples == 12 and train.meta.label_names == ["red", "green", "blue"]
@@ -73,7 +76,7 @@ def test_registered_dataset_goes_through_the_whole_pipeline(solid_colours):
 def test_registered_dataset_is_shared_over_processes_like_the_builtin_ones(solid_colours):
     labels = []
     for process in range(2):
-        validation = get_dataset(solid_colours, "validation", process_index=process,
+        validation = dataset_of(solid_colours, "validation", process_index=process,
                                  process_count=2)
         assert validation.meta.num_examples == 5
         labels.append([validation.source[i].key for i in range(len(validation.source))])
@@ -83,7 +86,7 @@ def test_registered_dataset_is_shared_over_processes_like_the_builtin_ones(solid
 def test_unknown_dataset_lists_the_registered_ones(tiny_config):
     tiny_config.dataset_name = "kinetics9000"
     with pytest.raises(ValueError, match=r"Unknown dataset_name 'kinetics9000'.*'synthetic_motion'"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_the_documented_example_is_this_file():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vivit.data import get_dataset
+from tests.task_helpers import dataset_of
 from vivit.data.tfrecord_source import index_records
 
 
@@ -18,7 +18,7 @@ def test_record_index_agrees_with_tensorflow(dmvr_dir):
 
 def test_train_validation_test_shapes_labels_and_views(dmvr_dir, tiny_config):
     _, videos = dmvr_dir
-    train = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    train = dataset_of(tiny_config, "train", process_index=0, process_count=1)
     assert train.meta.num_examples == 9
     batch = next(train.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
@@ -26,7 +26,7 @@ def test_train_validation_test_shapes_labels_and_views(dmvr_dir, tiny_config):
     for key, label in zip(batch["key"], batch["label"]):
         assert videos[key][1] == label
 
-    validation = list(get_dataset(tiny_config, "validation", process_index=0,
+    validation = list(dataset_of(tiny_config, "validation", process_index=0,
                                   process_count=1).batches())
     keys = np.concatenate([b["key"] for b in validation])[:5]
     labels = np.concatenate([b["label"] for b in validation])[:5]
@@ -35,7 +35,7 @@ def test_train_validation_test_shapes_labels_and_views(dmvr_dir, tiny_config):
 
     tiny_config.dataset_configs.num_test_clips = 4
     tiny_config.dataset_configs.do_three_spatial_crops = True
-    test = get_dataset(tiny_config, "test", process_index=0, process_count=1)
+    test = dataset_of(tiny_config, "test", process_index=0, process_count=1)
     batch = next(test.batches())
     assert batch["inputs"].shape == (4, 12, 4, 16, 16, 3)
     # Frame brightness grows with the frame number: the 4 clips start at different frames.
@@ -49,10 +49,10 @@ def test_train_validation_test_shapes_labels_and_views(dmvr_dir, tiny_config):
 def test_processes_take_disjoint_slots_of_one_training_order(dmvr_dir, tiny_config):
     tiny_config.batch_size = 3
     tiny_config.dataset_configs.keep_key = True
-    single = next(get_dataset(tiny_config, "train", process_index=0, process_count=1).batches())
+    single = next(dataset_of(tiny_config, "train", process_index=0, process_count=1).batches())
     joined = []
     for process in range(3):
-        ds = get_dataset(tiny_config, "train", process_index=process, process_count=3)
+        ds = dataset_of(tiny_config, "train", process_index=process, process_count=3)
         batch = next(ds.batches())
         assert len(batch["key"]) == 1
         joined.extend(batch["key"])
@@ -63,21 +63,21 @@ def test_processes_take_disjoint_slots_of_one_training_order(dmvr_dir, tiny_conf
 def test_missing_base_dir_is_named(tiny_config, dmvr_dir):
     tiny_config.dataset_configs.base_dir = None
     with pytest.raises(ValueError, match="dataset_configs.base_dir"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
     tiny_config.dataset_configs.base_dir = str(dmvr_dir[0] / "nope")
     with pytest.raises(FileNotFoundError, match="nope"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_table_matching_nothing_is_named(tiny_config, dmvr_dir):
     tiny_config.dataset_configs.tables.validation = "val_*.tfrecord"
     expected = r"dataset_configs.tables.validation='val_\*"
     with pytest.raises(FileNotFoundError, match=expected):
-        get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+        dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     tiny_config.dataset_configs.tables.train = "train.tfrecord@4"
     expected = "4 of 4 shards missing.*train.tfrecord-00000-of-00004"
     with pytest.raises(FileNotFoundError, match=expected):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_record_without_frames_names_file_and_key(tiny_config, tmp_path, dmvr_writer):
@@ -86,14 +86,14 @@ def test_record_without_frames_names_file_and_key(tiny_config, tmp_path, dmvr_wr
     tiny_config.dataset_name = "video_tfrecord_dataset"
     dc = tiny_config.dataset_configs
     dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "bad.tfrecord", 5
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     with pytest.raises(ValueError, match=r"bad.tfrecord \(record 0\).*'image/encoded'"):
         next(ds.batches())
 
 
 def test_label_outside_num_classes_names_file_and_key(tiny_config, dmvr_dir):
     tiny_config.dataset_configs.num_classes = 4  # validation labels are 4, 0, 1, 2, 3
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     expected = r"validation.tfrecord \(record 0\).*'clip/label/index' = 4"
     with pytest.raises(ValueError, match=expected):
         list(ds.batches())
@@ -101,7 +101,7 @@ def test_label_outside_num_classes_names_file_and_key(tiny_config, dmvr_dir):
 
 def test_label_offset(tiny_config, dmvr_dir):
     tiny_config.dataset_configs.label_offset = 1
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     assert ds.source[2].label == 0  # stored label 1
     with pytest.raises(ValueError, match="label_offset 1"):
         ds.source[1]  # stored label 0 -> -1
@@ -114,12 +114,12 @@ def test_multi_label_records_give_multi_hot(tiny_config, tmp_path, dmvr_writer):
     tiny_config.model_name = "vivit_multilabel_classification"
     dc = tiny_config.dataset_configs
     dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "ml.tfrecord", 4
-    (batch,) = get_dataset(tiny_config, "validation", process_index=0, process_count=1).batches()
+    (batch,) = dataset_of(tiny_config, "validation", process_index=0, process_count=1).batches()
     assert batch["label"].dtype == np.float32
     np.testing.assert_array_equal(batch["label"][:2], [[1, 0, 0, 1], [0, 0, 1, 0]])
     # A single-label model refuses a record with two labels, naming the record.
     tiny_config.model_name = "vivit_classification"
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     with pytest.raises(ValueError, match=r"ml.tfrecord \(record 0\).*2 values"):
         next(ds.batches())
 
@@ -133,13 +133,13 @@ def test_multi_head_records_give_one_index_per_head(tiny_config, tmp_path, dmvr_
     dc = tiny_config.dataset_configs
     dc.base_dir, dc.tables.validation, dc.num_classes = str(tmp_path), "ek.tfrecord", None
     dc.class_splits, dc.split_names = [5, 3], ["noun", "verb"]
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     assert ds.meta.num_classes == 8
     (batch,) = ds.batches()
     assert batch["label"].dtype == np.int32
     np.testing.assert_array_equal(batch["label"][:2], [[4, 1], [0, 2]])
     dc.tables.validation = "bad.tfrecord"
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     with pytest.raises(ValueError, match=r"bad.tfrecord \(record 0\).*value 1 = 3.*head 1's 3"):
         ds.source[0]
     with pytest.raises(ValueError, match=r"bad.tfrecord \(record 1\).*1 values.*one per head"):
@@ -166,7 +166,7 @@ def test_frames_twice_the_needed_size_decode_reduced_to_the_same_clip(tmp_path, 
     dc.base_dir, dc.num_classes = str(tmp_path), 5
     dc.tables.validation = dc.tables.test = "big.tfrecord"
     dc.num_frames, dc.stride = 4, 1
-    source = get_dataset(tiny_config, "validation", process_index=0, process_count=1).source
+    source = dataset_of(tiny_config, "validation", process_index=0, process_count=1).source
     record = source[0]
     assert record.read_frames_reduced([0, 1], 16).shape == (2, 18, 24, 3)
     assert record.read_frames_reduced([0], 36).shape == (1, 36, 48, 3)

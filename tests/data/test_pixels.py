@@ -7,7 +7,8 @@ import pytest
 
 from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
 from vivit.data.pixels import to_model_range
-from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
+from vivit.tasks import task_for_config
+from vivit.train import mesh as mesh_lib, metrics, optimizer as opt_lib
 from vivit.train import state as state_lib, step as step_lib
 
 
@@ -37,8 +38,7 @@ def _setup(mixup_fn=None, zero_centering=True):
     _, shardings, create = state_lib.plan_train_state(
         model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
     train_step = step_lib.jit_train_step(step_lib.make_train_step(
-        model, optimizer, losses.loss_fn_for_config(config),
-        metrics.metrics_fn_for_config(config), schedule, mixup_fn=mixup_fn,
+        model, optimizer, task_for_config(config), schedule, mixup_fn=mixup_fn,
         zero_centering=zero_centering), mesh, shardings)
     return model, mesh, create, shardings, train_step
 
@@ -79,13 +79,13 @@ def test_eval_and_test_steps_convert_uint8_views():
     batch = _uint8_batch(4)
     converted = np.asarray(to_model_range(jnp.asarray(batch["inputs"]), True))
     eval_step = step_lib.jit_eval_step(
-        step_lib.make_eval_step(model, metrics.classification_metrics), mesh, shardings)
+        step_lib.make_eval_step(model, task_for_config(tiny_config())), mesh, shardings)
     on_uint8 = metrics.compute_metrics(eval_step(state, mesh_lib.global_batch(mesh, batch)))
     on_floats = metrics.compute_metrics(eval_step(state, mesh_lib.global_batch(
         mesh, dict(batch, inputs=converted))))
     assert on_uint8 == on_floats
     test_step = step_lib.jit_eval_step(
-        step_lib.make_multiview_test_step(model, metrics.classification_metrics), mesh,
+        step_lib.make_multiview_test_step(model, task_for_config(tiny_config())), mesh,
         shardings)
     views = np.stack([batch["inputs"], 255 - batch["inputs"]], axis=1)  # [batch, 2 views, ...]
     float_views = np.asarray(to_model_range(jnp.asarray(views), True))

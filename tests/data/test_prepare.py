@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from vivit.data import get_dataset
+from tests.task_helpers import dataset_of
 from vivit.data import prepare as prepare_tool
 
 
@@ -69,7 +69,7 @@ def test_converts_reports_corrupt_and_verifies(video_folder, tiny_config):
     dc.base_dir, dc.num_classes, dc.keep_key = str(out), 2, True
     dc.tables.train = manifest["splits"]["train"]["table"]
     dc.tables.validation = manifest["splits"]["validation"]["table"]
-    train = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    train = dataset_of(tiny_config, "train", process_index=0, process_count=1)
     batch = next(train.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
     assert sorted(batch["key"]) == ["short", "v0", "v1", "v2"]
@@ -124,7 +124,7 @@ def test_array_record_output_reads_like_tfrecord(video_folder, tiny_config):
     dc = tiny_config.dataset_configs
     dc.base_dir, dc.num_classes, dc.keep_key = str(out), 2, True
     dc.tables.validation = manifest["splits"]["validation"]["table"]
-    (batch,) = get_dataset(tiny_config, "validation", process_index=0, process_count=1).batches()
+    (batch,) = dataset_of(tiny_config, "validation", process_index=0, process_count=1).batches()
     assert batch["batch_mask"].sum() == 2
     assert dict(zip(batch["key"][:2], batch["label"][:2])) == {"v3": 0, "v4": 1}
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from vivit.data import get_dataset
+from tests.task_helpers import dataset_of
 from vivit.data.synthetic import SyntheticMotionSource
 
 
@@ -14,7 +14,7 @@ def _take(iterator, n):
 
 
 def test_train_batches_shape_range_and_labels(tiny_config):
-    ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "train", process_index=0, process_count=1)
     batch = next(ds.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
     # uint8 pixels; the device converts them to the model's range (vivit.data.pixels).
@@ -28,7 +28,7 @@ def test_train_batches_shape_range_and_labels(tiny_config):
 
 
 def test_resume_reads_exactly_the_same_batches(tiny_config):
-    ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "train", process_index=0, process_count=1)
     straight = _take(ds.batches(), 14)  # crosses three epochs of 40 examples / 4
     resumed = _take(ds.batches(start_step=9), 5)
     for a, b in zip(straight[9:], resumed):
@@ -37,19 +37,19 @@ def test_resume_reads_exactly_the_same_batches(tiny_config):
     # Different steps differ, and a different seed gives a different stream.
     assert not np.array_equal(straight[0]["inputs"], straight[1]["inputs"])
     tiny_config.rng_seed = 1
-    other = next(get_dataset(tiny_config, "train", process_index=0, process_count=1).batches())
+    other = next(dataset_of(tiny_config, "train", process_index=0, process_count=1).batches())
     assert not np.array_equal(other["inputs"], straight[0]["inputs"])
 
 
 def test_every_example_once_per_epoch(tiny_config):
-    ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "train", process_index=0, process_count=1)
     first_epoch = np.concatenate([ds.train_positions(step) for step in range(10)])
     assert sorted(first_epoch) == list(range(40))
 
 
 def _global_batch(config, process_count, step):
     """The batches of every process at `step`, joined in process order."""
-    parts = [next(get_dataset(config, "train", process_index=p, process_count=process_count)
+    parts = [next(dataset_of(config, "train", process_index=p, process_count=process_count)
                   .batches(start_step=step)) for p in range(process_count)]
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
@@ -68,7 +68,7 @@ def test_the_global_batch_does_not_depend_on_the_number_of_processes(tiny_config
 def test_processes_read_disjoint_halves_of_each_epoch(tiny_config):
     keys = []
     for process in range(2):
-        ds = get_dataset(tiny_config, "train", process_index=process, process_count=2)
+        ds = dataset_of(tiny_config, "train", process_index=process, process_count=2)
         assert ds.meta.batch_size == 2 and ds.meta.num_local_examples == 40
         assert next(ds.batches())["inputs"].shape[0] == 2
         positions = np.concatenate([ds.train_positions(step) for step in range(10)])
@@ -78,7 +78,7 @@ def test_processes_read_disjoint_halves_of_each_epoch(tiny_config):
 
 
 def test_validation_single_padded_pass(tiny_config):
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     batches = list(ds.batches())
     assert len(batches) == 4  # 13 examples, batches of 4
     masks = np.concatenate([b["batch_mask"] for b in batches])
@@ -93,7 +93,7 @@ def test_validation_single_padded_pass(tiny_config):
 
 def test_eval_batch_count_equal_across_processes(tiny_config):
     counts = [
-        len(list(get_dataset(tiny_config, "validation", process_index=p,
+        len(list(dataset_of(tiny_config, "validation", process_index=p,
                              process_count=2).batches()))
         for p in range(2)
     ]
@@ -105,7 +105,7 @@ def test_test_views_are_different_clips(tiny_config):
     tiny_config.dataset_configs.do_three_spatial_crops = True
     tiny_config.dataset_configs.min_resize = 20
     tiny_config.dataset_configs.keep_key = True
-    ds = get_dataset(tiny_config, "test", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "test", process_index=0, process_count=1)
     batch = next(ds.batches())
     assert batch["inputs"].shape == (4, 9, 4, 16, 16, 3)
     assert ds.meta.views == 9
@@ -158,13 +158,13 @@ def test_motion_tells_the_class():
 def test_bad_num_classes_is_named(tiny_config):
     tiny_config.dataset_configs.num_classes = 11
     with pytest.raises(ValueError, match="dataset_configs.num_classes"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_crop_larger_than_resize_is_named(tiny_config):
     tiny_config.dataset_configs.crop_size = 32
     with pytest.raises(ValueError, match="dataset_configs.crop_size"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_multihead_labels_need_tfrecords_or_synthetic(tiny_config):
@@ -173,13 +173,13 @@ def test_multihead_labels_need_tfrecords_or_synthetic(tiny_config):
     tiny_config.dataset_name = "tfds"
     with pytest.raises(ValueError, match="only dataset_name='synthetic_motion' or "
                                          "'video_tfrecord_dataset' reads; got 'tfds'"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_multihead_synthetic_gives_direction_and_speed_per_video(tiny_config):
     tiny_config.model_name = "vivit_multihead_classification"
     tiny_config.dataset_configs.class_splits = [4, 2]
-    ds = get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    ds = dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     batch = next(ds.batches())
     assert batch["label"].dtype == np.int32 and batch["label"].shape == (4, 2)
     # Videos cycle through the eight translations: class = direction + 4 * speed.
@@ -188,14 +188,14 @@ def test_multihead_synthetic_gives_direction_and_speed_per_video(tiny_config):
     assert ds.meta.label_names == ["right", "left", "down", "up", "slow", "fast"]
     tiny_config.dataset_configs.class_splits = [5, 2]
     with pytest.raises(ValueError, match=r"class_splits must be \[4, 2\]"):
-        get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+        dataset_of(tiny_config, "validation", process_index=0, process_count=1)
 
 
 def test_multilabel_synthetic_shows_one_shape_per_label(tiny_config):
     tiny_config.model_name = "vivit_multilabel_classification"
     tiny_config.dataset_configs.num_classes = 4
     tiny_config.dataset_configs.synthetic.objects_per_video = 3
-    source = get_dataset(tiny_config, "train", process_index=0, process_count=1).source
+    source = dataset_of(tiny_config, "train", process_index=0, process_count=1).source
     counts = []
     for index in range(40):
         record = source[index]
@@ -207,16 +207,16 @@ def test_multilabel_synthetic_shows_one_shape_per_label(tiny_config):
     one = next(i for i, c in enumerate(counts) if c == 1)
     colours = lambda i: len(np.unique(source[i].read_frames([0]).reshape(-1, 3), axis=0))
     assert colours(many) > colours(one) == 2
-    batch = next(get_dataset(tiny_config, "train", process_index=0, process_count=1).batches())
+    batch = next(dataset_of(tiny_config, "train", process_index=0, process_count=1).batches())
     assert batch["label"].dtype == np.float32 and batch["label"].shape == (4, 4)
     tiny_config.dataset_configs.synthetic.objects_per_video = 5
     with pytest.raises(ValueError, match="synthetic.objects_per_video=5"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 def test_examples_per_subset_mismatch_is_logged(tiny_config, caplog):
     tiny_config.dataset_configs.examples_per_subset.validation = 99
-    get_dataset(tiny_config, "validation", process_index=0, process_count=1)
+    dataset_of(tiny_config, "validation", process_index=0, process_count=1)
     assert "examples_per_subset.validation is 99" in caplog.text
 
 
@@ -231,7 +231,7 @@ def test_unfinished_batches_at_interpreter_exit_print_nothing(tmp_path):
     script.write_text(textwrap.dedent("""
         import sys
         from vivit.config import default_config
-        from vivit.data import get_dataset
+        from tests.task_helpers import dataset_of
 
         config = default_config()
         config.dataset_name = "synthetic_motion"
@@ -240,7 +240,7 @@ def test_unfinished_batches_at_interpreter_exit_print_nothing(tmp_path):
         dc.synthetic.video_frames, dc.synthetic.resolution = 12, 16
         config.batch_size = 4
         for split in ("train", "validation"):
-            batches = get_dataset(config, split, process_index=0, process_count=1).batches()
+            batches = dataset_of(config, split, process_index=0, process_count=1).batches()
             globals()[split] = batches  # alive until the interpreter tears down its modules
             print(split, next(batches)["inputs"].shape, flush=True)
         if sys.argv[1:] == ["fail"]:

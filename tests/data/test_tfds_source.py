@@ -24,9 +24,9 @@ def tfds_config(tiny_config, tfds_dir):
 
 
 def test_tfds_splits(tfds_config):
-    from vivit.data import get_dataset
+    from tests.task_helpers import dataset_of
 
-    train = get_dataset(tfds_config, "train", process_index=0, process_count=1)
+    train = dataset_of(tfds_config, "train", process_index=0, process_count=1)
     assert train.meta.num_examples == 6 and train.meta.label_names == ["a", "b", "c"]
     batch = next(train.batches())
     assert batch["inputs"].shape == (4, 4, 12, 12, 3)
@@ -34,21 +34,21 @@ def test_tfds_splits(tfds_config):
     values = batch["inputs"][:, 0, 0, 0, 0].astype(int)
     np.testing.assert_array_equal(values % 10 % 3, batch["label"])
 
-    validation = list(get_dataset(tfds_config, "validation", process_index=0,
+    validation = list(dataset_of(tfds_config, "validation", process_index=0,
                                   process_count=1).batches())
     assert len(validation) == 1 and validation[0]["batch_mask"].sum() == 3
 
     tfds_config.dataset_configs.num_test_clips = 3
-    test = next(get_dataset(tfds_config, "test", process_index=1, process_count=2).batches())
+    test = next(dataset_of(tfds_config, "test", process_index=1, process_count=2).batches())
     assert test["inputs"].shape == (2, 3, 4, 12, 12, 3)
     means = test["inputs"][0].mean(axis=(1, 2, 3, 4))
     assert np.all(np.diff(means) > 1)
 
 
 def test_tfds_missing_feature_is_named(tfds_config):
-    from vivit.data import get_dataset
+    from tests.task_helpers import dataset_of
 
     tfds_config.dataset_configs.tfds.video_key = "frames"
-    ds = get_dataset(tfds_config, "train", process_index=0, process_count=1)
+    ds = dataset_of(tfds_config, "train", process_index=0, process_count=1)
     with pytest.raises(KeyError, match="dataset_configs.tfds.video_key"):
         next(ds.batches())

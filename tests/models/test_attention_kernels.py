@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tests.models.tiny import CLIP_SHAPE, tiny_config
-from vivit.models import attention, build_model
+from tests.task_helpers import model_of
+from vivit.models import attention
 
 VARIANTS = ["spacetime", "factorized_encoder", "factorized_self_attention_block",
             "factorized_dot_product_attention"]
@@ -68,8 +69,8 @@ def test_logits_and_parameters_equal_flax_kernel(variant, implementation="xla"):
     attention_config.implementation set (Model 4: always) the model runs jax's kernel with the
     same parameters and must give the same logits (Model 3's inputs are 5-D)."""
     clip = jax.random.uniform(jax.random.PRNGKey(0), CLIP_SHAPE, minval=-1.0, maxval=1.0)
-    flax_kernel = build_model(tiny_config(variant, attention_dropout_rate=0.1))
-    jax_kernel = build_model(tiny_config(
+    flax_kernel = model_of(tiny_config(variant, attention_dropout_rate=0.1))
+    jax_kernel = model_of(tiny_config(
         variant, attention_config=dict(tiny_config(variant).model.attention_config,
                                        implementation=implementation)))
     params = flax_kernel.init(jax.random.PRNGKey(0), clip)["params"]
@@ -237,7 +238,7 @@ def test_which_models_run_our_kernel(variant, implementation, monkeypatch):
         calls.clear()
         config = tiny_config(variant, attention_dropout_rate=dropout)
         config.model.attention_config.implementation = implementation
-        model = build_model(config)
+        model = model_of(config)
         jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), clip, train=True))
         assert len(calls) == count, (variant, dropout, calls)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.models.tiny import CLIP_SHAPE, NUM_CLASSES, tiny_config
-from vivit.models import build_model
+from tests.task_helpers import model_of
 from vivit.models.attention_types import (
     ATTENTION_TYPES,
     AttentionType,
@@ -47,13 +47,13 @@ def time_only() -> Iterator[str]:
 def test_registered_attention_type_builds_and_runs(time_only):
     config = tiny_config(time_only, classifier="gap")
     clip = jax.random.normal(jax.random.PRNGKey(0), CLIP_SHAPE)
-    variables = build_model(config).init(jax.random.PRNGKey(1), clip)
-    logits = build_model(config).apply(variables, clip)
+    variables = model_of(config).init(jax.random.PRNGKey(1), clip)
+    logits = model_of(config).apply(variables, clip)
     assert logits.shape == (CLIP_SHAPE[0], NUM_CLASSES)
     # Scenic's names: the registered block is stacked as encoderblock_{i} of `Transformer`.
     assert "encoderblock_0" in variables["params"]["Transformer"]
     config.model.return_preclassifier = True
-    model = build_model(config)
+    model = model_of(config)
     tokens = model.apply(variables, clip)  # [batch, time' x space, features], time-major
     # Only attention mixes tokens; with time-only attention a change in the top-left patch of
     # every frame leaves the tokens of every other patch unchanged, but not its own.
@@ -67,9 +67,9 @@ def test_registered_attention_type_builds_and_runs(time_only):
 def test_spacetime_mixes_patches_so_the_check_above_means_something():
     config = tiny_config("spacetime", classifier="gap")
     clip = jax.random.normal(jax.random.PRNGKey(0), CLIP_SHAPE)
-    variables = build_model(config).init(jax.random.PRNGKey(1), clip)
+    variables = model_of(config).init(jax.random.PRNGKey(1), clip)
     config.model.return_preclassifier = True
-    model = build_model(config)
+    model = model_of(config)
     changed = model.apply(variables, clip.at[:, :, :8, :8].add(1.0))
     difference = np.abs(np.asarray(changed - model.apply(variables, clip)))
     assert difference.reshape(CLIP_SHAPE[0], 2, 4, -1)[:, :, 1:].max() > 1e-3
@@ -77,7 +77,7 @@ def test_spacetime_mixes_patches_so_the_check_above_means_something():
 
 def test_registered_type_without_class_token_refuses_the_token_classifier(time_only):
     with pytest.raises(ValueError, match="model.classifier='token' is not allowed"):
-        build_model(tiny_config(time_only, classifier="token"))
+        model_of(tiny_config(time_only, classifier="token"))
 
 
 def test_a_name_is_registered_once(time_only):

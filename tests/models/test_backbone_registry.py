@@ -7,7 +7,7 @@ import jax
 import pytest
 
 from tests.models.tiny import CLIP_SHAPE, NUM_CLASSES, tiny_config
-from vivit.models import build_model
+from tests.task_helpers import model_of
 from vivit.models.backbones import BACKBONES, Backbone, register_backbone
 
 
@@ -27,7 +27,7 @@ def mean_patch():
 def test_registered_backbone_replaces_the_spatial_transformer(mean_patch):
     config = tiny_config("factorized_encoder")
     config.model.spatial_transformer.backbone = mean_patch
-    model = build_model(config)
+    model = model_of(config)
     clip = jax.random.normal(jax.random.PRNGKey(0), CLIP_SHAPE)
     variables = model.init(jax.random.PRNGKey(1), clip)
     params = variables["params"]
@@ -38,7 +38,7 @@ def test_registered_backbone_replaces_the_spatial_transformer(mean_patch):
 
 def test_vit_is_the_default_backbone_with_scenic_names():
     config = tiny_config("factorized_encoder")
-    params = build_model(config).init(jax.random.PRNGKey(1), jax.numpy.zeros(CLIP_SHAPE))["params"]
+    params = model_of(config).init(jax.random.PRNGKey(1), jax.numpy.zeros(CLIP_SHAPE))["params"]
     assert {"SpatialTransformer", "cls_SpatialTransformer", "TemporalTransformer"} <= set(params)
 
 
@@ -46,4 +46,4 @@ def test_unknown_backbone_names_the_key():
     config = tiny_config("factorized_encoder")
     config.model.spatial_transformer.backbone = "cvt"
     with pytest.raises(ValueError, match=r"model.spatial_transformer.backbone='cvt'.*'vit'"):
-        build_model(config)
+        model_of(config)

@@ -4,7 +4,7 @@ tubelet longer than the clip (no token in time), and patch sizes that drop pixel
 import pytest
 
 from vivit.config import complete, load_config_file
-from vivit.models import build_model
+from tests.task_helpers import model_of
 
 
 def _demo(**overrides):
@@ -19,7 +19,7 @@ def _demo(**overrides):
 
 
 def test_the_demo_config_builds():
-    build_model(_demo())
+    model_of(_demo())
 
 
 @pytest.mark.parametrize("classifier", ["token", "gap"])
@@ -27,28 +27,28 @@ def test_a_tubelet_longer_than_the_clip_is_refused(classifier):
     config = _demo(**{"dataset_configs.num_frames": 1, "model.classifier": classifier})
     with pytest.raises(ValueError, match=r"model\.patches\.size\[2\]=2 \(tubelet time\) is longer "
                        r"than the clip, dataset_configs\.num_frames=1"):
-        build_model(config)
+        model_of(config)
 
 
 def test_a_tubelet_that_does_not_divide_the_frames_is_refused():
     config = _demo(**{"dataset_configs.num_frames": 7})
     with pytest.raises(ValueError, match=r"model\.patches\.size\[2\]=2 \(tubelet time\) must divide "
                        r"dataset_configs\.num_frames=7"):
-        build_model(config)
+        model_of(config)
 
 
 def test_a_patch_that_does_not_divide_the_crop_is_refused():
     config = _demo(**{"dataset_configs.crop_size": 30})
     with pytest.raises(ValueError, match=r"model\.patches\.size\[0\]=8 \(patch height\) does not "
                        r"divide dataset_configs\.crop_size=30"):
-        build_model(config)
+        model_of(config)
 
 
 def test_frame_sampling_checks_the_crop_but_not_the_frame_count():
     config = _demo(**{"model.temporal_encoding_config.method": "temporal_sampling",
                       "model.temporal_encoding_config.n_sampled_frames": 3,
                       "model.patches.size": (8, 8)})
-    build_model(config)  # 3 sampled frames of 8: no divisibility needed in time.
+    model_of(config)  # 3 sampled frames of 8: no divisibility needed in time.
     config.dataset_configs.crop_size = 28
     with pytest.raises(ValueError, match=r"does not divide dataset_configs\.crop_size=28"):
-        build_model(config)
+        model_of(config)

@@ -78,9 +78,9 @@ def _fe_config(*overrides: str):
     (("model.patches.size=(8, 8, 1)",), (7, 7, 3, 16)),  # one frame each
 ], ids=["tubelets", "frames"])
 def test_factorized_encoder_takes_raw_pixels_into_its_cvt_backbone(overrides, kernel):
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
-    model = build_model(_fe_config(*overrides))
+    model = model_of(_fe_config(*overrides))
     video = np.zeros((2, 8, 32, 32, 3), np.float32)
     shapes = jax.eval_shape(model.init, jax.random.key(0), video)["params"]
     assert "CvT" in shapes and "embedding" not in shapes and "SpatialTransformer" not in shapes
@@ -115,22 +115,22 @@ def test_cvt_on_a_tubelet_with_the_central_frame_kernel_is_the_image_cvt_on_that
 
 
 def test_cvt_backbone_refuses_clips_that_do_not_split_into_its_tubelets():
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
     with pytest.raises(ValueError, match=r"model.patches.size\[2\]=2 \(tubelet time\) must "
                        r"divide dataset_configs.num_frames=7"):
-        build_model(_fe_config("dataset_configs.num_frames=7"))
+        model_of(_fe_config("dataset_configs.num_frames=7"))
 
 
 def test_cvt_backbone_ignores_the_spatial_patch_size():
     """CvT patches pixels with its own convolutions: a crop the ViT patch size does not divide is
     fine for it (and refused for the ViT backbone)."""
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
-    build_model(_fe_config("dataset_configs.crop_size=36"))
+    model_of(_fe_config("dataset_configs.crop_size=36"))
     with pytest.raises(ValueError, match=r"model.patches.size\[0\]=8 \(patch height\) does not "
                        r"divide dataset_configs.crop_size=36"):
-        build_model(_fe_config("dataset_configs.crop_size=36",
+        model_of(_fe_config("dataset_configs.crop_size=36",
                                "model.spatial_transformer.backbone=vit",
                                "model.spatial_transformer.num_layers=1",
                                "model.spatial_transformer.num_heads=4",
@@ -139,27 +139,27 @@ def test_cvt_backbone_ignores_the_spatial_patch_size():
 
 def test_model_spatial_backbone_is_another_name_for_the_backbone():
     from vivit.config import load_config
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
     config = load_config("configs/demo_cvt_fe.py", ["model.spatial_transformer.backbone=vit",
                                                      "model.spatial_backbone=cvt-tiny"])
-    shapes = jax.eval_shape(build_model(config).init, jax.random.key(0),
+    shapes = jax.eval_shape(model_of(config).init, jax.random.key(0),
                             np.zeros((1, 8, 32, 32, 3), np.float32))["params"]
     assert set(shapes["CvT"]) == set(jax.eval_shape(
-        build_model(_fe_config()).init, jax.random.key(0),
+        model_of(_fe_config()).init, jax.random.key(0),
         np.zeros((1, 8, 32, 32, 3), np.float32))["params"]["CvT"])
     with pytest.raises(ValueError, match=r"model.spatial_backbone='cvt-13' and "
                        r"model.spatial_transformer.backbone='cvt-tiny' disagree"):
-        build_model(_fe_config("model.spatial_backbone=cvt-13"))
+        model_of(_fe_config("model.spatial_backbone=cvt-13"))
     with pytest.raises(ValueError, match=r"model.spatial_backbone='cvt-13' is only read by the "
                        r"factorized encoder .*not 'spacetime'"):
-        build_model(load_config("configs/demo.py", ["model.spatial_backbone=cvt-13"]))
+        model_of(load_config("configs/demo.py", ["model.spatial_backbone=cvt-13"]))
 
 
 def test_cvt_backbone_with_uniform_frame_sampling_encodes_the_sampled_frames():
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
-    model = build_model(_fe_config(
+    model = model_of(_fe_config(
         "model.temporal_encoding_config.method=temporal_sampling",
         "model.temporal_encoding_config.n_sampled_frames=4", "model.patches.size=(8, 8)"))
     video = np.zeros((2, 8, 32, 32, 3), np.float32)
@@ -169,7 +169,7 @@ def test_cvt_backbone_with_uniform_frame_sampling_encodes_the_sampled_frames():
 
 
 def test_cvt_checkpoint_initializes_the_image_model_and_the_factorized_encoder(tmp_path):
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
     from vivit.pretrained.initialize import initialize_from_view
 
     stages = CVT_VARIANTS["cvt-tiny"]
@@ -177,7 +177,7 @@ def test_cvt_checkpoint_initializes_the_image_model_and_the_factorized_encoder(t
     view = read_checkpoint(str(tmp_path))
     config = _fe_config()
     # The factorized encoder: every CvT weight from the image checkpoint, the rest fresh.
-    fe = build_model(config)
+    fe = model_of(config)
     fe_params = fe.init(jax.random.key(0), np.zeros((1, 8, 32, 32, 3), np.float32))["params"]
     new, report = initialize_from_view(fe_params, view, config)
     assert np.array_equal(new["CvT"]["stage_2_cls"], view.params["encoder/stage_2_cls"])
@@ -222,9 +222,9 @@ def _image_config(*overrides: str):
 
 @pytest.mark.parametrize("variant", ["cvt-13", "cvt-21", "cvt-w24"])
 def test_build_model_makes_the_cvt_image_model_of_model_variant(variant):
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
-    model = build_model(_image_config(f"model.variant={variant}"))
+    model = model_of(_image_config(f"model.variant={variant}"))
     images = np.zeros((2, 64, 64, 3), np.float32)
     shapes = jax.eval_shape(model.init, jax.random.key(0), images)["params"]
     expected = jax.eval_shape(CvTClassifier(CVT_VARIANTS[variant], num_classes=5).init,
@@ -235,32 +235,32 @@ def test_build_model_makes_the_cvt_image_model_of_model_variant(variant):
 
 @pytest.mark.parametrize("variant", ["cvt-99", None])
 def test_unknown_or_missing_variant_is_refused_naming_model_variant(variant):
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
     config = _image_config()
     config.model.variant = variant
     with pytest.raises(ValueError, match=r"model.variant=.*expected one of \(.*'cvt-13'") as err:
-        build_model(config)
+        model_of(config)
     assert "\n" not in str(err.value)
 
 
 def test_model_variant_on_a_video_model_is_refused():
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
     config = _fe_config()
     config.model.variant = "cvt-13"
     with pytest.raises(ValueError, match="model.variant='cvt-13' is only read with model_name="):
-        build_model(config)
+        model_of(config)
 
 
 def test_init_from_an_hf_checkpoint_gives_the_image_model_hf_logits(tmp_path):
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
     from vivit.pretrained.initialize import initialize
 
     hf = _tiny_hf_like(tmp_path, CVT_VARIANTS["cvt-tiny"]).eval()
     config = _image_config("model.variant=cvt-tiny",
                            f"init_from.checkpoint_path={tmp_path}")
-    model = build_model(config)
+    model = model_of(config)
     images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype(np.float32)
     params = initialize(model.init(jax.random.key(0), images)["params"], config)
     with torch.no_grad():
@@ -290,9 +290,9 @@ def test_matmul_count_equals_torch_flop_counter_on_hf_cvt13_and_the_paper():
 
 
 def test_image_model_puts_stochastic_depth_in_the_last_stage_and_refuses_bfloat16():
-    from vivit.models.builder import build_model
+    from tests.task_helpers import model_of
 
-    model = build_model(_image_config("model.variant=cvt-13", "model.stochastic_droplayer_rate=0.1"))
+    model = model_of(_image_config("model.variant=cvt-13", "model.stochastic_droplayer_rate=0.1"))
     assert [s.drop_path_rate for s in model.stages] == [0.0, 0.0, 0.1]
     with pytest.raises(ValueError, match="model_dtype_str"):
-        build_model(_image_config("model.variant=cvt-13", "model_dtype_str=bfloat16"))
+        model_of(_image_config("model.variant=cvt-13", "model_dtype_str=bfloat16"))

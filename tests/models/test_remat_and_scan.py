@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.models.tiny import tiny_config
-from vivit.models import build_model
+from tests.task_helpers import model_of
 from vivit.models.encoder import REMAT_POLICIES
 from vivit.pretrained.layer_stacking import tree_like_layout
 
@@ -46,8 +46,8 @@ def _shapes(params):
 @pytest.mark.parametrize("policy", sorted(REMAT_POLICIES))
 def test_every_remat_policy_keeps_the_tree_the_logits_and_the_gradients(policy):
     clip = _clip()
-    plain = build_model(_config("spacetime"))
-    remat = build_model(_config("spacetime", remat=True, remat_policy=policy))
+    plain = model_of(_config("spacetime"))
+    remat = model_of(_config("spacetime", remat=True, remat_policy=policy))
     params = _perturbed_params(plain, clip)
     assert _shapes(remat.init(jax.random.PRNGKey(0), clip)["params"]) == _shapes(params)
     assert "encoderblock_2" in params["Transformer"]
@@ -77,7 +77,7 @@ def _remat_policies(jaxpr) -> list:
 @pytest.mark.parametrize("policy", [None] + sorted(REMAT_POLICIES))
 def test_each_block_is_rematerialised_with_the_chosen_policy(policy, scan_layers):
     clip = _clip()
-    model = build_model(_config("spacetime", remat=policy is not None, scan_layers=scan_layers,
+    model = model_of(_config("spacetime", remat=policy is not None, scan_layers=scan_layers,
                                 remat_policy=policy or "full"))
     params = model.init(jax.random.PRNGKey(0), clip)["params"]
     jaxpr = jax.make_jaxpr(lambda p: model.apply({"params": p}, clip))(params).jaxpr
@@ -88,8 +88,8 @@ def test_each_block_is_rematerialised_with_the_chosen_policy(policy, scan_layers
 @pytest.mark.parametrize("attention", VARIANTS)
 def test_scanned_and_unrolled_layers_give_the_same_logits_and_gradients(attention):
     clip = _clip()
-    unrolled = build_model(_config(attention))
-    scanned = build_model(_config(attention, scan_layers=True))
+    unrolled = model_of(_config(attention))
+    scanned = model_of(_config(attention, scan_layers=True))
     params = _perturbed_params(unrolled, clip)
     stacked = tree_like_layout(params, scanned.init(jax.random.PRNGKey(0), clip)["params"])
     encoder = "SpatialTransformer" if attention == "factorized_encoder" else "Transformer"
@@ -115,7 +115,7 @@ def test_scanned_and_unrolled_layers_give_the_same_logits_and_gradients(attentio
 
 def test_scanned_layers_train_with_remat_dropout_and_stochastic_depth():
     clip = _clip()
-    model = build_model(_config("spacetime", scan_layers=True, remat=True, remat_policy="dots",
+    model = model_of(_config("spacetime", scan_layers=True, remat=True, remat_policy="dots",
                                 dropout_rate=0.1, stochastic_droplayer_rate=0.5))
     params = _perturbed_params(model, clip)
 
@@ -138,15 +138,16 @@ def test_scanned_layers_train_with_remat_dropout_and_stochastic_depth():
 ])
 def test_bad_remat_settings_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
-        build_model(_config("spacetime", **overrides))
+        model_of(_config("spacetime", **overrides))
 
 
 def test_flops_of_a_scanned_model_count_every_layer():
     """XLA's cost analysis counts a scan body once; vivit.flops counts the unrolled model."""
     from vivit.flops import count
+    from vivit.tasks import task_for_config
 
     config = _config("spacetime")
     config.dataset_configs.update(num_frames=4, crop_size=16)
-    unrolled = count(config)
+    unrolled = count(config, task_for_config(config))
     config.model.scan_layers = True
-    assert count(config) == unrolled
+    assert count(config, task_for_config(config)) == unrolled

@@ -7,7 +7,8 @@ import pytest
 
 from tests.models.tiny import tiny_config
 from vivit.config import default_config
-from vivit.models import apply_size, build_model, parse_size
+from tests.task_helpers import model_of
+from vivit.models import apply_size, parse_size
 from vivit.models.embeddings import (
     approximate_rank_pooling_weights, inflate_2d_kernel, sample_frames_uniformly)
 from vivit.models.encoder import Encoder, TransformerSize
@@ -77,7 +78,7 @@ def test_uniform_frame_sampling_picks_evenly_spaced_frames():
 
 def test_frame_sampling_uses_a_2d_embedding_per_sampled_frame():
     config = tiny_config("factorized_dot_product_attention", method="temporal_sampling")
-    model = build_model(config)
+    model = model_of(config)
     clip = jnp.zeros((1, 4, 16, 16, 3))
     params = model.init(jax.random.PRNGKey(0), clip)["params"]
     assert params["embedding"]["kernel"].shape == (8, 8, 3, 16)
@@ -97,7 +98,7 @@ def test_presets_match_vit_sizes():
 
 def test_stochastic_depth_drops_whole_examples_with_linear_rates():
     config = tiny_config("spacetime", num_layers=3, stochastic_droplayer_rate=0.5)
-    model = build_model(config)
+    model = model_of(config)
     clip = jax.random.normal(jax.random.PRNGKey(0), (64, 4, 16, 16, 3))
     variables = model.init(jax.random.PRNGKey(0), clip)
     # First block: rate 0, so it never drops; the last block drops half the examples.
@@ -160,7 +161,7 @@ def test_invalid_combinations_name_the_config_key(case, message):
     if "spatial_heads" in case:
         config.model.spatial_transformer.num_heads = case["spatial_heads"]
     with pytest.raises(ValueError, match=message):
-        build_model(config)
+        model_of(config)
 
 
 def test_unknown_model_key_is_rejected_with_a_suggestion():
@@ -169,6 +170,6 @@ def test_unknown_model_key_is_rejected_with_a_suggestion():
     config.model.attention_config = ml_collections.ConfigDict(
         dict(config.model.attention_config.to_dict(), attention_ordr="space_time"))
     with pytest.raises(ValueError, match="Did you mean 'model.attention_config.attention_order'"):
-        build_model(config)
+        model_of(config)
     with pytest.raises(AttributeError):
         config.model.num_layer = 3  # the default config is locked

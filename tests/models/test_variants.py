@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.models.tiny import CLIP_SHAPE, NUM_CLASSES, tiny_config
-from vivit.models import build_model
+from tests.task_helpers import model_of
 
 # (attention type, spatial_only_baseline)
 VARIANTS = [
@@ -42,7 +42,7 @@ def random_clip(seed=0):
 def test_variant_forward_backward_and_determinism(attention, baseline, method, classifier):
     config = tiny_config(attention, method=method, classifier=classifier, baseline=baseline,
                          dropout_rate=0.1, stochastic_droplayer_rate=0.2)
-    model = build_model(config)
+    model = model_of(config)
     clip = random_clip()
     variables = model.init(jax.random.PRNGKey(0), clip)
     # The zero-initialized output projection makes logits 0 at init; perturb it so outputs (and
@@ -76,12 +76,12 @@ def test_variant_forward_backward_and_determinism(attention, baseline, method, c
 def test_bfloat16_activations_keep_float32_parameters(attention, baseline):
     config = tiny_config(attention, baseline=baseline)
     clip = random_clip()
-    model32 = build_model(config)
+    model32 = model_of(config)
     variables = model32.init(jax.random.PRNGKey(0), clip)
     params = jax.tree_util.tree_map(
         lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(1), p.shape), variables["params"])
     config.model_dtype_str = "bfloat16"
-    model16 = build_model(config)
+    model16 = model_of(config)
     params16 = model16.init(jax.random.PRNGKey(0), clip)["params"]
     assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(params16))
     logits16 = model16.apply({"params": params}, clip)
@@ -94,12 +94,12 @@ def test_bfloat16_activations_keep_float32_parameters(attention, baseline):
 def test_return_prelogits_and_preclassifier():
     config = tiny_config("spacetime", representation_size=12, return_prelogits=True)
     clip = random_clip()
-    model = build_model(config)
+    model = model_of(config)
     variables = model.init(jax.random.PRNGKey(0), clip)
     assert model.apply(variables, clip).shape == (CLIP_SHAPE[0], 12)
     assert "output_projection" not in variables["params"]
     config = tiny_config("spacetime", return_preclassifier=True)
-    model = build_model(config)
+    model = model_of(config)
     tokens = model.apply(model.init(jax.random.PRNGKey(0), clip), clip)
     assert tokens.shape == (CLIP_SHAPE[0], 1 + 2 * 2 * 2, 16)  # class token + t' x h' x w'
 
@@ -110,18 +110,18 @@ def test_multihead_and_multilabel_output_widths():
     config.dataset_configs.class_splits = (3, 5)
     config.dataset_configs.split_names = ("verb", "noun")
     clip = random_clip()
-    model = build_model(config)
+    model = model_of(config)
     assert model.apply(model.init(jax.random.PRNGKey(0), clip), clip).shape == (2, 8)
     config = tiny_config("spacetime")
     config.model_name = "vivit_multilabel_classification"
-    model = build_model(config)
+    model = model_of(config)
     assert model.apply(model.init(jax.random.PRNGKey(0), clip), clip).shape == (2, NUM_CLASSES)
 
 
 def test_output_projection_is_zero_initialized():
     config = tiny_config("spacetime", representation_size=8)
     clip = random_clip()
-    model = build_model(config)
+    model = model_of(config)
     params = model.init(jax.random.PRNGKey(0), clip)["params"]
     assert not np.any(params["output_projection"]["kernel"])
     assert params["pre_logits"]["kernel"].shape == (16, 8)
@@ -130,8 +130,8 @@ def test_output_projection_is_zero_initialized():
 
 def test_remat_gives_the_same_outputs_and_gradients():
     clip = random_clip()
-    plain = build_model(tiny_config("spacetime"))
-    remat = build_model(tiny_config("spacetime", remat=True))
+    plain = model_of(tiny_config("spacetime"))
+    remat = model_of(tiny_config("spacetime", remat=True))
     params = plain.init(jax.random.PRNGKey(0), clip)["params"]
     params = jax.tree_util.tree_map(lambda p: p + 0.05, params)
 

@@ -19,7 +19,7 @@ from flax import serialization
 
 from vivit.pretrained.view import flatten, unflatten
 from vivit.config import apply_overrides, default_config
-from vivit.models import build_model
+from tests.task_helpers import model_of
 
 HIDDEN, HEADS, MLP, LAYERS = 16, 2, 32, 2
 PATCH, CROP, FRAMES, TUBELET_T = 8, 16, 4, 2
@@ -45,7 +45,7 @@ def tiny_config(attention: str = "spacetime", **overrides) -> ml_collections.Con
 
 
 def init_params(config, seed: int = 0):
-    model = build_model(config)
+    model = model_of(config)
     data = config.dataset_configs
     video = jnp.zeros((1, data.num_frames, data.crop_size, data.crop_size, 3), jnp.float32)
     return model, model.init(jax.random.PRNGKey(seed), video)["params"]

@@ -127,12 +127,12 @@ def _our_logits(workdir, video):
     from vivit.pretrained import read_checkpoint
     from vivit.pretrained.view import unflatten
     from vivit.export import run_config
-    from vivit.models import build_model
+    from tests.task_helpers import model_of
 
     config = run_config(str(workdir))
     assert json.loads((workdir / "config.json").read_text())["model"]["classifier"] == "token"
     params = unflatten(read_checkpoint(str(workdir)).params)
-    return np.asarray(build_model(config).apply({"params": params}, video, train=False))
+    return np.asarray(model_of(config).apply({"params": params}, video, train=False))
 
 
 @pytest.mark.slow

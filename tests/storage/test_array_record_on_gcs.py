@@ -50,7 +50,7 @@ def test_prepare_array_record_to_a_bucket_then_train_from_it(gcs_emulator, tmp_p
 
 
 def test_array_record_bad_input_on_a_bucket_is_one_line(bucket, tmp_path):
-    from vivit.data import get_dataset
+    from tests.task_helpers import dataset_of
     from vivit.data.tfrecord_source import record_locations
 
     config = tiny_data_config(12)
@@ -63,7 +63,7 @@ def test_array_record_bad_input_on_a_bucket_is_one_line(bucket, tmp_path):
     (tmp_path / "label_map.txt").write_text("a\n")
     storage.upload(str(tmp_path / "label_map.txt"), f"{bucket}/data/label_map.txt")
     with pytest.raises(FileNotFoundError, match=f"2 of 2 shards missing in {bucket}/data"):
-        get_dataset(config, "train", process_index=0, process_count=1)
+        dataset_of(config, "train", process_index=0, process_count=1)
     (tmp_path / "junk").write_bytes(b"not an array record file")
     storage.upload(str(tmp_path / "junk"), f"{bucket}/data/x.array_record-00000-of-00001")
     with pytest.raises(ValueError, match=f"{bucket}/data/x.array_record-00000-of-00001: not a "
@@ -85,7 +85,7 @@ def tfds_local_and_bucket(gcs_emulator, tmp_path_factory):
 
 
 def test_tfds_from_a_bucket_gives_the_local_batches(tfds_local_and_bucket):
-    from vivit.data import get_dataset
+    from tests.task_helpers import dataset_of
 
     batches = {}
     for where, data_dir in zip(("local", "bucket"), tfds_local_and_bucket):
@@ -94,7 +94,7 @@ def test_tfds_from_a_bucket_gives_the_local_batches(tfds_local_and_bucket):
         dc = config.dataset_configs
         dc.tfds.name, dc.tfds.data_dir, dc.num_classes, dc.keep_key = (
             NAME, data_dir, 3, True)
-        dataset = get_dataset(config, "train", process_index=0, process_count=1)
+        dataset = dataset_of(config, "train", process_index=0, process_count=1)
         assert dataset.meta.num_examples == 6 and dataset.meta.label_names == LABELS
         iterator = dataset.batches()
         batches[where] = [next(iterator) for _ in range(2)]

@@ -160,7 +160,7 @@ def test_a_prepare_summary_indexes_a_bucket_shard_without_reading_it(
 
 
 def test_dmvr_split_on_a_bucket_reads_like_the_local_one(bucket, tmp_path, tiny_config):
-    from vivit.data import get_dataset
+    from tests.task_helpers import dataset_of
 
     _write_tfrecords(tmp_path, files=3, per_file=3)
     (tmp_path / "label_map.txt").write_text("".join(f"class{i}\n" for i in range(5)))
@@ -173,7 +173,7 @@ def test_dmvr_split_on_a_bucket_reads_like_the_local_one(bucket, tmp_path, tiny_
         dc.base_dir = where
         for table in ("train.tfrecord@3", "train.tfrecord-*"):
             dc.tables.train = table
-            data = get_dataset(tiny_config, "train", process_index=0, process_count=1)
+            data = dataset_of(tiny_config, "train", process_index=0, process_count=1)
             assert data.meta.num_examples == 9
             assert data.meta.label_names == [f"class{i}" for i in range(5)]
             batches[where, table] = next(data.batches())
@@ -184,10 +184,10 @@ def test_dmvr_split_on_a_bucket_reads_like_the_local_one(bucket, tmp_path, tiny_
 
     dc.base_dir, dc.tables.train = f"{bucket}/data", "train.tfrecord@4"
     with pytest.raises(FileNotFoundError, match="4 of 4 shards missing"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
     dc.base_dir = f"{bucket}/nothing"
     with pytest.raises(FileNotFoundError, match="is not a directory"):
-        get_dataset(tiny_config, "train", process_index=0, process_count=1)
+        dataset_of(tiny_config, "train", process_index=0, process_count=1)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from tests.sweep.sweep_helpers import REPO_ROOT, sweep_arg
 from vivit.flops import count
 from vivit.sweep import cost as cost_lib
 from vivit.sweep import spec
+from vivit.tasks import task_for_config
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ def test_table5_gflops_match_the_paper():
         config = spec.resolve_config(sweep.compute_base, run.compute_overrides)
         assert config.model.attention_config.type == "spacetime"
         assert config.model.hidden_size == 1024 and config.model.num_layers == 24
-        cost = count(config)
+        cost = count(config, task_for_config(config))
         hours += cost_lib.run_cost(config, cost.gflops).chip_hours
         assert abs(cost.gflops - run.paper["gflops"]) / run.paper["gflops"] <= 0.0005, (
             run.name, cost.gflops)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, batch_for_step, tiny_config
-from vivit.train import evaluation, mesh as mesh_lib, metrics, optimizer as opt_lib
+from vivit.tasks import task_for_config
+from vivit.train import evaluation, mesh as mesh_lib, optimizer as opt_lib
 from vivit.train import state as state_lib, step as step_lib
 from vivit.train.timing import StepTimer
 
@@ -21,7 +22,7 @@ def test_evaluate_counts_only_real_videos_across_padded_batches():
         model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
     state = create()
     eval_step = step_lib.jit_eval_step(
-        step_lib.make_eval_step(model, metrics.classification_metrics), mesh, shardings)
+        step_lib.make_eval_step(model, task_for_config(tiny_config())), mesh, shardings)
     first, last = batch_for_step(0, 4), batch_for_step(1, 4)
     last["batch_mask"][2:] = 0.0  # The split has 6 videos: the last batch is padded by 2.
     result = evaluation.evaluate(eval_step, state, [first, last], mesh)

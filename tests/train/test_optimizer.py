@@ -8,7 +8,9 @@ import numpy as np
 import optax
 import pytest
 
+from tests.task_helpers import dataset_of
 from vivit.config import apply_overrides, default_config
+from vivit.tasks import task_for_config
 from vivit.train import optimizer as opt_lib
 
 
@@ -235,13 +237,13 @@ def test_inference_restore_resolves_warmup_epochs_like_training(monkeypatch, tmp
                                              "lr_configs.warmup_steps=None"])
     built = {}
 
-    def capture(config, total_steps, mesh=None):
+    def capture(config, task, total_steps, mesh=None):
         built["config"] = config
         raise RuntimeError("captured")
 
     monkeypatch.setattr(trainer, "build_run", capture)
     with pytest.raises(RuntimeError, match="captured"):
-        trainer._restore_for_inference(config, str(tmp_path), "latest")
-    examples = trainer.data_lib.get_dataset(config, "train").meta.num_examples
+        trainer._restore_for_inference(config, task_for_config(config), str(tmp_path), "latest")
+    examples = dataset_of(config, "train").meta.num_examples
     expected = opt_lib.resolve_schedule(config, examples).lr_configs.warmup_steps
     assert built["config"].lr_configs.warmup_steps == expected > 0

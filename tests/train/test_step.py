@@ -6,7 +6,8 @@ import pytest
 
 from tests.train.tiny_model import (INPUT_SHAPE, NUM_CLASSES, TinyVideoClassifier,
                                     batch_for_step, tiny_config)
-from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
+from vivit.tasks import task_for_config
+from vivit.train import mesh as mesh_lib, metrics, optimizer as opt_lib
 from vivit.train import state as state_lib, step as step_lib
 
 
@@ -19,8 +20,7 @@ def _setup(config=None, mixup_fn=None):
         model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(config.rng_seed), mesh)
     state = create()
     train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
-                                 metrics.metrics_fn_for_config(config), schedule,
+        step_lib.make_train_step(model, optimizer, task_for_config(config), schedule,
                                  l2_decay_factor=config.l2_decay_factor, mixup_fn=mixup_fn),
         mesh, shardings)
     return model, mesh, state, shardings, train_step
@@ -85,7 +85,7 @@ def test_nan_loss_is_reported_and_leaves_the_state_untouched():
 def test_eval_and_multiview_test_steps_mask_padding_and_average_views():
     model, mesh, state, shardings, _ = _setup()
     eval_step = step_lib.jit_eval_step(
-        step_lib.make_eval_step(model, metrics.classification_metrics), mesh, shardings)
+        step_lib.make_eval_step(model, task_for_config(tiny_config())), mesh, shardings)
     batch = batch_for_step(0, batch_size=4)
     batch["batch_mask"][3] = 0.0
     result = metrics.compute_metrics(eval_step(state, mesh_lib.global_batch(mesh, batch)))
@@ -96,10 +96,10 @@ def test_eval_and_multiview_test_steps_mask_padding_and_average_views():
     views = np.stack([batch["inputs"], batch["inputs"] * 0.5, -batch["inputs"]], axis=1)
     test_batch = dict(batch, inputs=views)  # [batch, views=3, T, H, W, 3]
     test_step = step_lib.jit_eval_step(
-        step_lib.make_multiview_test_step(model, metrics.classification_metrics), mesh, shardings)
+        step_lib.make_multiview_test_step(model, task_for_config(tiny_config())), mesh, shardings)
     result = metrics.compute_metrics(test_step(state, mesh_lib.global_batch(mesh, test_batch)))
     two_at_once = step_lib.jit_eval_step(step_lib.make_multiview_test_step(
-        model, metrics.classification_metrics, views_at_once=2), mesh, shardings)
+        model, task_for_config(tiny_config()), views_at_once=2), mesh, shardings)
     assert metrics.compute_metrics(two_at_once(
         state, mesh_lib.global_batch(mesh, test_batch))) == pytest.approx(result, rel=1e-5)
     per_view = np.stack([model.apply({"params": state.params}, views[:3, v]) for v in range(3)])
@@ -108,7 +108,7 @@ def test_eval_and_multiview_test_steps_mask_padding_and_average_views():
     single = np.mean(np.argmax(per_view, -1) == batch["label"][None, :3])
     assert result["single_view_accuracy"] == pytest.approx(single)
     softmax_step = step_lib.jit_eval_step(step_lib.make_multiview_test_step(
-        model, metrics.classification_metrics, average_softmax=True), mesh, shardings)
+        model, task_for_config(tiny_config()), average_softmax=True), mesh, shardings)
     by_softmax = metrics.compute_metrics(softmax_step(state, mesh_lib.global_batch(mesh, test_batch)))
     mean_probs = np.mean(np.asarray(jax.nn.softmax(per_view, axis=-1)), axis=0)
     assert by_softmax["accuracy"] == pytest.approx(
@@ -144,7 +144,7 @@ def test_the_step_hands_its_gradient_norm_to_clipping_unless_accumulating(
     _, shardings, create = state_lib.plan_train_state(
         model, spy, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
     step = jax.jit(step_lib.make_train_step(
-        model, spy, losses.loss_fn_for_config(config), metrics.metrics_fn_for_config(config),
+        model, spy, task_for_config(config),
         schedule, gradient_accumulation_steps=accumulation))
     state, step_metrics, finite = step(create(), batch_for_step(0))
     assert bool(finite) and len(received) == 1

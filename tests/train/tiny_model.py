@@ -46,7 +46,8 @@ def tiny_training(config, mesh, total_updates: int):
     """(model, optimizer, state, shardings, jitted train_step) of the tiny model on `mesh`."""
     import jax
 
-    from vivit.train import losses, metrics, optimizer as opt_lib
+    from vivit.tasks import task_for_config
+    from vivit.train import optimizer as opt_lib
     from vivit.train import state as state_lib, step as step_lib
 
     model = TinyVideoClassifier()
@@ -56,8 +57,7 @@ def tiny_training(config, mesh, total_updates: int):
         config.mesh.fsdp_min_size)
     state = create()
     train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
-                                 metrics.metrics_fn_for_config(config), schedule),
+        step_lib.make_train_step(model, optimizer, task_for_config(config), schedule),
         mesh, shardings)
     return model, optimizer, state, shardings, train_step
 

@@ -1,9 +1,10 @@
-"""The video input pipeline: `get_dataset(config, split)` -> per-process batches.
+"""The video input pipeline: `get_dataset(config, split, task)` -> per-process batches.
 
 Sources (`dataset_name`, registered in `vivit.data.registry`): `synthetic_motion` (generated
 locally), `video_tfrecord_dataset` (DMVR / MediaSequence TFRecords, as Scenic reads them) and
 `tfds` (TFDS video datasets prepared as ArrayRecord). Mixup, which runs on device in the train
-step, lives in `vivit.data.mixup`. What a record's label holds is the task's (`vivit.tasks`).
+step, lives in `vivit.data.mixup`. What a record's label holds is the task's
+(`vivit.tasks`), which the caller builds once and passes in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ml_collections
 from vivit.data import preprocess
 from vivit.data.dataset import DatasetMeta, VideoDataset
 from vivit.data.registry import DATASETS, Dataset, get_dataset_type, register_dataset
+from vivit.tasks import PER_HEAD, VIDEO, Task
 
 SPLITS = ("train", "validation", "test")
 
@@ -23,17 +25,14 @@ __all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", 
            "DATASETS", "Dataset", "register_dataset"]
 
 
-def _num_classes(config: ml_collections.ConfigDict) -> int:
-    """Output width, as the config's task defines it; checks the source gives its labels."""
-    from vivit import tasks
-
-    task = tasks.task_for_config(config)
-    if task.inputs != tasks.VIDEO:
+def _num_classes(config: ml_collections.ConfigDict, task: Task) -> int:
+    """Output width, as the run's task defines it; checks the source gives its labels."""
+    if task.inputs != VIDEO:
         raise ValueError(
             f"model_name={task.model_name!r} takes images, but every dataset here gives video "
             f"clips (dataset_name={config.dataset_name!r}); to train CvT on video, use a "
             "factorized encoder with model.spatial_transformer.backbone='cvt-13' (etc.).")
-    if task.label_layout == tasks.PER_HEAD and not get_dataset_type(
+    if task.label_layout == PER_HEAD and not get_dataset_type(
             config.dataset_name).per_head_labels:
         readers = tuple(n for n, d in DATASETS.items() if d.per_head_labels)
         raise ValueError(
@@ -56,12 +55,15 @@ def batch_size_of_split(config: ml_collections.ConfigDict, split: str) -> int:
 def get_dataset(
     config: ml_collections.ConfigDict,
     split: str,
+    task: Task,
     *,
     process_index: int | None = None,
     process_count: int | None = None,
 ) -> VideoDataset:
     """The `split` of `config.dataset_name`, as this process's share of every global batch.
 
+    `task` (`vivit.tasks.task_for_config(config)`, built once by the caller) says what the
+    labels hold.
     process_index / process_count default to jax.process_index() / jax.process_count().
     """
     if split not in SPLITS:
@@ -82,13 +84,13 @@ def get_dataset(
     batch_size = global_batch // process_count
 
     settings = preprocess.ClipSettings.from_config(config.dataset_configs)
-    num_classes = _num_classes(config)
+    num_classes = _num_classes(config, task)
     name = config.dataset_name
     # Training: every process opens the whole split and takes its own slots of one global order
     # (see VideoDataset), so the global batch does not depend on the number of processes.
     # Evaluation: process p holds examples p, p + P, p + 2P, ...
     share_index, share_count = (0, 1) if split == "train" else (process_index, process_count)
-    source, num_examples = get_dataset_type(name).open_split(config, split, share_index,
+    source, num_examples = get_dataset_type(name).open_split(config, task, split, share_index,
                                                              share_count)
     expected = config.dataset_configs.examples_per_subset.get(split)
     if expected is not None and int(expected) != num_examples:

@@ -1,10 +1,10 @@
 """The data sources (`dataset_name`): one registry entry per source, synthetic included.
 
-Every source opens a split the same way: `open_split(config, split, share_index, share_count)`
-returns this process's share (examples share_index, share_index + share_count, ...) as a
-`VideoSource`, and the number of examples in the whole split. `vivit.data.get_dataset` does the
-rest (batching, sampling, augmentation, sharding over processes) for every source alike, so a new
-source is one new module that calls `register_dataset` (see docs/architecture.md).
+Every source opens a split the same way: `open_split(config, task, split, share_index,
+share_count)` returns this process's share (examples share_index, share_index + share_count,
+...) as a `VideoSource`, and the number of examples in the whole split. `vivit.data.get_dataset`
+does the rest (batching, sampling, augmentation, sharding over processes) for every source alike,
+so a new source is one new module that calls `register_dataset` (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ import numpy as np
 
 from vivit.data.source import VideoSource
 from vivit.registry import Registry
+from vivit.tasks import Task
 
-OpenSplit = Callable[[ml_collections.ConfigDict, str, int, int], tuple[VideoSource, int]]
+OpenSplit = Callable[[ml_collections.ConfigDict, Task, str, int, int], tuple[VideoSource, int]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """One value of `dataset_name`.
 
-    open_split: (config, split, share_index, share_count) -> (this share's source, examples in
-      the split).
+    open_split: (config, task, split, share_index, share_count) -> (this share's source, examples
+      in the split). The task (`vivit.tasks`) says what a record's label must hold.
     per_head_labels: whether its records carry one label per head (multi-head models).
     """
 
@@ -40,13 +41,11 @@ register_dataset = DATASETS.register  # Makes a name a valid `dataset_name`.
 get_dataset_type = DATASETS.lookup
 
 
-def _open_synthetic(config: ml_collections.ConfigDict, split: str, share_index: int,
+def _open_synthetic(config: ml_collections.ConfigDict, task: Task, split: str, share_index: int,
                     share_count: int) -> tuple[VideoSource, int]:
-    from vivit import tasks
     from vivit.data.synthetic import SyntheticMotionSource
 
     dc = config.dataset_configs
-    task = tasks.task_for_config(config)
     source = SyntheticMotionSource(
         split=split,
         num_examples=int(dc.synthetic[f"num_{split}_examples"]),
@@ -61,14 +60,14 @@ def _open_synthetic(config: ml_collections.ConfigDict, split: str, share_index: 
     return source.shard(np.arange(share_index, num_examples, share_count)), num_examples
 
 
-def _open_tfrecords(config: ml_collections.ConfigDict, split: str, share_index: int,
+def _open_tfrecords(config: ml_collections.ConfigDict, task: Task, split: str, share_index: int,
                     share_count: int) -> tuple[VideoSource, int]:
     from vivit.data.tfrecord_source import open_dmvr_split  # Imports TensorFlow: only when used.
 
-    return open_dmvr_split(config, split, share_index, share_count)
+    return open_dmvr_split(config, task, split, share_index, share_count)
 
 
-def _open_tfds(config: ml_collections.ConfigDict, split: str, share_index: int,
+def _open_tfds(config: ml_collections.ConfigDict, task: Task, split: str, share_index: int,
                share_count: int) -> tuple[VideoSource, int]:
     from vivit.data.tfds_source import open_tfds_split  # Imports TFDS: only when used.
 

@@ -28,6 +28,7 @@ import numpy as np
 from vivit import storage
 from vivit.data import frame_ops
 from vivit.data.source import VideoRecord
+from vivit.tasks import MULTI_HOT, PER_HEAD, Task
 
 FRAMES_KEY = "image/encoded"
 LABEL_KEY = "clip/label/index"
@@ -281,7 +282,8 @@ def _decode_image(data: bytes, where: str, reduction: int) -> np.ndarray:
 
 
 def open_dmvr_split(
-    config: ml_collections.ConfigDict, split: str, process_index: int, process_count: int
+    config: ml_collections.ConfigDict, task: Task, split: str, process_index: int,
+    process_count: int,
 ) -> tuple[DMVRSource, int]:
     """Records p, p + P, p + 2P, ... of a split, and the split's total number of examples.
 
@@ -296,10 +298,7 @@ def open_dmvr_split(
     table = dc.tables.get(split)
     if not table:
         raise ValueError(f"dataset_configs.tables.{split} must be set for video_tfrecord_dataset.")
-    from vivit import tasks
-
-    task = tasks.task_for_config(config)
-    multi_head = task.label_layout == tasks.PER_HEAD
+    multi_head = task.label_layout == PER_HEAD
     num_outputs = task.num_outputs  # Names the missing num_classes / class_splits key.
     paths = expand_table(dc.base_dir, table, f"dataset_configs.tables.{split}")
     per_file = {path: record_locations(path) for path in paths}
@@ -314,7 +313,7 @@ def open_dmvr_split(
         records,
         num_classes=num_outputs,
         label_offset=int(dc.label_offset),
-        multi_label=task.label_layout == tasks.MULTI_HOT,
+        multi_label=task.label_layout == MULTI_HOT,
         label_names=label_names,
         class_splits=task.class_splits if multi_head else None,
     )

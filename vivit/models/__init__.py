@@ -1,6 +1,6 @@
-"""ViViT models: `build_model(config)` returns the Flax module a config describes."""
+"""ViViT models: `build_model(config, task)` returns the Flax module a config describes."""
 
-from vivit.models.builder import build_model, num_classes
+from vivit.models.builder import build_model
 from vivit.models.encoder import TransformerSize
 from vivit.models.presets import apply_size, parse_size
 from vivit.models.classifiers import FactorizedEncoderViViT, ViViT
@@ -11,6 +11,5 @@ __all__ = [
     "ViViT",
     "apply_size",
     "build_model",
-    "num_classes",
     "parse_size",
 ]

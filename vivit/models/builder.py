@@ -1,4 +1,4 @@
-"""`build_model(config)`: the one entry point from an ml_collections config to a Flax module.
+"""`build_model(config, task)`: the one entry point from an ml_collections config to a Flax module.
 
 It checks the model keys first, so an impossible combination fails with the key to change rather
 than with a shape error deep inside the network.
@@ -22,6 +22,7 @@ from vivit.models.config import model_defaults
 from vivit.models.embeddings import KERNEL_INIT_METHODS
 from vivit.models.encoder import REMAT_POLICIES, TransformerSize
 from vivit.models.classifiers import POOLING, FactorizedEncoderViViT, ViViT
+from vivit.tasks import IMAGE, Task
 
 CLASSIFIERS = ("token", "0") + tuple(POOLING)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -36,13 +37,6 @@ def _require(condition: bool, message: str) -> None:
 
 def _one_of(value: Any, allowed: tuple, key: str) -> None:
     _require(value in allowed, f"{key}={value!r} is not supported; expected one of {allowed}.")
-
-
-def num_classes(config: ml_collections.ConfigDict) -> int:
-    """Output width, as the task of `config.model_name` (`vivit.tasks`) defines it."""
-    from vivit import tasks
-
-    return tasks.task_for_config(config).num_outputs
 
 
 def _transformer_size(section: ml_collections.ConfigDict, key: str) -> TransformerSize:
@@ -76,7 +70,7 @@ def _check_remat(model: ml_collections.ConfigDict) -> None:
     )
 
 
-def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+def _common_kwargs(config: ml_collections.ConfigDict, num_outputs: int) -> dict[str, Any]:
     model = config.model
     encoding = model.temporal_encoding_config
     _one_of(config.model_dtype_str, tuple(DTYPES), "model_dtype_str")
@@ -120,7 +114,7 @@ def _common_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
             f"got {model.representation_size!r}.",
         )
     return dict(
-        num_classes=num_classes(config),
+        num_classes=num_outputs,
         hidden_size=model.hidden_size,
         patch_size=patch_size,
         tokenizer=encoding.method,
@@ -210,13 +204,7 @@ def _single_encoder(config: ml_collections.ConfigDict, common: dict[str, Any],
     )
 
 
-def _takes_images(config: ml_collections.ConfigDict) -> bool:
-    from vivit import tasks
-
-    return tasks.task_for_config(config).inputs == tasks.IMAGE
-
-
-def _cvt_classifier(config: ml_collections.ConfigDict) -> nn.Module:
+def _cvt_classifier(config: ml_collections.ConfigDict, num_outputs: int) -> nn.Module:
     """model_name='cvt_classification': CvT `model.variant` over images [batch, h, w, 3]. Like
     Hugging Face's configs, stochastic depth acts in the last stage only."""
     model = config.model
@@ -225,12 +213,13 @@ def _cvt_classifier(config: ml_collections.ConfigDict) -> nn.Module:
     _check_rates(model)
     stages = CVT_VARIANTS[model.variant]
     last = dataclasses.replace(stages[-1], drop_path_rate=float(model.stochastic_droplayer_rate))
-    return CvTClassifier(stages[:-1] + (last,), num_classes(config),
+    return CvTClassifier(stages[:-1] + (last,), num_outputs,
                          float(model.dropout_rate), float(model.attention_dropout_rate))
 
 
-def build_model(config: ml_collections.ConfigDict) -> nn.Module:
-    """Returns the Flax module that `config` describes.
+def build_model(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
+    """Returns the Flax module that `config` describes, with the output layer of `task`
+    (`vivit.tasks.task_for_config(config)`, built once by the caller).
 
     `module.apply(variables, video, train=False)` maps [batch, time, height, width, 3] to logits
     [batch, classes] (images [batch, height, width, 3] for model_name='cvt_classification');
@@ -239,15 +228,15 @@ def build_model(config: ml_collections.ConfigDict) -> nn.Module:
     """
     # The model section's own keys (the whole config is checked by vivit.config.complete).
     check_keys(config.model, model_defaults().model, "model.")
-    if _takes_images(config):
-        return _cvt_classifier(config)
+    if task.inputs == IMAGE:
+        return _cvt_classifier(config, task.num_outputs)
     variant = config.model.get("variant")
     _require(variant is None,
              f"model.variant={variant!r} is only read with model_name="
              "'cvt_classification'; a factorized encoder picks its CvT with "
              "model.spatial_transformer.backbone.")
     attention_type = get_attention_type(config.model.attention_config.type)
-    common = _common_kwargs(config)
+    common = _common_kwargs(config, task.num_outputs)
     # A backbone that embeds pixels itself (CvT) reads only the tubelet's time size.
     backbone = spatial_backbone(config)
     pixels = attention_type.factorized_encoder and get_backbone(backbone).takes_pixels

@@ -142,6 +142,7 @@ def cost_table() -> str:
     if not 0 < _UTILISATION.value <= 1:
         raise spec.SweepError(f"--utilisation={_UTILISATION.value}: expected a fraction in (0, 1].")
     from vivit.flops import count  # Imports jax: after the arguments are checked.
+    from vivit.tasks import task_for_config
 
     sweep, _, _ = spec.load_sweep(_SWEEP.value)
     lines = [f"{sweep.title}: one run each, at {_UTILISATION.value:.0%} of a TPU-v3 chip's "
@@ -149,7 +150,8 @@ def cost_table() -> str:
     total = 0.0
     for run in spec.expand(sweep, "/unused", tiny=False):
         config = spec.resolve_config(sweep.compute_base or sweep.base, run.compute_overrides)
-        cost = cost_lib.run_cost(config, count(config).gflops, _UTILISATION.value)
+        gflops = count(config, task_for_config(config)).gflops
+        cost = cost_lib.run_cost(config, gflops, _UTILISATION.value)
         total += cost.chip_hours
         lines.append(cost_lib.cost_row(run.name, cost))
     lines.append(f"| total | | | | | | {total:,.0f} |")

@@ -61,13 +61,14 @@ def load_description(workdir: str) -> dict[str, Any]:
 def collect(description: Mapping[str, Any], paper_compute: bool = True) -> list[RowReport]:
     """Metrics of every run, and the compute of each row's paper-size and run-size model."""
     from vivit.flops import count
+    from vivit.tasks import task_for_config
 
     costs: dict[str, Any] = {}
 
     def cost_of(config: ml_collections.ConfigDict) -> Any:
         key = config.to_json_best_effort(sort_keys=True)
         if key not in costs:
-            costs[key] = count(config)
+            costs[key] = count(config, task_for_config(config))
         return costs[key]
 
     rows = []

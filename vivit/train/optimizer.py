@@ -2,7 +2,7 @@
 
 Follows Scenic's ViViT recipe: SGD with momentum 0.9, the 'compound' schedule
 'constant * cosine_decay * linear_warmup', clipping by global norm, optional L2 (added to the
-loss, see `vivit.train.losses.l2_penalty`) or decoupled weight decay on kernels, and gradient
+loss, `l2_penalty`) or decoupled weight decay on kernels, and gradient
 accumulation. Schedules count optimizer *updates*: with gradient accumulation over k micro-batches,
 warmup_steps and steps_per_cycle are in updates, i.e. train steps / k.
 """
@@ -275,3 +275,12 @@ def check_batch_sizes_and_learning_rate(config: ml_collections.ConfigDict) -> No
         if rate == 0:  # Allowed: evaluates an initialization through the training loop.
             logging.warning("config.lr_configs.base_learning_rate=0: the parameters will not "
                             "change during training.")
+
+
+def l2_penalty(params: Any, l2_decay_factor: float | None) -> jax.Array:
+    """0.5 * l2_decay_factor * sum of squares over every parameter (Scenic's L2 term, added to
+    the loss by the train step; the alternative to the decoupled weight decay above)."""
+    if not l2_decay_factor:
+        return jnp.asarray(0.0, jnp.float32)
+    squares = [jnp.sum(jnp.square(leaf.astype(jnp.float32))) for leaf in jax.tree.leaves(params)]
+    return 0.5 * l2_decay_factor * sum(squares)

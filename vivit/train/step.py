@@ -17,9 +17,10 @@ from clu import metrics as clu_metrics
 from jax.sharding import Mesh
 
 from vivit.data import pixels
-from vivit.train import losses
+from vivit.tasks import Task
 from vivit.train import mesh as mesh_lib
-from vivit.train.metrics import Metrics, MetricsFn
+from vivit.train.metrics import Metrics
+from vivit.train.optimizer import l2_penalty
 from vivit.train.state import TrainState
 
 Batch = Mapping[str, jax.Array]
@@ -46,8 +47,7 @@ def _scalar(value: jax.Array) -> clu_metrics.Average:
 def make_train_step(
     model: nn.Module,
     optimizer: optax.GradientTransformation,
-    loss_fn: losses.LossFn,
-    metrics_fn: MetricsFn,
+    task: Task,
     learning_rate: optax.Schedule,
     *,
     l2_decay_factor: float | None = None,
@@ -57,9 +57,8 @@ def make_train_step(
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics, jax.Array]]:
     """Builds train_step(state, batch) -> (state, metrics, finite) (not yet jitted).
 
-    uint8 inputs become the model's range (dataset_configs.zero_centering) before mixup.
-
-    Metrics hold the model's metrics on this batch plus 'training_loss' (the optimized
+    uint8 inputs become the model's range (dataset_configs.zero_centering) before mixup. The
+    task gives the loss and the per-batch metrics. Metrics hold the task's metrics on this batch plus 'training_loss' (the optimized
     objective: smoothed loss + L2), 'learning_rate' and 'grad_norm'.
     """
 
@@ -75,7 +74,7 @@ def make_train_step(
         def objective(params: Any) -> tuple[jax.Array, jax.Array]:
             logits = model.apply(
                 {"params": params}, inputs, train=True, rngs={"dropout": dropout_rng})
-            loss = loss_fn(logits, labels, weights) + losses.l2_penalty(params, l2_decay_factor)
+            loss = task.loss(logits, labels, weights) + l2_penalty(params, l2_decay_factor)
             return loss, logits
 
         (loss, logits), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
@@ -98,7 +97,7 @@ def make_train_step(
         params, opt_state = jax.lax.cond(
             finite, apply, lambda operands: operands[:2], (state.params, state.opt_state, grads))
         new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
-        metrics = dict(metrics_fn(logits, labels, weights))
+        metrics = dict(task.metrics(logits, labels, weights))
         metrics["training_loss"] = _scalar(loss)
         metrics["grad_norm"] = _scalar(grad_norm)
         metrics["learning_rate"] = _scalar(
@@ -134,32 +133,30 @@ def check_finite(finite: jax.Array, step: int, metrics: Mapping[str, Any]) -> No
         )
 
 
-def make_eval_step(model: nn.Module, metrics_fn: MetricsFn, *, zero_centering: bool = True
+def make_eval_step(model: nn.Module, task: Task, *, zero_centering: bool = True
                    ) -> Callable[..., Metrics]:
-    """eval_step(state, batch) -> metrics of one single-view batch, padding masked out."""
+    """eval_step(state, batch) -> the task's evaluation metrics of one single-view batch,
+    padding masked out."""
 
     def eval_step(state: TrainState, batch: Batch) -> Metrics:
         inputs = pixels.to_model_range(batch["inputs"], zero_centering)
         logits = model.apply({"params": state.params}, inputs, train=False)
-        return metrics_fn(logits, batch["label"], batch.get("batch_mask"))
+        return task.eval_metrics(logits, batch["label"], batch.get("batch_mask"))
 
     return eval_step
 
 
 def make_multiview_test_step(
-    model: nn.Module, metrics_fn: MetricsFn, *, average_softmax: bool = False,
-    views_at_once: int = 1,
-    average_views: Callable[[jax.Array, bool], jax.Array] | None = None,
+    model: nn.Module, task: Task, *, average_softmax: bool = False, views_at_once: int = 1,
     zero_centering: bool = True,
 ) -> Callable[..., Metrics]:
     """test_step(state, batch) for inputs [batch, views, T, H, W, 3].
 
     Runs `views_at_once` views of every video together (config.multicrop_clips_per_device;
-    memory grows with it), averages logits (or softmaxes
-    with config.multicrop_softmax_logits) over views for the multi-view metrics, and also
+    memory grows with it), averages the views as the task does (`Task.average_views`: logits, or
+    probabilities with config.multicrop_softmax_logits) for the multi-view metrics, and also
     reports every view scored alone under 'single_view_*' keys. Each video's views stay on the
-    device that holds the video. `average_views(per_view, average_softmax)` (a task's, e.g.
-    sigmoids for multi-label) replaces the softmax averaging when given.
+    device that holds the video.
     """
 
     def test_step(state: TrainState, batch: Batch) -> Metrics:
@@ -172,20 +169,14 @@ def make_multiview_test_step(
         per_view = jax.lax.map(  # [views, batch, classes]
             apply_view, jnp.moveaxis(inputs, 1, 0), batch_size=min(views_at_once, inputs.shape[1]))
         per_view = per_view.astype(jnp.float32)
-        if average_views is not None:
-            video_scores = average_views(per_view, average_softmax)
-        else:
-            scores = jax.nn.softmax(per_view, axis=-1) if average_softmax else per_view
-            video_scores = jnp.mean(scores, axis=0)
-            if average_softmax:
-                video_scores = jnp.log(video_scores)  # Metrics take logits; log keeps argmax.
+        video_scores = task.average_views(per_view, average_softmax)
         labels, mask = batch["label"], batch.get("batch_mask")
-        result = dict(metrics_fn(video_scores, labels, mask))
+        result = dict(task.eval_metrics(video_scores, labels, mask))
         views = per_view.shape[0]
         flat_logits = per_view.reshape((-1,) + per_view.shape[2:])
         flat_labels = jnp.tile(labels, (views,) + (1,) * (labels.ndim - 1))
         flat_mask = None if mask is None else jnp.tile(mask, views)
-        single = metrics_fn(flat_logits, flat_labels, flat_mask)
+        single = task.eval_metrics(flat_logits, flat_labels, flat_mask)
         result.update({f"single_view_{name}": value for name, value in single.items()})
         return result
 

@@ -1,4 +1,5 @@
-"""Tests for vivit.train.losses and vivit.train.metrics on small hand-made and random batches."""
+"""Tests for vivit.tasks.losses and vivit.tasks.metrics (merged and computed on the host by
+vivit.train.metrics) on small hand-made and random batches."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +8,9 @@ import optax
 import pytest
 
 from vivit.config import default_config
-from vivit.train import losses, metrics
+from vivit.tasks import losses, metrics, task_for_config
+from vivit.train import metrics as host_metrics
+from vivit.train.optimizer import l2_penalty
 
 
 def _random(shape, seed=0):
@@ -60,21 +63,21 @@ def test_sigmoid_cross_entropy_sums_classes_and_means_examples():
 
 def test_l2_penalty_and_loss_dispatch():
     params = {"a": jnp.full((2,), 2.0), "b": {"kernel": jnp.ones((3,))}}
-    assert float(losses.l2_penalty(params, 0.1)) == pytest.approx(0.5 * 0.1 * (8 + 3))
-    assert float(losses.l2_penalty(params, None)) == 0.0
+    assert float(l2_penalty(params, 0.1)) == pytest.approx(0.5 * 0.1 * (8 + 3))
+    assert float(l2_penalty(params, None)) == 0.0
     config = default_config()
     config.model_name = "vivit_multihead_classification"
     with pytest.raises(ValueError, match="class_splits"):
-        losses.loss_fn_for_config(config)
+        task_for_config(config).loss
     config.model_name = "vivit_regression"
     with pytest.raises(ValueError, match="vivit_regression"):
-        losses.loss_fn_for_config(config)
+        task_for_config(config).loss
 
 
 def test_classification_metrics_by_hand():
     logits = jnp.array([[3.0, 1, 0, 0, 0, 0], [0, 3.0, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]])
     labels = jnp.array([0, 2, 5])
-    result = metrics.compute_metrics(metrics.classification_metrics(logits, labels))
+    result = host_metrics.compute_metrics(metrics.classification_metrics(logits, labels))
     assert result["accuracy"] == pytest.approx(1 / 3)
     # Example 1 has label 2 in second place; example 2's label 5 ties with zeros at the tail.
     assert set(result) == {"loss", "accuracy", "accuracy_top_5"}
@@ -87,8 +90,8 @@ def test_metrics_mask_and_merge_count_only_real_examples():
     labels = jnp.array([0, 1, 1])
     first = metrics.classification_metrics(logits[:2], labels[:2], jnp.array([1.0, 0.0]))
     second = metrics.classification_metrics(logits[2:], labels[2:], jnp.array([1.0]))
-    merged = metrics.merge_metrics(metrics.merge_metrics(None, first), second)
-    assert metrics.compute_metrics(merged)["accuracy"] == pytest.approx(1.0)
+    merged = host_metrics.merge_metrics(host_metrics.merge_metrics(None, first), second)
+    assert host_metrics.compute_metrics(merged)["accuracy"] == pytest.approx(1.0)
     assert int(merged["accuracy"].count) == 2
 
 
@@ -97,7 +100,7 @@ def test_joint_accuracy_is_both_heads_right_and_top5_uses_outer_product():
     logits = _random((64, 13), seed=1)
     labels = jnp.stack([jax.random.randint(jax.random.key(2), (64,), 0, 6),
                         jax.random.randint(jax.random.key(3), (64,), 0, 7)], axis=1)
-    result = metrics.compute_metrics(
+    result = host_metrics.compute_metrics(
         metrics.multihead_metrics(logits, labels, None, splits, ["verb", "noun"]))
     both = (jnp.argmax(logits[:, :6], -1) == labels[:, 0]) & (
         jnp.argmax(logits[:, 6:], -1) == labels[:, 1])
@@ -127,9 +130,9 @@ def test_mean_average_precision_by_hand_and_accumulator():
     first = step(jnp.asarray(scores[:2]), jnp.asarray(labels[:2]), None)
     padded = np.concatenate([scores[2:], [[5.0, 5.0]]]), np.concatenate([labels[2:], [[0, 0]]])
     second = step(jnp.asarray(padded[0]), jnp.asarray(padded[1]), jnp.array([1, 1, 0]))
-    merged = metrics.merge_metrics(metrics.merge_metrics(None, first), second)
+    merged = host_metrics.merge_metrics(host_metrics.merge_metrics(None, first), second)
     single = {"single_view_" + k: v for k, v in merged.items()}
-    computed = metrics.compute_metrics({**merged, **single})
+    computed = host_metrics.compute_metrics({**merged, **single})
     assert computed["mAP"] == pytest.approx(value)
     assert computed["single_view_mAP"] == pytest.approx(value)
     assert computed["AP_0"] == pytest.approx(per_class[0])
@@ -138,8 +141,8 @@ def test_mean_average_precision_by_hand_and_accumulator():
 
 def test_metrics_work_inside_jit():
     config = default_config()
-    fn = jax.jit(metrics.metrics_fn_for_config(config))
-    result = metrics.compute_metrics(fn(_random((4, 10)), jnp.arange(4), jnp.ones(4)))
+    fn = jax.jit(task_for_config(config).eval_metrics)
+    result = host_metrics.compute_metrics(fn(_random((4, 10)), jnp.arange(4), jnp.ones(4)))
     assert 0.0 <= result["accuracy"] <= 1.0 and result["loss"] > 0
 
 
@@ -151,7 +154,7 @@ def test_soft_targets_for_mixup_round_trip_through_multihead_loss_and_metrics():
     logits = _random((2, 8))
     assert float(losses.multihead_softmax_cross_entropy(logits, soft, (3, 5))) == pytest.approx(
         float(losses.multihead_softmax_cross_entropy(logits, labels, (3, 5))), rel=1e-6)
-    from_soft = metrics.compute_metrics(metrics.multihead_metrics(logits, soft, None, (3, 5)))
-    from_int = metrics.compute_metrics(metrics.multihead_metrics(logits, labels, None, (3, 5)))
+    from_soft = host_metrics.compute_metrics(metrics.multihead_metrics(logits, soft, None, (3, 5)))
+    from_int = host_metrics.compute_metrics(metrics.multihead_metrics(logits, labels, None, (3, 5)))
     assert from_soft == pytest.approx(from_int)
     np.testing.assert_array_equal(losses.soft_targets(jnp.array([1]), 3), [[0, 1, 0]])

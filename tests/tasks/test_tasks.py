@@ -1,5 +1,6 @@
 """vivit.tasks: one Task per model_name, and nothing outside it compares model_name strings."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from vivit import tasks
 from vivit.config import default_config
 from vivit.train import metrics
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(model_name, **data):
@@ -35,25 +36,46 @@ def test_no_model_name_comparisons_outside_the_task_module():
     compared = re.compile(r"(\.model_name|get\(\"model_name\"\))\s*(==|!=|not in\b|in\b)|"
                           r"(==|!=|\bin)\s*[\w.]*\.model_name\b")
     offenders = [f"{path.relative_to(REPO)}:{number}"
-                 for path in sources if path.name != "tasks.py"
+                 for path in sources if "tasks" not in path.relative_to(REPO).parts
                  for number, line in enumerate(path.read_text().splitlines(), 1)
                  if compared.search(line)]
     assert offenders == []
 
 
+# Where a run is set up from its config: the task is built there once and handed down.
+RUN_SET_UP = {"trainer.py", "main.py", "vivit/flops.py", "vivit/export.py",
+              "vivit/sweep/report.py", "vivit/sweep/__main__.py", "vivit/tasks/__init__.py"}
+
+
+def test_the_task_is_built_only_where_a_run_is_set_up():
+    """Data, models, steps and checkpoints receive the task; none of them rebuilds it from the
+    config (module-level or function-level calls alike)."""
+    sources = [REPO / "trainer.py", REPO / "main.py", *sorted((REPO / "vivit").rglob("*.py"))]
+
+    def calls_it(path: Path) -> bool:
+        return any(isinstance(node, ast.Call) and getattr(
+            node.func, "id", getattr(node.func, "attr", None)) == "task_for_config"
+            for node in ast.walk(ast.parse(path.read_text())))
+
+    callers = {str(path.relative_to(REPO)) for path in sources if calls_it(path)}
+    assert callers - RUN_SET_UP == set()
+    assert "trainer.py" in callers  # the check looks where it should
+
+
 def test_default_best_checkpoint_metric_is_the_tasks_headline():
     single = _config("vivit_classification", num_classes=3)
     assert single.best_checkpoint_metric == "auto"
-    assert tasks.best_checkpoint_metric(single) == "accuracy"
+    assert tasks.best_checkpoint_metric(single, tasks.task_for_config(single)) == "accuracy"
     head = _config("vivit_multihead_classification", class_splits=[4, 2],
                    split_names=["direction", "speed"])
-    assert tasks.best_checkpoint_metric(head) == "direction-speed_accuracy"
+    assert (tasks.best_checkpoint_metric(head, tasks.task_for_config(head))
+            == "direction-speed_accuracy")
     label = _config("vivit_multilabel_classification", num_classes=3)
-    assert tasks.best_checkpoint_metric(label) == "mAP"
+    assert tasks.best_checkpoint_metric(label, tasks.task_for_config(label)) == "mAP"
     label.best_checkpoint_metric = None  # off
-    assert tasks.best_checkpoint_metric(label) is None
+    assert tasks.best_checkpoint_metric(label, tasks.task_for_config(label)) is None
     label.best_checkpoint_metric = "loss"
-    assert tasks.best_checkpoint_metric(label) == "loss"
+    assert tasks.best_checkpoint_metric(label, tasks.task_for_config(label)) == "loss"
 
 
 @pytest.mark.parametrize("name,data,metric", [

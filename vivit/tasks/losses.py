@@ -1,4 +1,4 @@
-"""Training losses for the three ViViT heads: single-label, multi-head (verb + noun), multi-label.
+"""The losses of the three label types: single-label, multi-head (verb + noun), multi-label.
 
 All losses take logits [batch, classes] and targets that are either integer labels ([batch], or
 [batch, heads] for multi-head) or float soft targets [batch, classes] (after mixup), and an
@@ -9,11 +9,10 @@ examples, so padded examples never count.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 LossFn = Callable[[jax.Array, jax.Array, "jax.Array | None"], jax.Array]
@@ -126,19 +125,3 @@ def sigmoid_cross_entropy(
     targets = smooth_labels(multi_hot.astype(jnp.float32), label_smoothing)
     per_class = optax.sigmoid_binary_cross_entropy(logits, targets)
     return weighted_mean(jnp.sum(per_class, axis=-1), weights)
-
-
-def l2_penalty(params: Any, l2_decay_factor: float | None) -> jax.Array:
-    """0.5 * l2_decay_factor * sum of squares over every parameter (Scenic's L2 term)."""
-    if not l2_decay_factor:
-        return jnp.asarray(0.0, jnp.float32)
-    squares = [jnp.sum(jnp.square(leaf.astype(jnp.float32))) for leaf in jax.tree.leaves(params)]
-    return 0.5 * l2_decay_factor * sum(squares)
-
-
-def loss_fn_for_config(config: ml_collections.ConfigDict) -> LossFn:
-    """The data loss of `config.model_name`'s task (`vivit.tasks`) as fn(logits, labels,
-    weights) -> scalar, with config.label_smoothing; the L2 term is added separately."""
-    from vivit import tasks
-
-    return tasks.task_for_config(config).loss
