@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 from typing import Any, Callable, Sequence
 
@@ -25,7 +24,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import vivit.flops
-from vivit import pretrained, storage, tasks
+from vivit import pretrained, tasks
+from vivit import workdir as workdir_lib
 from vivit import data as data_lib
 from vivit.pretrained.readers import READERS
 from vivit.config import complete
@@ -42,9 +42,6 @@ from vivit.train import state as state_lib
 from vivit.train import step as step_lib
 from vivit.train.summaries import Summaries
 from vivit.train.timing import StepTimer
-
-LABEL_NAMES_FILE = "label_names.json"
-
 
 @dataclasses.dataclass
 class Run:
@@ -170,12 +167,6 @@ def _mixup_fn(config: ml_collections.ConfigDict, task: tasks.Task) -> step_lib.M
     return mix
 
 
-def _write_label_names(workdir: epath.Path, names: Sequence[str] | None) -> None:
-    """Keeps the class names beside the checkpoints so --mode=predict needs no dataset."""
-    if names and jax.process_index() == 0:
-        (workdir / LABEL_NAMES_FILE).write_text(json.dumps(list(names), indent=1))
-
-
 def multiview_test(
     run: Run, dataset: data_lib.VideoDataset, max_batches: int | None = None
 ) -> dict[str, float]:
@@ -215,13 +206,6 @@ class CheckedRun:
     run: Run
 
 
-def _finished_steps(workdir: str) -> list[int]:
-    directory = epath.Path(workdir) / checkpointing.CHECKPOINT_DIR
-    if not directory.is_dir():
-        return []
-    return [int(p.name) for p in directory.iterdir() if p.name.isdigit()]
-
-
 def check_init_from(
     config: ml_collections.ConfigDict, workdir: str, abstract_params: Any = None
 ) -> None:
@@ -229,7 +213,7 @@ def check_init_from(
     known format and (given the model's `abstract_params`) fit the model: it is adapted once
     onto zeros of the params' shapes. A resumed run never reads it, so it is not checked then."""
     path = config.init_from.get("checkpoint_path")
-    if not path or _finished_steps(workdir):
+    if not path or workdir_lib.finished_steps(workdir):
         return
     fmt = config.init_from.get("checkpoint_format")
     if fmt:
@@ -276,7 +260,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """
     # 1. Check what we were given before anything is written or compiled.
     checked = check_training_run(complete(config), workdir)
-    workdir_path = checkpointing.ensure_writable_workdir(workdir)
+    workdir_path = workdir_lib.ensure_writable(workdir)
     lock = workdir_lock.acquire_for_job(workdir_path)
     try:
         return _train(checked, workdir_path)
@@ -289,8 +273,9 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
     """The training job proper, in a locked workdir, from checked inputs."""
     config, run, cadence = checked.config, checked.run, checked.cadence
     train_data, valid_data, test_data = checked.train_data, checked.valid_data, checked.test_data
-    checkpointing.write_config(workdir_path, config)
-    _write_label_names(workdir_path, train_data.meta.label_names)
+    if jax.process_index() == 0:  # What using the run needs, beside its checkpoints.
+        workdir_lib.write_config(workdir_path, config)
+        workdir_lib.write_label_names(workdir_path, train_data.meta.label_names)
 
     # 2. Resume or initialize the state.
     checkpointer = checkpointing.Checkpointer(
@@ -396,7 +381,7 @@ def _restore_for_inference(
     schedule_steps = config.get("num_training_steps") or (
         max(int(lr.warmup_steps or 0), int(lr.steps_per_cycle or 0)) + 1)
     run = build_run(config, task, total_steps=int(schedule_steps))
-    directory = storage.resolve(workdir) / checkpointing.CHECKPOINT_DIR
+    directory = workdir_lib.checkpoint_dir(workdir)
     if not directory.is_dir():
         raise FileNotFoundError(f"No checkpoints in workdir '{workdir}' (no {directory}).")
     checkpointer = checkpointing.Checkpointer(
@@ -411,10 +396,10 @@ def _restore_for_inference(
             step = checkpointer.best_step() if checkpoint == "best" else int(checkpoint)
             if step is None:
                 raise FileNotFoundError(f"No {checkpoint} checkpoint in {directory}.")
-            if step not in checkpointer.all_steps():
+            steps = workdir_lib.finished_steps(workdir)
+            if step not in steps:
                 raise FileNotFoundError(
-                    f"No checkpoint of step {step} in {directory}; it has steps "
-                    f"{checkpointer.all_steps()}.")
+                    f"No checkpoint of step {step} in {directory}; it has steps {steps}.")
             run.state = _restore_step(checkpointer, run.abstract_state, step)
     finally:
         checkpointer.close()
@@ -466,11 +451,8 @@ def evaluate_checkpoint(
 def label_names(config: ml_collections.ConfigDict, workdir: str, task: tasks.Task) -> list[str]:
     """A name per model output: the class names saved in the workdir by training, else the
     dataset's label map, else ids."""
-    saved = storage.resolve(workdir) / LABEL_NAMES_FILE
-    names = None
-    if saved.exists():
-        names = json.loads(saved.read_text())
-    else:
+    names = workdir_lib.read_label_names(workdir)
+    if names is None:
         try:
             names = data_lib.get_dataset(config, "test", task).meta.label_names
         except (OSError, ValueError) as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vivit.pretrained.view import flatten, unflatten
-from vivit.train.checkpointing import config_differences
+from vivit.workdir import config_differences
 
 
 def test_parameter_paths_use_scenic_slashes_and_round_trip():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.storage.conftest import bucket_files, tiny_data_config
+from vivit import workdir as workdir_lib
 from vivit import storage
 
 
@@ -42,21 +43,19 @@ def test_package_import_points_epath_and_tensorstore_at_fsspec_and_the_emulator(
 def test_workdir_on_gs_writes_to_the_bucket_and_nothing_local(bucket, tmp_path, monkeypatch):
     import ml_collections
 
-    from vivit.train import checkpointing
-
     monkeypatch.chdir(tmp_path)
-    workdir = checkpointing.ensure_writable_workdir(f"{bucket}/run")
+    workdir = workdir_lib.ensure_writable(f"{bucket}/run")
     assert str(workdir) == f"{bucket}/run"
     config = ml_collections.ConfigDict({"a": 1})
-    assert checkpointing.write_config(f"{bucket}/run", config) == []
+    assert workdir_lib.write_config(f"{bucket}/run", config) == []
     config.a = 2
-    assert checkpointing.write_config(f"{bucket}/run", config) == ["a: 1 -> 2"]
+    assert workdir_lib.write_config(f"{bucket}/run", config) == ["a: 1 -> 2"]
     assert bucket_files(bucket) == ["run/config.json", "run/config.resumed_1.json"]
     assert json.loads(storage.read_text(f"{bucket}/run/config.json")) == {"a": 1}
     assert os.listdir(tmp_path) == []
     with pytest.raises(PermissionError, match="Workdir 'gs://no-such-bucket-vivit/run' is not "
                                               "writable"):
-        checkpointing.ensure_writable_workdir("gs://no-such-bucket-vivit/run")
+        workdir_lib.ensure_writable("gs://no-such-bucket-vivit/run")
 
 
 
@@ -247,3 +246,15 @@ def test_checkpoint_files_in_a_bucket_read_like_local_ones(bucket, tmp_path, cap
     assert "format: vit_npz" in capsys.readouterr().out
     assert checkpoints_main(["info", f"{bucket}/missing"]) == 2
     assert f"'{bucket}/missing' does not exist" in capsys.readouterr().err
+
+
+def test_finished_steps_of_a_bucket_workdir_skip_a_step_still_being_written(bucket):
+    """On a bucket Orbax writes a step in place and commits it with a marker file."""
+    run = f"{bucket}/listed"
+    storage.makedirs(f"{run}/checkpoints")
+    for step, committed in ((2, True), (10, True), (11, False)):
+        storage.write_text_atomically(f"{run}/checkpoints/{step}/state/_METADATA", "{}")
+        if committed:
+            storage.write_text_atomically(f"{run}/checkpoints/{step}/commit_success.txt", "ok")
+    assert workdir_lib.finished_steps(run) == [2, 10]
+    assert workdir_lib.finished_steps(f"{run}/checkpoints") == [2, 10]

@@ -9,6 +9,7 @@ import pytest
 from clu import metric_writers
 
 from tests.sweep.sweep_helpers import sweep_arg
+from vivit.workdir import RESULT_FILE
 from vivit.sweep import launch, report, results, spec
 
 
@@ -58,7 +59,7 @@ def test_finished_runs_are_skipped_and_changed_ones_refused(tmp_path):
 
 
 def test_a_half_written_marker_does_not_count_as_finished(tmp_path):
-    (tmp_path / results.RESULT_FILE).write_text('{"command": "python main.py')
+    (tmp_path / RESULT_FILE).write_text('{"command": "python main.py')
     assert results.read_result(tmp_path) is None
 
 

@@ -15,6 +15,7 @@ import time
 import jax
 
 from tests.train.tiny_model import batch_for_step, tiny_config, tiny_training
+from vivit import workdir as workdir_lib
 from vivit.train import checkpointing, mesh as mesh_lib, step as step_lib
 
 
@@ -22,8 +23,8 @@ def main(workdir: str, num_steps: int, sleep: float) -> int:
     if jax.process_count() > 1:
         print(f"process {jax.process_index()} of {jax.process_count()}", flush=True)
     config = tiny_config(num_training_steps=num_steps)
-    checkpointing.ensure_writable_workdir(workdir)
-    checkpointing.write_config(workdir, config)
+    workdir_lib.ensure_writable(workdir)
+    workdir_lib.write_config(workdir, config)
     preemption = checkpointing.PreemptionSignal()
     mesh = mesh_lib.build_mesh(config)
     _, _, state, shardings, train_step = tiny_training(config, mesh, num_steps)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.train.tiny_model import tiny_config, tiny_state
+from vivit import workdir as workdir_lib
 from vivit.train import checkpointing
 
 
@@ -60,13 +61,13 @@ def test_empty_workdir_restores_nothing_and_ignores_interrupted_save_leftovers(t
 
 def test_config_written_once_and_resumed_difference_warns(tmp_path, caplog):
     config = tiny_config()
-    assert checkpointing.write_config(tmp_path, config) == []
+    assert workdir_lib.write_config(tmp_path, config) == []
     original = (tmp_path / "config.json").read_text()
     assert json.loads(original)["batch_size"] == 16
-    assert checkpointing.write_config(tmp_path, config) == []
+    assert workdir_lib.write_config(tmp_path, config) == []
     changed = tiny_config(batch_size=32)
     with caplog.at_level("WARNING"):
-        differences = checkpointing.write_config(tmp_path, changed)
+        differences = workdir_lib.write_config(tmp_path, changed)
     assert differences == ["batch_size: 16 -> 32"]
     assert "batch_size: 16 -> 32" in caplog.text
     assert (tmp_path / "config.json").read_text() == original
@@ -77,7 +78,7 @@ def test_unwritable_workdir_is_named(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(PermissionError, match="file/workdir"):
-        checkpointing.ensure_writable_workdir(blocker / "workdir")
+        workdir_lib.ensure_writable(blocker / "workdir")
     with pytest.raises(ValueError, match="checkpoint_steps"):
         checkpointing.Checkpointer(tmp_path / "w", save_every=0, max_to_keep=1)
 

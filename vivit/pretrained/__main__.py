@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 from absl import flags
 
+from vivit import storage, workdir
 from vivit.cli import fail, parse_flags
 from vivit.pretrained.errors import CheckpointError
 from vivit.pretrained.readers import READERS, read_checkpoint
@@ -32,25 +33,11 @@ def format_info(view: CheckpointView) -> str:
 
 
 def _steps_root(path: str) -> str | None:
-    """The folder of numbered Orbax steps: PATH itself or PATH/checkpoints (a workdir)."""
-    for root in (os.path.join(path, "checkpoints"), path):
-        if os.path.isdir(root) and any(n.isdigit() for n in os.listdir(root)):
-            return root
+    """The folder of finished Orbax steps: PATH/checkpoints (a workdir) or PATH itself."""
+    for root in (workdir.checkpoint_dir(path), workdir.resolve(path)):
+        if root.is_dir() and workdir.finished_steps(root):
+            return os.fspath(root)
     return None
-
-
-def step_health(root: str) -> list[tuple[int, str | None]]:
-    """(step, None if intact else what is wrong) for every numbered step under `root`."""
-    from vivit.train.checkpointing import CorruptCheckpointError, check_step_readable
-
-    health = []
-    for step in sorted((int(n) for n in os.listdir(root) if n.isdigit()), reverse=True):
-        try:
-            check_step_readable(os.path.join(root, str(step)))
-            health.append((step, None))
-        except CorruptCheckpointError as err:
-            health.append((step, str(err)))
-    return health
 
 
 def format_health(root: str, health: list[tuple[int, str | None]]) -> str:
@@ -78,13 +65,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     path, checkpoint_format = positional[1], flag_values.format
     root = _steps_root(path) if checkpoint_format in (None, "orbax") else None
     if root is not None:
+        from vivit.train.checkpointing import step_health  # Imports JAX's Orbax: only here.
+
         health = step_health(root)
         print(format_health(root, health))
         intact = [step for step, problem in health if problem is None]
         if not intact:
             print(f"error: no intact checkpoint step in {root}.", file=sys.stderr)
             return 1
-        path = os.path.join(root, str(intact[0]))
+        path = storage.join(root, str(intact[0]))
         print(f"newest intact step: {intact[0]}")
     try:
         view = read_checkpoint(path, checkpoint_format)

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 from vivit import storage
 from vivit.sweep import results
 from vivit.sweep.spec import REPO_ROOT, Run, SweepError
+from vivit.workdir import LOG_FILE
 
 
 def print_commands(runs: Sequence[Run], python: str = "python") -> str:
@@ -122,7 +123,7 @@ def run_locally(runs: Sequence[Run], log: Callable[[str], None] = print,
             log(f"[{index}/{len(runs)}] {run.name}: finished before, skipped.")
             continue
         workdir.mkdir(parents=True, exist_ok=True)
-        log_path = workdir / "main.log"
+        log_path = workdir / LOG_FILE
         log(f"[{index}/{len(runs)}] {run.name}: {run.command()}")
         start = time.monotonic()
         # The log is written locally (beside a local workdir, else in a temporary file that is

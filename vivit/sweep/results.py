@@ -10,8 +10,8 @@ from typing import Any
 from etils import epath
 
 from vivit import storage
+from vivit.workdir import RESULT_FILE
 
-RESULT_FILE = "result.json"
 
 
 def _scalar(value: Any) -> float | None:

@@ -3,38 +3,28 @@
 Orbax writes each step to a temporary directory and renames it when complete, so a killed run
 never leaves a half-written step behind (leftover temporaries are deleted on the next start), and
 an existing step is never overwritten. We keep the last `max_checkpoints_to_keep` steps plus the
-best one by a validation metric. The config is written to the workdir on the first run; a resumed
-run with a different config gets a warning and its config is written beside the original.
+best one by a validation metric. Where the steps lie is the workdir's business (`vivit.workdir`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from typing import Any, Mapping
 
 import jax
-import ml_collections
-from flax import traverse_util
 import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
 
-from vivit import storage
+from vivit import workdir as workdir_lib
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
-# Steps found corrupt when training resumes are moved here (never deleted), so that the step
-# numbers are free for the resumed run's own saves.
-CORRUPT_DIR = "corrupt_checkpoints"
 STATE_ITEM = "state"
 
 
@@ -181,62 +171,20 @@ def check_step_readable(step_dir: str | os.PathLike) -> None:
         raise CorruptCheckpointError(f"its arrays cannot be read: {_first_line(error)}") from error
 
 
-def ensure_writable_workdir(workdir: str | os.PathLike) -> epath.Path:
-    """Creates the workdir if needed; raises naming it when it cannot be written.
-
-    Returns it resolved: a gs:// URL as it is, a local path made absolute.
-    """
-    path = storage.resolve(workdir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write_test_{socket.gethostname()}_{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise PermissionError(f"Workdir '{path}' is not writable: {error}") from error
-    return path
-
-
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """'key: old -> new' for every key whose value differs between two config dicts."""
-    old_flat = traverse_util.flatten_dict(dict(old), sep=".")
-    new_flat = traverse_util.flatten_dict(dict(new), sep=".")
-    keys = sorted(set(old_flat) | set(new_flat))
-    return [
-        f"{key}: {old_flat.get(key, '<absent>')!r} -> {new_flat.get(key, '<absent>')!r}"
-        for key in keys
-        if old_flat.get(key, "<absent>") != new_flat.get(key, "<absent>")
-    ]
-
-
-def write_config(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> list[str]:
-    """Writes config.json on the first run; on a resumed run compares and warns on differences.
-
-    The original config.json is never overwritten; a differing config is saved as
-    config.resumed_<n>.json. Only process 0 writes (the others return [] at once) so that the
-    processes of a multi-host job never race on the file. Returns the list of differences.
-    """
-    if jax.process_index() != 0:
-        return []
-    path = storage.resolve(workdir) / CONFIG_FILE
-    current = json.loads(config.to_json_best_effort(sort_keys=True))
-    if not path.exists():
-        path.write_text(json.dumps(current, indent=2, sort_keys=True))
-        return []
-    previous = json.loads(path.read_text())
-    differences = config_differences(previous, current)
-    if differences:
-        index = 1
-        while (path.parent / f"config.resumed_{index}.json").exists():
-            index += 1
-        target = path.parent / f"config.resumed_{index}.json"
-        target.write_text(json.dumps(current, indent=2, sort_keys=True))
-        logging.warning(
-            "The config differs from the one this workdir was started with (%s); resuming "
-            "anyway. Differences: %s. The new config is saved as %s.",
-            path, "; ".join(differences), target.name,
-        )
-    return differences
+def step_health(path: str | os.PathLike) -> list[tuple[int, str | None]]:
+    """(step, None if intact else what is wrong), newest first, for every finished step of a
+    workdir or its checkpoints/ folder (local or gs://). Every step is read in full."""
+    root = workdir_lib.checkpoint_dir(path)
+    if not root.is_dir():
+        root = workdir_lib.resolve(path)
+    health = []
+    for step in reversed(workdir_lib.finished_steps(root)):
+        try:
+            check_step_readable(root / str(step))
+            health.append((step, None))
+        except CorruptCheckpointError as error:
+            health.append((step, str(error)))
+    return health
 
 
 class Checkpointer:
@@ -276,7 +224,7 @@ class Checkpointer:
             cleanup_tmp_directories=True,
             create=True,
         )
-        directory = ensure_writable_workdir(workdir) / CHECKPOINT_DIR
+        directory = workdir_lib.checkpoint_dir(workdir_lib.ensure_writable(workdir))
         self._manager = ocp.CheckpointManager(directory, options=options)
 
     @property
@@ -387,7 +335,7 @@ class Checkpointer:
         """Moves checkpoint steps to <workdir>/corrupt_checkpoints/ (process 0; all wait)."""
         if not steps:
             return None
-        target = epath.Path(self._manager.directory).parent / CORRUPT_DIR
+        target = workdir_lib.corrupt_dir(epath.Path(self._manager.directory).parent)
         if jax.process_index() == 0:
             target.mkdir(parents=True, exist_ok=True)
             for step in steps:
@@ -418,7 +366,7 @@ class NoCheckpoints:
     restored from the workdir and nothing is saved; the run starts at step 0 every time."""
 
     def __init__(self, workdir: str | os.PathLike) -> None:
-        self.directory = storage.resolve(workdir) / CHECKPOINT_DIR
+        self.directory = workdir_lib.checkpoint_dir(workdir)
         logging.warning("config.checkpoint=False: no checkpoint is restored from or saved to %s.",
                         self.directory)
 

@@ -30,8 +30,7 @@ from typing import Any
 from etils import epath
 
 from vivit.processes import pid_alive
-
-LOCK_FILE = "vivit.lock"
+from vivit.workdir import LOCK_FILE
 
 
 class WorkdirInUseError(RuntimeError):
