@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging as std_logging
 import os
+import shlex
 import sys
 
 from absl import app, flags, logging
@@ -112,6 +113,48 @@ def _print_predictions(predictions) -> int:
     return failed
 
 
+def _command_line(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def run_summary(workdir: str, config_arg: str, overrides: list[str],
+                export_problem: str | None) -> str:
+    """What a finished mode leaves behind and how to go on: the workdir's checkpoints,
+    TensorBoard and config, and the commands to test, predict with and export this run."""
+    from vivit import workdir as workdir_lib
+
+    root = str(workdir_lib.resolve(workdir))
+    steps = workdir_lib.finished_steps(root)
+    saved = (f"steps {', '.join(map(str, steps[-3:]))}" if len(steps) <= 3
+             else f"{len(steps)} steps, newest {steps[-1]}") if steps else "none saved"
+    run = ["python", "main.py", f"--config={config_arg}",
+           *(f"--config.{override}" for override in overrides), f"--workdir={root}"]
+    export = (_command_line("python", "-m", "vivit.export", f"--checkpoint={root}", "--to=hf",
+                            "--out=EXPORT_DIR") if export_problem is None
+              else f"(not for this run: {export_problem})")
+    return "\n".join([
+        f"Run {root}:",
+        f"  checkpoints  {workdir_lib.checkpoint_dir(root)} ({saved})",
+        f"  TensorBoard  tensorboard --logdir={workdir_lib.tensorboard_dir(root)}",
+        f"  config       {workdir_lib.resolve(root) / workdir_lib.CONFIG_FILE}",
+        "Next:",
+        f"  test     {_command_line(*run, '--mode=test')}",
+        f"  predict  {_command_line(*run, '--mode=predict')} VIDEO_OR_DIR...",
+        f"  export   {export}",
+    ])
+
+
+def _export_problem(config) -> str | None:
+    """Why this run cannot be exported to Hugging Face (one line), or None."""
+    from vivit.export import CheckpointError, _check_model1_config
+
+    try:
+        _check_model1_config(config)
+    except CheckpointError as error:
+        return str(error)
+    return None
+
+
 def checkpoint_flag_error(value: str) -> str | None:
     """Why --checkpoint=value is not 'latest', 'best' or a step number; None when it is."""
     if value in ("latest", "best") or (value.isdigit() and value.isascii()):
@@ -133,11 +176,14 @@ def main(argv: list[str]) -> None:
     config = _load_config()
     _initialize_distributed()
 
+    import jax
+
     import trainer
     from vivit.train.step import NonFiniteLossError
     from vivit.train.workdir_lock import WorkdirInUseError
 
     workdir = _WORKDIR.value
+    failed = 0
     try:
         if _MODE.value == "train":
             trainer.train_and_evaluate(config, workdir)
@@ -147,8 +193,7 @@ def main(argv: list[str]) -> None:
             trainer.evaluate_checkpoint(config, workdir, "test", _CHECKPOINT.value)
         else:
             predictions = trainer.predict(config, workdir, videos, _CHECKPOINT.value)
-            if _print_predictions(predictions):
-                sys.exit(1)  # Some videos failed (their errors are printed); the rest are done.
+            failed = _print_predictions(predictions)
     except (ValueError, OSError, NotImplementedError, NonFiniteLossError,
             WorkdirInUseError) as error:
         # Bad input (config, data, workdir, checkpoint) or a diverged run: one clear line
@@ -163,6 +208,12 @@ def main(argv: list[str]) -> None:
         # save; stop with the shell's code for SIGINT and no traceback.
         print("main.py: interrupted.", file=sys.stderr)
         sys.exit(130)
+    if jax.process_index() == 0:  # Where the run is and what to run next (on stderr, so
+        # predictions on stdout stay machine-readable).
+        print(run_summary(workdir, _CONFIG.value, _CONFIG_OVERRIDES, _export_problem(config)),
+              file=sys.stderr, flush=True)
+    if _MODE.value == "predict" and failed:
+        sys.exit(1)  # Some videos failed (their errors are printed); the rest are done.
 
 
 if __name__ == "__main__":

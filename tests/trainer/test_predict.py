@@ -2,11 +2,16 @@
 result or error line, one bad file does not stop the others, and the exit code says if any
 failed."""
 
+import shlex
+import subprocess
+import sys
+
 import av
 import numpy as np
 import pytest
 
-from tests.trainer.main_runner import FAST_OVERRIDES, checkpoint_steps, run_main
+from tests.trainer.main_runner import (REPO_ROOT, FAST_OVERRIDES, checkpoint_steps, environment,
+                                       run_main)
 
 pytestmark = pytest.mark.slow
 SHORT = FAST_OVERRIDES + ("--config.num_training_steps=2", "--config.lr_configs.warmup_steps=1",
@@ -19,7 +24,35 @@ def trained_workdir(tmp_path_factory):
     result = run_main(workdir, *SHORT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert checkpoint_steps(workdir) == [2]
+    TRAINING_OUTPUT["stderr"] = result.stderr
     return workdir
+
+
+TRAINING_OUTPUT: dict[str, str] = {}
+
+
+def test_training_ends_naming_the_runs_files_and_the_next_commands(trained_workdir):
+    """The last lines say where the checkpoints, TensorBoard files and config are, and give
+    commands that run as printed."""
+    lines = TRAINING_OUTPUT["stderr"].rstrip().splitlines()[-8:]
+    assert lines[0] == f"Run {trained_workdir}:"
+    assert lines[1] == f"  checkpoints  {trained_workdir / 'checkpoints'} (steps 2)"
+    assert lines[2] == f"  TensorBoard  tensorboard --logdir={trained_workdir}"
+    assert lines[3] == f"  config       {trained_workdir / 'config.json'}"
+    commands = {line.split()[0]: line.split(None, 1)[1] for line in lines[5:]}
+    assert set(commands) == {"test", "predict", "export"}
+    # The demo's classifier is 'gap': Hugging Face ViViT holds only Model 1 with a class token.
+    assert commands["export"].startswith("(not for this run: ") and "classifier" in \
+        commands["export"]
+    assert "VIDEO_OR_DIR" in commands["predict"]
+    test_command = shlex.split(commands["test"])
+    assert test_command[:3] == ["python", "main.py", "--config=configs/demo.py"]
+    assert all(override in test_command for override in SHORT)
+    result = subprocess.run([sys.executable, *test_command[1:]], cwd=REPO_ROOT, env=environment(), capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Multi-view test at step 2" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-8] == f"Run {trained_workdir}:"
 
 
 def _write_video(path, seed, frames=16, size=32):
