@@ -111,3 +111,4 @@ def test_a_training_run_prints_our_lines_first(tmp_path):
     assert_no_notices(output)
     assert "TF_ENABLE_ONEDNN_OPTS is not set to either" in output  # TensorFlow's warning.
     assert "Training steps 0 -> 4" in output
+    assert "Step 4/4 (100%)" in output and "ETA 0s" in output
