@@ -52,3 +52,24 @@ def test_the_model_package_does_not_import_the_config_assembly() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    """{name: version} of `name==version` requirement lines (comments and options skipped)."""
+    pins = {}
+    for line in lines:
+        requirement = line.split("#", 1)[0].strip()
+        if "==" in requirement:
+            name, version = requirement.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_the_hf_extra_pins_what_the_tests_run_with() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+.
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    extra = _pins(project["optional-dependencies"]["hf"])
+    tested = _pins((REPO_ROOT / "requirements-test.txt").read_text().splitlines())
+    assert set(extra) == {"transformers", "torch"}
+    assert extra == {name: tested[name] for name in extra}
+

@@ -14,10 +14,10 @@ value kept. `--config.KEY=VALUE` overrides any key.
 `transformers.VivitForVideoClassification.from_pretrained(DIR)` then gives our logits, and
 `AutoImageProcessor.from_pretrained(DIR)` reproduces our input range: pixels / 127.5 - 1, no
 mean/std (the processors on the Hub have shipped with other offsets and scales). Only Model 1
-(spacetime attention, class token, no pre_logits) exists in transformers. Needs `transformers`,
-`torch` and `safetensors` (requirements-test.txt). The output directory is written beside DIR and
-renamed into place at the end, so a failed export leaves nothing half-written; an existing,
-non-empty DIR is never overwritten. DIR may be a bucket (gs://...): the model is written and
+(spacetime attention, class token, no pre_logits) exists in transformers. Needs `transformers`
+and `torch` (`pip install -e .[hf]`, or requirements-test.txt). The output directory is written
+beside DIR and renamed into place at the end, so a failed export leaves nothing half-written; an
+existing, non-empty DIR is never overwritten. DIR may be a bucket (gs://...): the model is written and
 checked in a local staging directory, then uploaded (config and processor files first, the weights
 last).
 """
