@@ -29,15 +29,16 @@ from vivit import pretrained, storage, tasks
 from vivit import data as data_lib
 from vivit.pretrained.readers import READERS
 from vivit.config import complete
-from vivit.data import mixup as mixup_lib
-from vivit.data import pixels, preprocess
+from vivit.data import preprocess
 from vivit.data.video_file import expand_video_paths, read_video_file
 from vivit.models import build_model
 from vivit.train import cadence as cadence_lib
 from vivit.train import checkpointing, evaluation, workdir_lock
 from vivit.train import mesh as mesh_lib
 from vivit.train import metrics as metrics_lib
+from vivit.train import mixup as mixup_lib
 from vivit.train import optimizer as opt_lib
+from vivit.train import pixels
 from vivit.train import state as state_lib
 from vivit.train import step as step_lib
 from vivit.train.summaries import Summaries

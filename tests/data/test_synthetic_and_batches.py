@@ -17,7 +17,7 @@ def test_train_batches_shape_range_and_labels(tiny_config):
     ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
     batch = next(ds.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
-    # uint8 pixels; the device converts them to the model's range (vivit.data.pixels).
+    # uint8 pixels; the device converts them to the model's range (vivit.train.pixels).
     assert batch["inputs"].dtype == np.uint8
     assert batch["inputs"].min() < 90 and batch["inputs"].max() > 165
     assert batch["label"].dtype == np.int32

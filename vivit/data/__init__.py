@@ -3,7 +3,7 @@
 Sources (`dataset_name`, registered in `vivit.data.registry`): `synthetic_motion` (generated
 locally), `video_tfrecord_dataset` (DMVR / MediaSequence TFRecords, as Scenic reads them) and
 `tfds` (TFDS video datasets prepared as ArrayRecord). Mixup, which runs on device in the train
-step, lives in `vivit.data.mixup`. What a record's label holds is the task's (`vivit.tasks`).
+step, lives in `vivit.train.mixup`. What a record's label holds is the task's (`vivit.tasks`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ train: random clip, (scale-jittered) shorter-side resize, random crop, optional 
 RandAugment or colour jitter, then random erasing. validation: middle clip, centre crop.
 test: num_test_clips evenly spaced clips x (3 spatial crops or 1 centre crop), giving
 [views, T, H, W, 3]. Clips stay uint8 pixels: the device converts them to the model's range
-(`vivit.data.pixels`), which moves 4x fewer bytes than float32 would.
+(`vivit.train.pixels`), which moves 4x fewer bytes than float32 would.
 """
 
 from __future__ import annotations
