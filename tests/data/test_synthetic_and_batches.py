@@ -27,6 +27,18 @@ def test_train_batches_shape_range_and_labels(tiny_config):
     assert ds.meta.clip_shape == (4, 16, 16, 3)
 
 
+def test_the_model_input_shape_has_one_home(tiny_config):
+    """The state is planned (vivit.flops.clip_shape) for the very clips the pipeline gives."""
+    from vivit.data.preprocess import ClipSettings
+    from vivit.flops import clip_shape
+
+    meta = get_dataset(tiny_config, "validation", process_index=0, process_count=1).meta
+    assert clip_shape(tiny_config) == (1,) + meta.clip_shape == (1, 4, 16, 16, 3)
+    assert clip_shape(tiny_config, "image") == (1, 16, 16, 3)
+    with pytest.raises(ValueError, match="inputs must be 'video' or 'image', got 'audio'"):
+        ClipSettings.from_config(tiny_config.dataset_configs).input_shape("audio")
+
+
 def test_resume_reads_exactly_the_same_batches(tiny_config):
     ds = get_dataset(tiny_config, "train", process_index=0, process_count=1)
     straight = _take(ds.batches(), 14)  # crosses three epochs of 40 examples / 4

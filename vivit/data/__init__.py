@@ -103,13 +103,12 @@ def get_dataset(
     if split != "train":
         # Every process runs the same number of batches: the largest share, padded.
         num_batches = math.ceil(math.ceil(num_examples / process_count) / batch_size)
-    crop = settings.crop_size
     meta = DatasetMeta(
         num_classes=num_classes,
         num_examples=num_examples,
         num_local_examples=len(source),
         label_names=source.label_names,
-        clip_shape=(settings.num_frames, crop, crop, 3),
+        clip_shape=settings.input_shape("video"),
         views=settings.views if split == "test" else 1,
         batch_size=batch_size,
     )

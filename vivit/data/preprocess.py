@@ -54,6 +54,16 @@ class ClipSettings:
     def views(self) -> int:
         return self.num_test_clips * (3 if self.do_three_spatial_crops else 1)
 
+    def input_shape(self, inputs: str = "video") -> tuple[int, ...]:
+        """One example as the model takes it, without the batch axis: [time, crop, crop, 3] for
+        a video model, [crop, crop, 3] for an image model (`inputs`: the task's "video" or
+        "image"). The one place the model's input shape is derived from the config."""
+        if inputs == "video":
+            return (self.num_frames, self.crop_size, self.crop_size, 3)
+        if inputs == "image":
+            return (self.crop_size, self.crop_size, 3)
+        raise ValueError(f"inputs must be 'video' or 'image', got {inputs!r}.")
+
 
 def _read(record: VideoRecord, indices: np.ndarray, shorter_side: int) -> np.ndarray:
     """The frames at `indices`, decoded at a reduced size when the source can (JPEG DCT
