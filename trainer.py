@@ -29,15 +29,16 @@ from vivit import workdir as workdir_lib
 from vivit import data as data_lib
 from vivit.pretrained.readers import READERS
 from vivit.config import complete
-from vivit.data import mixup as mixup_lib
-from vivit.data import pixels, preprocess
+from vivit.data import preprocess
 from vivit.data.video_file import expand_video_paths, read_video_file
 from vivit.models import build_model
 from vivit.train import cadence as cadence_lib
 from vivit.train import checkpointing, evaluation, workdir_lock
 from vivit.train import mesh as mesh_lib
 from vivit.train import metrics as metrics_lib
+from vivit.train import mixup as mixup_lib
 from vivit.train import optimizer as opt_lib
+from vivit.train import pixels
 from vivit.train import state as state_lib
 from vivit.train import step as step_lib
 from vivit.train.summaries import Summaries
@@ -112,9 +113,10 @@ def build_run(config: ml_collections.ConfigDict, task: tasks.Task, total_steps: 
     model = build_model(config, task)
     optimizer, schedule = opt_lib.build_optimizer(
         config, opt_lib.num_optimizer_updates(config, total_steps))
+    clip = preprocess.ClipSettings.from_config(config.dataset_configs).input_shape(task.inputs)
     abstract, shardings, create = state_lib.plan_train_state(
-        model, optimizer, vivit.flops.clip_shape(config), jax.random.PRNGKey(config.rng_seed),
-        mesh, int(config.mesh.fsdp_min_size))
+        model, optimizer, (1,) + clip, jax.random.PRNGKey(config.rng_seed), mesh,
+        int(config.mesh.fsdp_min_size))
     return Run(config, task, mesh, model, optimizer, schedule, abstract, shardings, create)
 
 

@@ -23,6 +23,7 @@ import ml_collections
 from absl import app, flags, logging
 
 from vivit.config import load_config, split_override_args
+from vivit.data import preprocess
 from vivit.models import build_model
 from vivit.models.attention_types import get_attention_type
 from vivit.tasks import Task, task_for_config
@@ -39,10 +40,11 @@ class ModelCost:
         return f"parameters: {self.parameters / 1e6:.1f} M\nGFLOPs per clip: {self.gflops:.1f}"
 
 
-def clip_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int, int, int]:
-    """[1, time, height, width, 3] for one clip of the configured dataset."""
-    data = config.dataset_configs
-    return (1, int(data.num_frames), int(data.crop_size), int(data.crop_size), 3)
+def clip_shape(config: ml_collections.ConfigDict, inputs: str = "video") -> tuple[int, ...]:
+    """[1, time, height, width, 3] for one clip of the configured dataset ([1, height, width, 3]
+    for an image model, inputs="image"): the data pipeline's example shape with a batch of one."""
+    settings = preprocess.ClipSettings.from_config(config.dataset_configs)
+    return (1,) + settings.input_shape(inputs)
 
 
 def count(config: ml_collections.ConfigDict, task: Task) -> ModelCost:
@@ -54,7 +56,7 @@ def count(config: ml_collections.ConfigDict, task: Task) -> ModelCost:
     if config.model.get("scan_layers"):
         config = config.copy_and_resolve_references()
         config.model.scan_layers = False
-    return count_module(build_model(config, task), clip_shape(config))
+    return count_module(build_model(config, task), clip_shape(config, task.inputs))
 
 
 def count_module(model, input_shape: tuple[int, ...]) -> ModelCost:

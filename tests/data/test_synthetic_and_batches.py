@@ -17,7 +17,7 @@ def test_train_batches_shape_range_and_labels(tiny_config):
     ds = dataset_of(tiny_config, "train", process_index=0, process_count=1)
     batch = next(ds.batches())
     assert batch["inputs"].shape == (4, 4, 16, 16, 3)
-    # uint8 pixels; the device converts them to the model's range (vivit.data.pixels).
+    # uint8 pixels; the device converts them to the model's range (vivit.train.pixels).
     assert batch["inputs"].dtype == np.uint8
     assert batch["inputs"].min() < 90 and batch["inputs"].max() > 165
     assert batch["label"].dtype == np.int32
@@ -25,6 +25,18 @@ def test_train_batches_shape_range_and_labels(tiny_config):
     np.testing.assert_array_equal(batch["batch_mask"], np.ones(4, np.float32))
     assert ds.meta.num_classes == 10 and ds.meta.num_examples == 40
     assert ds.meta.clip_shape == (4, 16, 16, 3)
+
+
+def test_the_model_input_shape_has_one_home(tiny_config):
+    """The state is planned (vivit.flops.clip_shape) for the very clips the pipeline gives."""
+    from vivit.data.preprocess import ClipSettings
+    from vivit.flops import clip_shape
+
+    meta = get_dataset(tiny_config, "validation", process_index=0, process_count=1).meta
+    assert clip_shape(tiny_config) == (1,) + meta.clip_shape == (1, 4, 16, 16, 3)
+    assert clip_shape(tiny_config, "image") == (1, 16, 16, 3)
+    with pytest.raises(ValueError, match="inputs must be 'video' or 'image', got 'audio'"):
+        ClipSettings.from_config(tiny_config.dataset_configs).input_shape("audio")
 
 
 def test_resume_reads_exactly_the_same_batches(tiny_config):

@@ -3,7 +3,7 @@
 Sources (`dataset_name`, registered in `vivit.data.registry`): `synthetic_motion` (generated
 locally), `video_tfrecord_dataset` (DMVR / MediaSequence TFRecords, as Scenic reads them) and
 `tfds` (TFDS video datasets prepared as ArrayRecord). Mixup, which runs on device in the train
-step, lives in `vivit.data.mixup`. What a record's label holds is the task's
+step, lives in `vivit.train.mixup`. What a record's label holds is the task's
 (`vivit.tasks`), which the caller builds once and passes in.
 """
 
@@ -105,13 +105,12 @@ def get_dataset(
     if split != "train":
         # Every process runs the same number of batches: the largest share, padded.
         num_batches = math.ceil(math.ceil(num_examples / process_count) / batch_size)
-    crop = settings.crop_size
     meta = DatasetMeta(
         num_classes=num_classes,
         num_examples=num_examples,
         num_local_examples=len(source),
         label_names=source.label_names,
-        clip_shape=(settings.num_frames, crop, crop, 3),
+        clip_shape=settings.input_shape("video"),
         views=settings.views if split == "test" else 1,
         batch_size=batch_size,
     )

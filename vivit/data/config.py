@@ -101,7 +101,7 @@ def data_defaults() -> ml_collections.ConfigDict:
     dataset_configs.min_resize = 256
     dataset_configs.crop_size = 224
     # Model inputs in [-1, 1] (Scenic's default); False gives [0, 1]. Batches carry uint8 pixels;
-    # the jitted steps scale them on the device (vivit.data.pixels).
+    # the jitted steps scale them on the device (vivit.train.pixels).
     dataset_configs.zero_centering = True
     # Test split: evenly spaced clips per video, each optionally x 3 spatial crops.
     dataset_configs.num_test_clips = 1

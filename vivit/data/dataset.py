@@ -101,7 +101,7 @@ class VideoDataset:
 
     def _submit(self, pool, positions: np.ndarray, step: int, slots: np.ndarray) -> tuple:
         views = (self.meta.views,) if self.split == "test" else ()
-        # [batch, (views,) T, H, W, 3] uint8 pixels; the device converts them (vivit.data.pixels).
+        # [batch, (views,) T, H, W, 3] uint8 pixels; the device converts them (vivit.train.pixels).
         inputs = np.empty((len(positions),) + views + self.meta.clip_shape, np.uint8)
         return inputs, [pool.submit(self._example_into, inputs, row, int(p), step, int(slot))
                         for row, (slot, p) in enumerate(zip(slots, positions))]

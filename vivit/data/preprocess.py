@@ -4,7 +4,7 @@ train: random clip, (scale-jittered) shorter-side resize, random crop, optional 
 RandAugment or colour jitter, then random erasing. validation: middle clip, centre crop.
 test: num_test_clips evenly spaced clips x (3 spatial crops or 1 centre crop), giving
 [views, T, H, W, 3]. Clips stay uint8 pixels: the device converts them to the model's range
-(`vivit.data.pixels`), which moves 4x fewer bytes than float32 would.
+(`vivit.train.pixels`), which moves 4x fewer bytes than float32 would.
 """
 
 from __future__ import annotations
@@ -53,6 +53,16 @@ class ClipSettings:
     @property
     def views(self) -> int:
         return self.num_test_clips * (3 if self.do_three_spatial_crops else 1)
+
+    def input_shape(self, inputs: str = "video") -> tuple[int, ...]:
+        """One example as the model takes it, without the batch axis: [time, crop, crop, 3] for
+        a video model, [crop, crop, 3] for an image model (`inputs`: the task's "video" or
+        "image"). The one place the model's input shape is derived from the config."""
+        if inputs == "video":
+            return (self.num_frames, self.crop_size, self.crop_size, 3)
+        if inputs == "image":
+            return (self.crop_size, self.crop_size, 3)
+        raise ValueError(f"inputs must be 'video' or 'image', got {inputs!r}.")
 
 
 def _read(record: VideoRecord, indices: np.ndarray, shorter_side: int) -> np.ndarray:

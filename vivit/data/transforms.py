@@ -1,7 +1,7 @@
 """Spatial and photometric transforms of one clip, each the same on every frame.
 
 Clips are uint8 [time, height, width, 3] from decoding to the batch; the conversion to the
-model's float range happens on the device (`vivit.data.pixels`). Random choices are drawn once
+model's float range happens on the device (`vivit.train.pixels`). Random choices are drawn once
 per clip from the given numpy Generator, so the transform is temporally consistent. The pixel
 work runs through OpenCV (`vivit.data.frame_ops`).
 """

@@ -63,51 +63,86 @@ def adapt_posemb(
         raise CheckpointError(
             f"{name}: checkpoint posemb {source.shape} cannot become {target.shape} "
             "(the hidden sizes differ: set model.hidden_size to the checkpoint's).")
-    source_grid = source[0, 1:] if source_has_cls else source[0]
+    source_grid = source[0, 1:] if source_has_cls else source[0]  # [n_source, D]
     if target_has_cls:
         cls_slot = source[:, :1] if source_has_cls else target[:, :1]
     else:
         cls_slot = source[:, :0]
     n_target = target.shape[1] - (1 if target_has_cls else 0)
-    n_source = source_grid.shape[0]
+    new_grid = _adapt_patches(source_grid, n_target, method, grid, temporal, name)
+    return np.concatenate([cls_slot, new_grid[None]], axis=1).astype(target.dtype)
 
-    per_frame = grid.height * grid.width if grid else 0
-    if n_source == n_target:
-        new_grid = source_grid
-    elif (not temporal and grid and grid.frames > 1 and n_target == grid.frames * per_frame
-          and n_source % per_frame == 0 and n_source > per_frame):
-        # A video posemb on the same spatial grid (a ViViT for another clip length): resample time.
-        frames = source_grid.reshape(n_source // per_frame, per_frame, -1)
-        zoom = (grid.frames / frames.shape[0], 1, 1)
-        new_grid = scipy.ndimage.zoom(frames, zoom, order=1).reshape(n_target, -1)
-    elif temporal:
-        new_grid = interpolate_1d(source_grid, n_target)
-    elif method == "tile":
-        per_frame = grid.height * grid.width if grid else None
-        if n_target % n_source or (per_frame is not None and per_frame != n_source):
-            raise CheckpointError(
-                f"{name}: cannot tile the checkpoint's {n_source} patch posembs to the model's "
-                f"{n_target} tokens ({_grid_text(grid)}); the spatial grids differ, so set "
-                "init_from.positional_embed_size_change='resize_tile'.")
-        new_grid = tile_frames(source_grid, n_target // n_source)
-    elif method == "resize":
-        side = int(round(np.sqrt(n_target)))
-        if side * side != n_target:
-            raise CheckpointError(
-                f"{name}: 'resize' needs a square target grid, but the model has {n_target} "
-                f"tokens ({_grid_text(grid)}); use init_from.positional_embed_size_change="
-                "'resize_tile' for video models.")
-        new_grid = resize_grid(source_grid, side, side, name)
-    elif method == "resize_tile":
-        if grid is None or grid.frames * grid.height * grid.width != n_target:
-            raise CheckpointError(
-                f"{name}: 'resize_tile' needs the model's token grid, which the config gives as "
-                f"{_grid_text(grid)} but the model has {n_target} tokens.")
-        new_grid = tile_frames(resize_grid(source_grid, grid.height, grid.width, name), grid.frames)
-    else:
+
+def _adapt_patches(source_grid: np.ndarray, n_target: int, method: str,
+                   grid: Optional[TargetGrid], temporal: bool, name: str) -> np.ndarray:
+    """Picks the case: [n_source, D] patch posembs -> [n_target, D]. Lengths that already agree,
+    a video posemb on the model's spatial grid and temporal posembs need no `method`."""
+    if source_grid.shape[0] == n_target:
+        return source_grid
+    if not temporal and _is_video_on_the_same_grid(source_grid.shape[0], n_target, grid):
+        return _resample_time(source_grid, grid)
+    if temporal:
+        return interpolate_1d(source_grid, n_target)
+    if method not in _SIZE_CHANGE_ADAPTERS:
         raise CheckpointError(
             f"Unknown init_from.positional_embed_size_change '{method}'; use one of {SIZE_CHANGES}.")
-    return np.concatenate([cls_slot, new_grid[None]], axis=1).astype(target.dtype)
+    return _SIZE_CHANGE_ADAPTERS[method](source_grid, n_target, grid, name)
+
+
+def _is_video_on_the_same_grid(n_source: int, n_target: int, grid: Optional[TargetGrid]) -> bool:
+    """Whether the source holds several frames of the model's per-frame patch grid."""
+    if not grid or grid.frames <= 1:
+        return False
+    per_frame = grid.height * grid.width
+    return (n_target == grid.frames * per_frame and n_source % per_frame == 0
+            and n_source > per_frame)
+
+
+def _resample_time(source_grid: np.ndarray, grid: TargetGrid) -> np.ndarray:
+    """A ViViT's posemb for another clip length: linear along time, the spatial grid kept."""
+    per_frame = grid.height * grid.width
+    frames = source_grid.reshape(source_grid.shape[0] // per_frame, per_frame, -1)
+    zoom = (grid.frames / frames.shape[0], 1, 1)
+    return scipy.ndimage.zoom(frames, zoom, order=1).reshape(grid.frames * per_frame, -1)
+
+
+def _tile(source_grid: np.ndarray, n_target: int, grid: Optional[TargetGrid],
+          name: str) -> np.ndarray:
+    """'tile': the image posemb repeated over time; the spatial grids must agree."""
+    n_source = source_grid.shape[0]
+    per_frame = grid.height * grid.width if grid else None
+    if n_target % n_source or (per_frame is not None and per_frame != n_source):
+        raise CheckpointError(
+            f"{name}: cannot tile the checkpoint's {n_source} patch posembs to the model's "
+            f"{n_target} tokens ({_grid_text(grid)}); the spatial grids differ, so set "
+            "init_from.positional_embed_size_change='resize_tile'.")
+    return tile_frames(source_grid, n_target // n_source)
+
+
+def _resize(source_grid: np.ndarray, n_target: int, grid: Optional[TargetGrid],
+            name: str) -> np.ndarray:
+    """'resize': one square grid resized to another (image models)."""
+    side = int(round(np.sqrt(n_target)))
+    if side * side != n_target:
+        raise CheckpointError(
+            f"{name}: 'resize' needs a square target grid, but the model has {n_target} "
+            f"tokens ({_grid_text(grid)}); use init_from.positional_embed_size_change="
+            "'resize_tile' for video models.")
+    return resize_grid(source_grid, side, side, name)
+
+
+def _resize_tile(source_grid: np.ndarray, n_target: int, grid: Optional[TargetGrid],
+                 name: str) -> np.ndarray:
+    """'resize_tile': resized to the model's per-frame grid, then repeated over time."""
+    if grid is None or grid.frames * grid.height * grid.width != n_target:
+        raise CheckpointError(
+            f"{name}: 'resize_tile' needs the model's token grid, which the config gives as "
+            f"{_grid_text(grid)} but the model has {n_target} tokens.")
+    return tile_frames(resize_grid(source_grid, grid.height, grid.width, name), grid.frames)
+
+
+# init_from.positional_embed_size_change -> its adapter; the keys are SIZE_CHANGES.
+_SIZE_CHANGE_ADAPTERS = {"tile": _tile, "resize": _resize, "resize_tile": _resize_tile}
 
 
 def _grid_text(grid: Optional[TargetGrid]) -> str:

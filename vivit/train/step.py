@@ -16,15 +16,15 @@ import optax
 from clu import metrics as clu_metrics
 from jax.sharding import Mesh
 
-from vivit.data import pixels
 from vivit.tasks import Task
 from vivit.train import mesh as mesh_lib
+from vivit.train import pixels
 from vivit.train.metrics import Metrics
 from vivit.train.optimizer import l2_penalty
 from vivit.train.state import TrainState
 
 Batch = Mapping[str, jax.Array]
-# (rng, inputs, labels) -> (mixed inputs, soft targets); e.g. a wrapper of vivit.data.mixup.
+# (rng, inputs, labels) -> (mixed inputs, soft targets); e.g. a wrapper of vivit.train.mixup.
 MixupFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 TrainStepFn = Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
 EvalStepFn = Callable[[TrainState, Batch], Metrics]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, tiny_config
-from vivit.data.pixels import to_model_range
 from vivit.tasks import task_for_config
 from vivit.train import mesh as mesh_lib, metrics, optimizer as opt_lib
+from vivit.train.pixels import to_model_range
 from vivit.train import state as state_lib, step as step_lib
 
 
