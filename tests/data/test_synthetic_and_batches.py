@@ -243,7 +243,8 @@ def test_unfinished_batches_at_interpreter_exit_print_nothing(tmp_path):
     script.write_text(textwrap.dedent("""
         import sys
         from vivit.config import default_config
-        from tests.task_helpers import dataset_of
+        from vivit.data import get_dataset
+        from vivit.tasks import task_for_config
 
         config = default_config()
         config.dataset_name = "synthetic_motion"
@@ -252,7 +253,8 @@ def test_unfinished_batches_at_interpreter_exit_print_nothing(tmp_path):
         dc.synthetic.video_frames, dc.synthetic.resolution = 12, 16
         config.batch_size = 4
         for split in ("train", "validation"):
-            batches = dataset_of(config, split, process_index=0, process_count=1).batches()
+            batches = get_dataset(config, split, task_for_config(config), process_index=0,
+                                  process_count=1).batches()
             globals()[split] = batches  # alive until the interpreter tears down its modules
             print(split, next(batches)["inputs"].shape, flush=True)
         if sys.argv[1:] == ["fail"]:
