@@ -27,7 +27,7 @@ from jax.sharding import Mesh
 import vivit.flops
 from vivit import pretrained, storage, tasks
 from vivit import data as data_lib
-from vivit.pretrained.readers import READERS
+from vivit.formats.readers import READERS
 from vivit.config import complete
 from vivit.data import mixup as mixup_lib
 from vivit.data import pixels, preprocess

@@ -40,10 +40,10 @@ import numpy as np
 
 from vivit import storage
 from vivit.cli import fail, flag_dict, parse_flags
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.hf_names import hf_to_scenic, scenic_to_hf_vivit
-from vivit.pretrained.readers import read_checkpoint
-from vivit.pretrained.view import CheckpointView
+from vivit.formats.errors import CheckpointError
+from vivit.formats.hf_names import hf_to_scenic, scenic_to_hf_vivit
+from vivit.formats.readers import read_checkpoint
+from vivit.formats.view import CheckpointView
 from vivit.config import apply_overrides, complete, load_config_file
 
 # Our MLP uses flax.linen.gelu, the tanh approximation: Hugging Face calls it gelu_fast.

@@ -59,7 +59,7 @@ def test_transformers_loads_the_export_and_gives_our_logits(exported):
 
 
 def test_export_reads_back_into_the_same_params(exported):
-    from vivit.pretrained import read_checkpoint
+    from vivit.formats.readers import read_checkpoint
 
     _, params, _, out = exported
     view = read_checkpoint(str(out))
@@ -124,8 +124,8 @@ def token_run(tmp_path_factory):
 def _our_logits(workdir, video):
     import json
 
-    from vivit.pretrained import read_checkpoint
-    from vivit.pretrained.view import unflatten
+    from vivit.formats.readers import read_checkpoint
+    from vivit.formats.view import unflatten
     from vivit.export import run_config
     from vivit.models import build_model
 
@@ -209,7 +209,7 @@ from tests.storage.conftest import bucket, bucket_files, gcs_emulator  # noqa: E
 
 
 def test_export_to_a_bucket_writes_the_same_model_and_never_overwrites(exported, bucket):
-    from vivit.pretrained import read_checkpoint
+    from vivit.formats.readers import read_checkpoint
 
     _, params, root, out = exported
     remote = f"{bucket}/hf"

@@ -9,8 +9,9 @@ import pytest
 
 from ckpt_layouts import (HEADS, HIDDEN, hf_vit, hf_vivit, random_vit, write_big_vision_npz,
                           write_orbax, write_scenic_msgpack, write_vit_npz)
-from vivit.pretrained import CheckpointError, detect_format, read_checkpoint
-from vivit.pretrained.view import unflatten
+from vivit.formats.errors import CheckpointError
+from vivit.formats.readers import detect_format, read_checkpoint
+from vivit.formats.view import unflatten
 
 
 def assert_same_tree(got: dict, want: dict) -> None:
@@ -219,3 +220,19 @@ def test_incomplete_orbax_checkpoint_is_named(tmp_path):
                 os.remove(os.path.join(folder, name))
     with pytest.raises(CheckpointError, match="ckpt/3/state.*incomplete or corrupt"):
         read_checkpoint(str(tmp_path / "ckpt"))
+
+
+def test_the_formats_wing_imports_nothing_that_adapts_or_trains():
+    """vivit.formats sits below vivit.pretrained and the trainer: loading every module of it
+    loads none of theirs, so neither can import it back into a cycle."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, pkgutil, sys, vivit.formats\n"
+            "for module in pkgutil.walk_packages(vivit.formats.__path__, 'vivit.formats.'):\n"
+            "    importlib.import_module(module.name)\n"
+            "print(sorted(m for m in sys.modules if m == 'trainer' or m.startswith(\n"
+            "    ('vivit.pretrained', 'vivit.train', 'vivit.config', 'vivit.export'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]", result.stdout

@@ -14,9 +14,9 @@ import numpy as np
 from absl import flags
 
 from vivit.cli import fail, parse_flags
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.readers import READERS, read_checkpoint
-from vivit.pretrained.view import CheckpointView
+from vivit.formats.errors import CheckpointError
+from vivit.formats.readers import READERS, read_checkpoint
+from vivit.formats.view import CheckpointView
 
 
 def format_info(view: CheckpointView) -> str:

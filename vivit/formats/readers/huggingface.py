@@ -14,10 +14,10 @@ import json
 import numpy as np
 
 from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.hf_names import hf_to_scenic
-from vivit.pretrained.readers.hf_cvt import hf_cvt_to_flat
-from vivit.pretrained.view import CheckpointView, FlatParams
+from vivit.formats.errors import CheckpointError
+from vivit.formats.hf_names import hf_to_scenic
+from vivit.formats.readers.hf_cvt import hf_cvt_to_flat
+from vivit.formats.view import CheckpointView, FlatParams
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 _MODEL_TYPES = ("vit", "vivit", "cvt")

@@ -14,8 +14,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.view import CheckpointView, flatten
+from vivit.formats.errors import CheckpointError
+from vivit.formats.view import CheckpointView, flatten
 
 _ITEM_MARKERS = ("_METADATA", "manifest.ocdbt", "_sharding")
 
