@@ -98,12 +98,35 @@ def test_export_refuses_non_empty_output_and_other_models(exported, tmp_path):
 
 
 def test_wrong_clip_size_is_explained(exported, tmp_path):
-    from vivit.export import export_to_hf
+    from vivit.formats.hf_writer import write_hf_vivit
 
     _, _, root, _ = exported
     with pytest.raises(CheckpointError, match="posemb has 9 tokens.*--num_frames"):
-        export_to_hf(str(root / "workdir"), str(tmp_path / "o"), num_frames=8, image_size=16,
-                     min_resize=16)
+        write_hf_vivit(str(root / "workdir"), str(tmp_path / "o"), num_frames=8, image_size=16,
+                       min_resize=16)
+
+
+@pytest.mark.parametrize("missing", ["transformers", "torch"])
+def test_export_without_transformers_or_torch_is_one_line(exported, tmp_path, missing):
+    """Neither is a dependency of the package (the `hf` extra installs them): a missing one is
+    one error line naming the extra, not an ImportError traceback."""
+    import subprocess
+    import sys
+
+    _, _, root, _ = exported
+    # None in sys.modules makes `import NAME` raise ModuleNotFoundError, as if not installed.
+    code = (f"import sys; sys.modules[{missing!r}] = None\n"
+            "from vivit.export import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", code, f"--checkpoint={root / 'workdir'}", "--to=hf",
+         f"--out={tmp_path / 'hf'}", "--num_frames=4", "--image_size=16"],
+        capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    # The last line: TensorFlow's C++ start-up may log to stderr before it.
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"export: error: Hugging Face export needs transformers and torch ({missing} is not "
+        "installed): pip install -e '.[hf]'")
+    assert not (tmp_path / "hf").exists()
 
 
 # Export of a training run: the model, clip settings and class names come from the workdir.

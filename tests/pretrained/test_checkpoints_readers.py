@@ -104,7 +104,9 @@ def test_hf_vit_maps_to_scenic_layouts(tmp_path):
     assert "pre_logits/kernel" in p  # the ViT pooler (Dense + tanh) is Scenic's pre_logits
 
 
-def test_hf_vivit_safetensors_and_pytorch_bin_agree(tmp_path):
+def test_hf_vivit_safetensors_and_pytorch_bin_agree(tmp_path, monkeypatch):
+    import sys
+
     import torch
     from safetensors.numpy import load_file
 
@@ -117,6 +119,9 @@ def test_hf_vivit_safetensors_and_pytorch_bin_agree(tmp_path):
     a, b = read_checkpoint(str(tmp_path / "st")), read_checkpoint(str(bin_dir))
     assert a.params["embedding/kernel"].shape == (2, 8, 8, 3, HIDDEN)
     assert_same_tree(b.params, a.params)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails, as if not installed
+    with pytest.raises(CheckpointError, match=r"bin' needs PyTorch: pip install -e '\.\[hf\]'$"):
+        read_checkpoint(str(bin_dir))
 
 
 def test_missing_path_is_named(tmp_path):

@@ -1,6 +1,10 @@
-"""The one error type for checkpoints that cannot be read or adapted."""
+"""The one error type for checkpoints that cannot be read, adapted or written."""
 
 from __future__ import annotations
+
+# The optional extra (pyproject.toml) that installs transformers and torch, which reading
+# pytorch_model.bin files and writing Hugging Face ViViT need.
+INSTALL_HF = "pip install -e '.[hf]'"
 
 
 class CheckpointError(ValueError):
