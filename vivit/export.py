@@ -1,7 +1,7 @@
 """Export a Model 1 checkpoint as a Hugging Face ViViT model.
 
-    python -m vivit.export --checkpoint=WORKDIR_OR_FILE --to=hf --out=DIR [--config=configs/x.py]
-        [--config.KEY=VALUE ...]
+    python -m vivit.export --checkpoint=WORKDIR_OR_FILE --to=hf --out=DIR
+        [--config=configs/x.py[:ARG]] [--config.KEY=VALUE ...]
 
 When the checkpoint belongs to a training run (a workdir holding `config.json` and
 `checkpoints/`, or a checkpoint inside one), the model, the clip settings and the class names come
@@ -9,7 +9,8 @@ from the run: its `config.json` (the completed config it trained with, command-l
 included) and `label_names.json`. `--config=FILE` is needed only for checkpoints without a run;
 given with a run, the keys the file holds override the run's, except the model (`model_name`,
 `model.*`), which the checkpoint's weights fix: a file disagreeing there is reported and the run's
-value kept. `--config.KEY=VALUE` overrides any key.
+value kept. `--config.KEY=VALUE` overrides any key, parsed as its declared type by `vivit.config`
+exactly as main.py's overrides are (a bare `--config.KEY` sets True, `--noconfig.KEY` False).
 
 `transformers.VivitForVideoClassification.from_pretrained(DIR)` then gives our logits and
 `AutoImageProcessor.from_pretrained(DIR)` our inputs; `vivit.formats.hf_writer` writes DIR (only
@@ -19,7 +20,6 @@ half-written; DIR may be a bucket, gs://...). Needs transformers and torch: pip 
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import sys
@@ -32,7 +32,8 @@ from flax import traverse_util
 
 from vivit import storage
 from vivit.cli import fail, flag_dict, parse_flags
-from vivit.config import apply_overrides, complete, load_config_file
+from vivit.config import (ConfigError, apply_overrides, complete, load_config, load_config_file,
+                          split_config_spec, split_override_args)
 from vivit.formats.errors import CheckpointError
 from vivit.formats.hf_writer import check_model1_config, write_hf_vivit
 
@@ -97,58 +98,39 @@ def _is_model_key(key: str) -> bool:
 
 def overlay_config_file(config: ml_collections.ConfigDict, file_config: ml_collections.ConfigDict,
                         source: str) -> ml_collections.ConfigDict:
-    """`config` (a run's) with the keys `file_config` holds, except the model's (the run's
-    weights fix it): a model key on which the file disagrees is reported and the run's kept."""
+    """`config` (a run's) with the keys `file_config` holds set over it, except the model's (the
+    run's weights fix it): a model key on which the file disagrees is reported and the run's kept."""
     run_values = _flat(config.to_dict())
     file_values = _flat(complete(file_config).to_dict())
-    held = _flat(file_config.to_dict())
-    for key in sorted(held):
-        value = file_values[key]
-        if _is_model_key(key):
-            if _comparable(value) != _comparable(run_values.get(key)):
-                print(f"export: warning: {source} sets {key}={value!r} but the run trained with "
-                      f"{run_values.get(key)!r}; using the run's.", file=sys.stderr)
-            continue
-        apply_overrides(config, {key: value})
-    return config
+    held = {key: file_values[key] for key in _flat(file_config.to_dict()) if key in file_values}
+    for key in sorted(filter(_is_model_key, held)):
+        if _comparable(held[key]) != _comparable(run_values.get(key)):
+            print(f"export: warning: {source} sets {key}={held[key]!r} but the run trained with "
+                  f"{run_values.get(key)!r}; using the run's.", file=sys.stderr)
+    return apply_overrides(config, {key: value for key, value in held.items()
+                                    if not _is_model_key(key)})
 
 
-def _override_value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # a plain string, as ml_collections' flags take it
-
-
-def _export_config(args: types.SimpleNamespace, overrides: dict[str, Any]
+def _export_config(args: types.SimpleNamespace, overrides: Sequence[str]
                    ) -> tuple[Optional[ml_collections.ConfigDict], Optional[list[str]]]:
-    """The config to export with (the run's, then --config, then --config.KEY=VALUE) and the
-    run's label names."""
+    """The config to export with and the run's label names. A run's config.json, with its
+    --config file's keys but the model's over it; else the --config file (FILE[:ARG]); then the
+    --config.KEY=VALUE overrides, parsed as their declared types (vivit.config, as main.py)."""
     run = find_run(args.checkpoint)
-    config = run_config(run) if run else None
-    labels = run_label_names(run) if run else None
-    if args.config:
-        try:
-            file_config = load_config_file(args.config)
-        except FileNotFoundError as error:
-            raise CheckpointError(f"--config: {error}") from None
-        try:
-            config = (complete(file_config) if config is None
-                      else overlay_config_file(config, file_config, f"--config={args.config}"))
-        except (ValueError, TypeError, KeyError) as error:
-            raise CheckpointError(f"--config={args.config}: {error}") from None
-    if overrides:
-        if config is None:
+    if run is None and not args.config:
+        if overrides:
             raise CheckpointError(
-                f"--config.{next(iter(overrides))} needs a config to override: '{args.checkpoint}' "
-                "is not in a training workdir (no config.json beside checkpoints/) and no "
-                "--config was given.")
-        for key, value in overrides.items():
-            try:
-                apply_overrides(config, {key: value})
-            except (KeyError, TypeError, ValueError, AttributeError) as error:
-                raise CheckpointError(f"--config.{key}={value!r}: {error}") from None
-    return config, labels
+                f"--config.{overrides[0].partition('=')[0]} needs a config to override: "
+                f"'{args.checkpoint}' is not in a training workdir (no config.json beside "
+                "checkpoints/) and no --config was given.")
+        return None, None
+    if run is None:
+        return load_config(args.config, overrides), None
+    config = run_config(run)
+    if args.config:
+        overlay_config_file(config, load_config_file(*split_config_spec(args.config)),
+                            f"--config={args.config}")
+    return apply_overrides(config, overrides), run_label_names(run)
 
 
 PROG = "export"
@@ -175,17 +157,11 @@ def _define_flags() -> flags.FlagValues:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # --config.KEY=VALUE overrides are not flags of their own: split them off first.
-    overrides = {}
-    for extra in [arg for arg in argv if arg.startswith("--config.")]:
-        key, equals, value = extra.partition("=")
-        if not equals or key == "--config.":
-            fail(PROG, f"unrecognised argument {extra!r} (overrides are --config.KEY=VALUE)")
-        overrides[key[len("--config."):]] = _override_value(value)
+    # --config.KEY=VALUE overrides are not flags of their own: vivit.config parses them.
+    rest, overrides = split_override_args(sys.argv[1:] if argv is None else argv)
     flag_values = _define_flags()
     positional = parse_flags(
-        flag_values, [arg for arg in argv if not arg.startswith("--config.")], PROG,
+        flag_values, rest, PROG,
         "python -m vivit.export --checkpoint=PATH --to=hf --out=DIR [--config.KEY=VALUE ...]",
         __doc__, unknown_hint=" (overrides are --config.KEY=VALUE)")
     if positional:
@@ -204,9 +180,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 "checkpoints/): pass --config, or both --num_frames and --image_size.")
         min_resize = args.min_resize or (data.min_resize if data else image_size)
         out = write_hf_vivit(args.checkpoint, args.out, num_frames=int(num_frames),
-                           image_size=int(image_size), min_resize=int(min_resize),
-                           label_names=labels)
-    except CheckpointError as err:
+                             image_size=int(image_size), min_resize=int(min_resize),
+                             label_names=labels)
+    except (CheckpointError, ConfigError, FileNotFoundError) as err:
         print(f"export: error: {err}", file=sys.stderr)
         return 2
     print(f"Wrote Hugging Face ViViT to {out}")

@@ -200,6 +200,20 @@ def test_a_config_file_does_not_override_the_runs_model(token_run, tmp_path, cap
     assert AutoImageProcessor.from_pretrained(str(out)).size == {"shortest_edge": 40}
 
 
+def test_overrides_are_parsed_as_their_declared_types_as_main_py_parses_them(exported, tmp_path):
+    """vivit.config parses them: '2024' stays a string for a string key, 'false' is a boolean,
+    --noconfig.KEY sets False (a literal_eval of each value made 2024 an int, 'false' a string)."""
+    from transformers import AutoImageProcessor
+
+    _, _, root, _ = exported
+    out = tmp_path / "hf"
+    assert main([f"--checkpoint={root / 'workdir'}", "--to=hf", f"--out={out}",
+                 f"--config={root / 'run_config.py'}", "--config.experiment_name=2024",
+                 "--config.dataset_configs.random_flip=false", "--noconfig.checkpoint",
+                 "--config.dataset_configs.min_resize=24"]) == 0
+    assert AutoImageProcessor.from_pretrained(str(out)).size == {"shortest_edge": 24}
+
+
 def test_export_errors_are_one_line(exported, tmp_path, capsys):
     _, _, root, _ = exported
     base = [f"--checkpoint={root / 'workdir'}", "--to=hf", f"--out={tmp_path / 'o'}"]
