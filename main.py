@@ -146,10 +146,11 @@ def run_summary(workdir: str, config_arg: str, overrides: list[str],
 
 def _export_problem(config) -> str | None:
     """Why this run cannot be exported to Hugging Face (one line), or None."""
-    from vivit.export import CheckpointError, _check_model1_config
+    from vivit.formats.errors import CheckpointError
+    from vivit.formats.hf_writer import check_model1_config
 
     try:
-        _check_model1_config(config)
+        check_model1_config(config)
     except CheckpointError as error:
         return str(error)
     return None

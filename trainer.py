@@ -27,7 +27,7 @@ import vivit.flops
 from vivit import pretrained, tasks
 from vivit import workdir as workdir_lib
 from vivit import data as data_lib
-from vivit.pretrained.readers import READERS
+from vivit.formats.readers import READERS
 from vivit.config import complete
 from vivit.data import preprocess
 from vivit.data.video_file import expand_video_paths, read_video_file

@@ -206,9 +206,9 @@ def test_importing_the_config_does_not_load_the_checkpoint_readers():
     import sys
 
     code = ("import sys, vivit.config, vivit.pretrained\n"
-            "print(sorted(m for m in ('tensorflow', 'vivit.pretrained.readers') if m in sys.modules))\n"
+            "print(sorted(m for m in ('tensorflow', 'vivit.formats.readers') if m in sys.modules))\n"
             "vivit.pretrained.CheckpointError  # a name of the package loads its module on use\n"
-            "print('vivit.pretrained.errors' in sys.modules)")
+            "print('vivit.formats.errors' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.split("\n")[:2] == ["[]", "True"], result.stdout

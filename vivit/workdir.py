@@ -82,14 +82,18 @@ def ensure_writable(workdir: str | os.PathLike) -> epath.Path:
 
 def finished_steps(path: str | os.PathLike) -> list[int]:
     """The completely written checkpoint steps, oldest first, of a workdir or of its
-    checkpoints/ folder (local or gs://). A step still being written (a temporary folder
-    locally; on a bucket, no commit marker yet) is not listed; nothing is read but names."""
+    checkpoints/ folder (local or gs://); see `steps_in`."""
+    candidate = checkpoint_dir(path)
+    return steps_in(candidate if candidate.is_dir() else path)
+
+
+def steps_in(folder: str | os.PathLike) -> list[int]:
+    """The completely written Orbax steps directly in `folder`, oldest first. A step still being
+    written (a temporary folder locally; on a bucket, no commit marker yet) is not listed, and
+    nothing is read but names and markers."""
     import orbax.checkpoint as ocp  # Imported only when steps are listed (it is slow).
 
-    root = os.fspath(resolve(path))
-    candidate = storage.join(root, CHECKPOINT_DIR)
-    if storage.isdir(candidate):
-        root = candidate
+    root = os.fspath(resolve(folder))
     if not storage.isdir(root):
         return []
     return sorted(int(name) for name in storage.listdir(root)

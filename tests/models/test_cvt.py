@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vivit.models.cvt import CVT_VARIANTS, CvTClassifier, stages_from_hf_config
-from vivit.pretrained.readers import read_checkpoint
-from vivit.pretrained.view import unflatten
+from vivit.formats.readers import read_checkpoint
+from vivit.formats.view import unflatten
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -10,7 +10,7 @@ import pytest
 from tests.models.tiny import tiny_config
 from tests.task_helpers import model_of
 from vivit.models.encoder import REMAT_POLICIES
-from vivit.pretrained.layer_stacking import tree_like_layout
+from vivit.formats.layer_stacking import tree_like_layout
 
 VARIANTS = ["spacetime", "factorized_encoder", "factorized_self_attention_block",
             "factorized_dot_product_attention"]

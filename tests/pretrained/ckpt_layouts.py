@@ -17,7 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
-from vivit.pretrained.view import flatten, unflatten
+from vivit.formats.view import flatten, unflatten
 from vivit.config import apply_overrides, default_config
 from tests.task_helpers import model_of
 

@@ -59,7 +59,7 @@ def test_transformers_loads_the_export_and_gives_our_logits(exported):
 
 
 def test_export_reads_back_into_the_same_params(exported):
-    from vivit.pretrained import read_checkpoint
+    from vivit.formats.readers import read_checkpoint
 
     _, params, _, out = exported
     view = read_checkpoint(str(out))
@@ -98,12 +98,35 @@ def test_export_refuses_non_empty_output_and_other_models(exported, tmp_path):
 
 
 def test_wrong_clip_size_is_explained(exported, tmp_path):
-    from vivit.export import export_to_hf
+    from vivit.formats.hf_writer import write_hf_vivit
 
     _, _, root, _ = exported
     with pytest.raises(CheckpointError, match="posemb has 9 tokens.*--num_frames"):
-        export_to_hf(str(root / "workdir"), str(tmp_path / "o"), num_frames=8, image_size=16,
-                     min_resize=16)
+        write_hf_vivit(str(root / "workdir"), str(tmp_path / "o"), num_frames=8, image_size=16,
+                       min_resize=16)
+
+
+@pytest.mark.parametrize("missing", ["transformers", "torch"])
+def test_export_without_transformers_or_torch_is_one_line(exported, tmp_path, missing):
+    """Neither is a dependency of the package (the `hf` extra installs them): a missing one is
+    one error line naming the extra, not an ImportError traceback."""
+    import subprocess
+    import sys
+
+    _, _, root, _ = exported
+    # None in sys.modules makes `import NAME` raise ModuleNotFoundError, as if not installed.
+    code = (f"import sys; sys.modules[{missing!r}] = None\n"
+            "from vivit.export import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", code, f"--checkpoint={root / 'workdir'}", "--to=hf",
+         f"--out={tmp_path / 'hf'}", "--num_frames=4", "--image_size=16"],
+        capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    # The last line: TensorFlow's C++ start-up may log to stderr before it.
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"export: error: Hugging Face export needs transformers and torch ({missing} is not "
+        "installed): pip install -e '.[hf]'")
+    assert not (tmp_path / "hf").exists()
 
 
 # Export of a training run: the model, clip settings and class names come from the workdir.
@@ -124,8 +147,8 @@ def token_run(tmp_path_factory):
 def _our_logits(workdir, video):
     import json
 
-    from vivit.pretrained import read_checkpoint
-    from vivit.pretrained.view import unflatten
+    from vivit.formats.readers import read_checkpoint
+    from vivit.formats.view import unflatten
     from vivit.export import run_config
     from tests.task_helpers import model_of
 
@@ -177,6 +200,20 @@ def test_a_config_file_does_not_override_the_runs_model(token_run, tmp_path, cap
     assert AutoImageProcessor.from_pretrained(str(out)).size == {"shortest_edge": 40}
 
 
+def test_overrides_are_parsed_as_their_declared_types_as_main_py_parses_them(exported, tmp_path):
+    """vivit.config parses them: '2024' stays a string for a string key, 'false' is a boolean,
+    --noconfig.KEY sets False (a literal_eval of each value made 2024 an int, 'false' a string)."""
+    from transformers import AutoImageProcessor
+
+    _, _, root, _ = exported
+    out = tmp_path / "hf"
+    assert main([f"--checkpoint={root / 'workdir'}", "--to=hf", f"--out={out}",
+                 f"--config={root / 'run_config.py'}", "--config.experiment_name=2024",
+                 "--config.dataset_configs.random_flip=false", "--noconfig.checkpoint",
+                 "--config.dataset_configs.min_resize=24"]) == 0
+    assert AutoImageProcessor.from_pretrained(str(out)).size == {"shortest_edge": 24}
+
+
 def test_export_errors_are_one_line(exported, tmp_path, capsys):
     _, _, root, _ = exported
     base = [f"--checkpoint={root / 'workdir'}", "--to=hf", f"--out={tmp_path / 'o'}"]
@@ -209,7 +246,7 @@ from tests.storage.conftest import bucket, bucket_files, gcs_emulator  # noqa: E
 
 
 def test_export_to_a_bucket_writes_the_same_model_and_never_overwrites(exported, bucket):
-    from vivit.pretrained import read_checkpoint
+    from vivit.formats.readers import read_checkpoint
 
     _, params, root, out = exported
     remote = f"{bucket}/hf"

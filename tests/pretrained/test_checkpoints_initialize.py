@@ -11,8 +11,8 @@ import pytest
 from ckpt_layouts import (FRAMES, GRID, TUBELET_T, flat, hf_vivit, init_params, random_video,
                           random_vit, tiny_config, write_big_vision_npz, write_orbax,
                           write_scenic_msgpack, write_vit_npz)
+from vivit.formats.view import unflatten
 from vivit.pretrained import CheckpointError, initialize
-from vivit.pretrained.view import unflatten
 
 VARIANTS = ["spacetime", "factorized_encoder", "factorized_self_attention_block",
             "factorized_dot_product_attention"]
@@ -353,7 +353,7 @@ def test_unknown_rule_names_the_key(vit_files, key, value):
 @pytest.mark.parametrize("attention", VARIANTS)
 def test_every_variant_initializes_from_a_hf_vit(tmp_path, attention):
     from ckpt_layouts import hf_vit
-    from vivit.pretrained import read_checkpoint
+    from vivit.formats.readers import read_checkpoint
 
     hf_vit(str(tmp_path / "vit"))
     source = read_checkpoint(str(tmp_path / "vit")).params

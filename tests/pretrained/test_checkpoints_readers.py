@@ -9,8 +9,9 @@ import pytest
 
 from ckpt_layouts import (HEADS, HIDDEN, hf_vit, hf_vivit, random_vit, write_big_vision_npz,
                           write_orbax, write_scenic_msgpack, write_vit_npz)
-from vivit.pretrained import CheckpointError, detect_format, read_checkpoint
-from vivit.pretrained.view import unflatten
+from vivit.formats.errors import CheckpointError
+from vivit.formats.readers import detect_format, read_checkpoint
+from vivit.formats.view import unflatten
 
 
 def assert_same_tree(got: dict, want: dict) -> None:
@@ -103,7 +104,9 @@ def test_hf_vit_maps_to_scenic_layouts(tmp_path):
     assert "pre_logits/kernel" in p  # the ViT pooler (Dense + tanh) is Scenic's pre_logits
 
 
-def test_hf_vivit_safetensors_and_pytorch_bin_agree(tmp_path):
+def test_hf_vivit_safetensors_and_pytorch_bin_agree(tmp_path, monkeypatch):
+    import sys
+
     import torch
     from safetensors.numpy import load_file
 
@@ -116,6 +119,9 @@ def test_hf_vivit_safetensors_and_pytorch_bin_agree(tmp_path):
     a, b = read_checkpoint(str(tmp_path / "st")), read_checkpoint(str(bin_dir))
     assert a.params["embedding/kernel"].shape == (2, 8, 8, 3, HIDDEN)
     assert_same_tree(b.params, a.params)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails, as if not installed
+    with pytest.raises(CheckpointError, match=r"bin' needs PyTorch: pip install -e '\.\[hf\]'$"):
+        read_checkpoint(str(bin_dir))
 
 
 def test_missing_path_is_named(tmp_path):
@@ -219,3 +225,19 @@ def test_incomplete_orbax_checkpoint_is_named(tmp_path):
                 os.remove(os.path.join(folder, name))
     with pytest.raises(CheckpointError, match="ckpt/3/state.*incomplete or corrupt"):
         read_checkpoint(str(tmp_path / "ckpt"))
+
+
+def test_the_formats_wing_imports_nothing_that_adapts_or_trains():
+    """vivit.formats sits below vivit.pretrained and the trainer: loading every module of it
+    loads none of theirs, so neither can import it back into a cycle."""
+    import subprocess
+    import sys
+
+    code = ("import importlib, pkgutil, sys, vivit.formats\n"
+            "for module in pkgutil.walk_packages(vivit.formats.__path__, 'vivit.formats.'):\n"
+            "    importlib.import_module(module.name)\n"
+            "print(sorted(m for m in sys.modules if m == 'trainer' or m.startswith(\n"
+            "    ('vivit.pretrained', 'vivit.train', 'vivit.config', 'vivit.export'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]", result.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vivit.pretrained.view import flatten, unflatten
+from vivit.formats.view import flatten, unflatten
 from vivit.workdir import config_differences
 
 

@@ -8,9 +8,10 @@ import pytest
 
 from ckpt_layouts import (LAYERS, flat, init_params, random_video, random_vit, tiny_config,
                           write_big_vision_npz, write_orbax, write_scenic_msgpack, write_vit_npz)
-from vivit.pretrained import CheckpointError, initialize, read_checkpoint
-from vivit.pretrained.layer_stacking import stack_layers, tree_like_layout, unstack_layers
-from vivit.pretrained.view import unflatten
+from vivit.formats.layer_stacking import stack_layers, tree_like_layout, unstack_layers
+from vivit.formats.readers import read_checkpoint
+from vivit.formats.view import unflatten
+from vivit.pretrained import CheckpointError, initialize
 
 
 def _initialized(path: str, **overrides):

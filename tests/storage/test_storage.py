@@ -223,7 +223,7 @@ def test_checkpoint_files_in_a_bucket_read_like_local_ones(bucket, tmp_path, cap
     from flax import serialization
 
     from vivit.pretrained.__main__ import main as checkpoints_main
-    from vivit.pretrained.readers import read_checkpoint
+    from vivit.formats.readers import read_checkpoint
 
     params = {"embedding": {"kernel": np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)},
               "Transformer": {"encoder_norm": {"scale": np.ones(4, np.float32)}}}

@@ -88,7 +88,7 @@ def model_defaults() -> ml_collections.ConfigDict:
     model.remat_policy = "full"
     # Run the encoder blocks as one nn.scan step (compiles once, not num_layers times); params
     # are stacked on a leading layer axis under `encoderblock` instead of `encoderblock_{i}`.
-    # Checkpoints convert between the two layouts on load (vivit/pretrained/layer_stacking.py).
+    # Checkpoints convert between the two layouts on load (vivit/formats/layer_stacking.py).
     model.scan_layers = False
 
     return ml_collections.ConfigDict(

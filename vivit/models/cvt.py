@@ -6,7 +6,7 @@ joins only where `cls_token` says (the last stage for CvT-13/21/W24).
 
 BatchNorm is kept in its inference form: a per-channel affine (`scale`, `bias`) after the
 depthwise kernel, with no running statistics. Loading a Hugging Face checkpoint folds its running
-mean/variance into the kernel and the affine (`vivit.pretrained.readers.hf_cvt`), so logits match
+mean/variance into the kernel and the affine (`vivit.formats.readers.hf_cvt`), so logits match
 and the trainable parameter count equals Hugging Face's; the trainer carries only `params`.
 
 Inside ViViT's factorised encoder a CvT may see a tubelet instead of one frame: pixels

@@ -1,8 +1,8 @@
-"""Pretrained initialization: read ViT/ViViT checkpoints in their upstream formats and initialize
-our models from them.
+"""Pretrained initialization: adapt a checkpoint (read by `vivit.formats.readers`) to our models.
 
-`initialize(params, config)` is the trainer's entry point; `read_checkpoint(path)` gives the flat,
-Scenic-named view of any supported file; `python -m vivit.pretrained info PATH` inspects one.
+`initialize(params, config)` is the trainer's entry point; `detect_format` and `CheckpointError`
+come from `vivit.formats`, where the readers live; `python -m vivit.pretrained info PATH`
+inspects a file.
 
 The names below are imported on first use: the readers pull in TensorFlow (through
 flax.training.checkpoints), several seconds that `vivit.config`, which only needs
@@ -15,13 +15,11 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "CheckpointError": "vivit.pretrained.errors",
-    "CheckpointView": "vivit.pretrained.view",
+    "CheckpointError": "vivit.formats.errors",
     "InitReport": "vivit.pretrained.initialize",
-    "detect_format": "vivit.pretrained.readers",
+    "detect_format": "vivit.formats.readers",
     "initialize": "vivit.pretrained.initialize",
     "initialize_from_view": "vivit.pretrained.initialize",
-    "read_checkpoint": "vivit.pretrained.readers",
 }
 
 __all__ = sorted(_HOMES)

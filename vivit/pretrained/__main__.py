@@ -15,9 +15,9 @@ from absl import flags
 
 from vivit import storage, workdir
 from vivit.cli import fail, parse_flags
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.readers import READERS, read_checkpoint
-from vivit.pretrained.view import CheckpointView
+from vivit.formats.errors import CheckpointError
+from vivit.formats.readers import READERS, read_checkpoint
+from vivit.formats.view import CheckpointView
 
 
 def format_info(view: CheckpointView) -> str:

@@ -17,13 +17,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.kernel import adapt_embedding_kernel
-from vivit.pretrained.layer_stacking import like_layout, unstack_layers
-from vivit.pretrained.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
-from vivit.pretrained.readers import read_checkpoint
-from vivit.pretrained.view import CheckpointView
+from vivit.formats.errors import CheckpointError
+from vivit.formats.layer_stacking import like_layout, unstack_layers
+from vivit.formats.readers import read_checkpoint
+from vivit.formats.view import CheckpointView
 from vivit.models.attention_types import get_attention_type
+from vivit.pretrained.kernel import adapt_embedding_kernel
+from vivit.pretrained.posemb import SIZE_CHANGES, TargetGrid, adapt_posemb
 
 log = logging.getLogger(__name__)
 

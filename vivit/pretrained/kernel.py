@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vivit.pretrained.errors import CheckpointError
+from vivit.formats.errors import CheckpointError
 from vivit.models.embeddings import KERNEL_INIT_METHODS, inflate_2d_kernel
 
 

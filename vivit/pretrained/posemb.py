@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import scipy.ndimage
 
-from vivit.pretrained.errors import CheckpointError
+from vivit.formats.errors import CheckpointError
 
 SIZE_CHANGES = ("tile", "resize", "resize_tile")
 

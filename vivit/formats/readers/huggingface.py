@@ -14,10 +14,10 @@ import json
 import numpy as np
 
 from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.hf_names import hf_to_scenic
-from vivit.pretrained.readers.hf_cvt import hf_cvt_to_flat
-from vivit.pretrained.view import CheckpointView, FlatParams
+from vivit.formats.errors import INSTALL_HF, CheckpointError
+from vivit.formats.hf_names import hf_to_scenic
+from vivit.formats.readers.hf_cvt import hf_cvt_to_flat
+from vivit.formats.view import CheckpointView, FlatParams
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 _MODEL_TYPES = ("vit", "vivit", "cvt")
@@ -44,7 +44,7 @@ def _read_torch_bin(path: str) -> FlatParams:
     try:
         import torch
     except ImportError as err:
-        raise CheckpointError(f"Reading '{path}' needs PyTorch (pip install torch).") from err
+        raise CheckpointError(f"Reading '{path}' needs PyTorch: {INSTALL_HF}") from err
     try:
         source = io.BytesIO(storage.read_bytes(path)) if storage.is_url(path) else path
         state = torch.load(source, map_location="cpu", weights_only=True)

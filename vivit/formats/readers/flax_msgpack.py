@@ -14,8 +14,8 @@ from flax import serialization
 from flax.training import checkpoints as flax_checkpoints
 
 from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.view import CheckpointView, flatten
+from vivit.formats.errors import CheckpointError
+from vivit.formats.view import CheckpointView, flatten
 
 _STEP_FILE = re.compile(r"^checkpoint_(\d+)$")
 

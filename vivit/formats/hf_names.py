@@ -13,8 +13,8 @@ import re
 
 import numpy as np
 
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.view import FlatParams
+from vivit.formats.errors import CheckpointError
+from vivit.formats.view import FlatParams
 
 _ATTENTION = "MultiHeadDotProductAttention_0"
 

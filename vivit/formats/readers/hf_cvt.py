@@ -11,8 +11,8 @@ import re
 
 import numpy as np
 
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.view import FlatParams
+from vivit.formats.errors import CheckpointError
+from vivit.formats.view import FlatParams
 
 BATCH_NORM_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which the reference uses.
 

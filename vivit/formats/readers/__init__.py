@@ -6,13 +6,13 @@ import zipfile
 from typing import Callable, Optional
 
 from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.layer_stacking import stacked_prefixes, unstack_layers
-from vivit.pretrained.readers.flax_msgpack import read_scenic_checkpoint
-from vivit.pretrained.readers.huggingface import WEIGHT_FILES, is_hf_dir, read_huggingface
-from vivit.pretrained.readers.npz import is_big_vision_layout, read_big_vision_npz, read_vit_npz
-from vivit.pretrained.readers.orbax_dir import is_orbax_dir, read_orbax
-from vivit.pretrained.view import CheckpointView
+from vivit.formats.errors import CheckpointError
+from vivit.formats.layer_stacking import stacked_prefixes, unstack_layers
+from vivit.formats.readers.flax_msgpack import read_scenic_checkpoint
+from vivit.formats.readers.huggingface import WEIGHT_FILES, is_hf_dir, read_huggingface
+from vivit.formats.readers.npz import is_big_vision_layout, read_big_vision_npz, read_vit_npz
+from vivit.formats.readers.orbax_dir import is_orbax_dir, read_orbax
+from vivit.formats.view import CheckpointView
 
 READERS: dict[str, Callable[[str], CheckpointView]] = {
     "vit_npz": read_vit_npz,

@@ -2,7 +2,8 @@
 
 Per-layer: `.../encoderblock_{i}/...` (Scenic, ViT .npz, Hugging Face, unscanned runs).
 Stacked: `.../encoderblock/...` with a leading layer axis (`model.scan_layers=True`, big_vision's
-`scan=True`). Checkpoint views are always per-layer; a scanned model converts at its boundary.
+`scan=True`). Files store either layout, so it lives beside the readers: checkpoint views are
+always per-layer, and a scanned model converts at its boundary (`vivit.pretrained.initialize`).
 Works on flat `{'a/b/c': array}` dicts (numpy or jax arrays) with any prefix before the block.
 """
 
@@ -16,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vivit.pretrained.errors import CheckpointError
+from vivit.formats.errors import CheckpointError
 
 PER_LAYER = re.compile(r"^(?:(.+)/)?encoderblock_(\d+)/(.+)$")
 STACKED = re.compile(r"^(?:(.+)/)?encoderblock/(.+)$")

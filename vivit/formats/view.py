@@ -1,7 +1,7 @@
 """One flat view of a checkpoint's parameters, in Scenic's ViViT names, whatever the source format.
 
-Every reader produces a `CheckpointView`; the adapters and `initialize` only ever see this view, so
-a new format needs a reader and nothing else.
+Every reader produces a `CheckpointView`; the adapters of `vivit.pretrained`, `initialize` and the
+Hugging Face writer only ever see this view, so a new format needs a reader and nothing else.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.view import CheckpointView, flatten
+from vivit import storage, workdir
+from vivit.formats.errors import CheckpointError
+from vivit.formats.view import CheckpointView, flatten
 
 _ITEM_MARKERS = ("_METADATA", "manifest.ocdbt", "_sharding")
 
@@ -25,21 +25,13 @@ def is_item_dir(path: str) -> bool:
     return any(storage.exists(storage.join(path, m)) for m in _ITEM_MARKERS)
 
 
-def _step_dirs(path: str) -> list[int]:
-    """Finished steps only: on a bucket Orbax writes a step in place and marks it complete with
-    a commit_success.txt file (no rename), so a step being written is skipped."""
-    return sorted(int(n) for n in storage.listdir(path)
-                  if n.isdigit() and storage.isdir(storage.join(path, n))
-                  and ocp.utils.is_checkpoint_finalized(storage.resolve(storage.join(path, n))))
-
-
 def is_orbax_dir(path: str) -> bool:
     """An item dir, a step dir (holds _CHECKPOINT_METADATA or item dirs) or a root of steps."""
     if not storage.isdir(path):
         return False
     if is_item_dir(path) or storage.exists(storage.join(path, "_CHECKPOINT_METADATA")):
         return True
-    steps = _step_dirs(path)
+    steps = workdir.steps_in(path)
     if steps:
         return is_orbax_dir(storage.join(path, str(steps[-1])))
     return _workdir_checkpoints(path) is not None
@@ -47,17 +39,17 @@ def is_orbax_dir(path: str) -> bool:
 
 def _workdir_checkpoints(path: str) -> str | None:
     """`<workdir>/checkpoints` when `path` is a training workdir holding Orbax steps."""
-    root = storage.join(path, "checkpoints")
-    return root if storage.isdir(root) and _step_dirs(root) else None
+    root = storage.join(path, workdir.CHECKPOINT_DIR)
+    return root if storage.isdir(root) and workdir.steps_in(root) else None
 
 
 def _find_item(path: str) -> str:
     if is_item_dir(path):
         return path
     workdir_root = _workdir_checkpoints(path)
-    if workdir_root is not None and not _step_dirs(path):
+    if workdir_root is not None and not workdir.steps_in(path):
         return _find_item(workdir_root)
-    steps = _step_dirs(path)
+    steps = workdir.steps_in(path)
     if steps and not storage.exists(storage.join(path, "_CHECKPOINT_METADATA")):
         return _find_item(storage.join(path, str(steps[-1])))
     items = sorted(n for n in storage.listdir(path) if is_item_dir(storage.join(path, n)))

@@ -16,8 +16,8 @@ import numpy as np
 from flax.training import checkpoints as flax_checkpoints
 
 from vivit import storage
-from vivit.pretrained.errors import CheckpointError
-from vivit.pretrained.view import CheckpointView, FlatParams, flatten, unflatten
+from vivit.formats.errors import CheckpointError
+from vivit.formats.view import CheckpointView, FlatParams, flatten, unflatten
 
 # Prefixes under which the parameters of a whole training state live, most specific first.
 _PARAM_PREFIXES = ("opt/target/", "params/")
