@@ -150,6 +150,11 @@ def test_train_test_resume_and_init_from_on_a_bucket(prepared, gcs_emulator, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Restored step {STEPS} from {run}/checkpoints." in result.stderr
     assert "Multi-view test at step" in result.stderr
+    assert f"  checkpoints  {run}/checkpoints (steps " in result.stderr  # the closing summary
+    # The info tool lists a bucket workdir's steps through vivit.workdir, as it does a local one.
+    info = _run([sys.executable, "-m", "vivit.pretrained", "info", run], cwd, env)
+    assert info.returncode == 0, info.stderr[-3000:]
+    assert f"  {STEPS}: intact" in info.stdout and f"newest intact step: {STEPS}" in info.stdout
 
     killed = f"{bucket}/killed"
     process = subprocess.Popen(_main(killed, *flags), cwd=cwd, env=env, stdout=subprocess.PIPE,
