@@ -146,6 +146,43 @@ def test_the_input_pipeline_never_imports_the_training_code():
     assert imports_between(graph, "vivit.data", "vivit.train") == []
 
 
+# The layers of docs/architecture.md, lowest first: a module imports only from its own layer or
+# below. Each area's config.py declares keys and imports nothing above the base, so the config
+# assembly (vivit.config) may read them all.
+LAYERS = (
+    ("base", ("vivit", "vivit.config", "vivit.config_keys", "vivit.storage", "vivit.registry",
+              "vivit.processes", "vivit.cli", "vivit.startup_notices", "vivit.models.config",
+              "vivit.data.config", "vivit.train.config", "vivit.pretrained.config")),
+    ("files", ("vivit.workdir", "vivit.formats")),
+    ("domain", ("vivit.tasks", "vivit.models", "vivit.data")),
+    ("run parts", ("vivit.train", "vivit.pretrained", "vivit.sweep", "vivit.flops")),
+    ("entry points", ("vivit.export", "vivit.pretrained.__main__", "vivit.sweep.__main__",
+                      "vivit.data.prepare")),
+)
+
+
+def _layer_of(module: str) -> int:
+    """The layer of the most specific prefix of `module` that LAYERS names ("vivit" names the
+    package's own __init__ only)."""
+    best, depth = None, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            inside = module == prefix or (prefix != "vivit" and module.startswith(prefix + "."))
+            if inside and prefix.count(".") > depth:
+                best, depth = index, prefix.count(".")
+    assert best is not None, f"{module} is in no layer of LAYERS: add it"
+    return best
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    graph, _ = import_graph(PACKAGE_DIR)
+    upward = [f"{importer} ({LAYERS[_layer_of(importer)][0]}) -> {target} "
+              f"({LAYERS[_layer_of(target)][0]})"
+              for importer, targets in sorted(graph.items()) for target in targets
+              if _layer_of(target) > _layer_of(importer)]
+    assert upward == []
+
+
 def test_the_graph_of_the_package_is_read():
     """A parser that silently saw nothing would pass both checks above."""
     graph, files = import_graph(PACKAGE_DIR)

@@ -7,7 +7,7 @@ best-checkpoint metric, how test views are averaged, and how a prediction is sco
 The task is built once, where a run is set up (`task_for_config`: the trainer, main.py, the
 tools' entry points), and handed to the data pipeline, the model builder and the steps, which ask
 it; nothing else compares `model_name` strings. A new task is one module with one class and one
-`TASKS` entry.
+`register_task` call (docs/architecture.md).
 
 Modules: `base` (the `Task` interface), `single_label`, `multi_head`, `multi_label` (the tasks),
 `losses` and `metrics` (the label math they are made of).
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from vivit.registry import Registry
 from vivit.tasks.base import (IMAGE, INDEX, MULTI_HOT, MULTILABEL_THRESHOLD, PER_HEAD, VIDEO,
                               Task)
 from vivit.tasks.multi_head import MultiHead
@@ -35,21 +36,26 @@ from vivit.tasks.multi_label import MultiLabel
 from vivit.tasks.single_label import ImageClassification, SingleLabel
 
 __all__ = ["Task", "SingleLabel", "MultiHead", "MultiLabel", "ImageClassification", "TASKS",
-           "task_for_config", "best_checkpoint_metric", "INDEX", "PER_HEAD", "MULTI_HOT",
+           "register_task", "task_for_config", "best_checkpoint_metric", "INDEX", "PER_HEAD",
+           "MULTI_HOT",
            "VIDEO", "IMAGE", "MULTILABEL_THRESHOLD"]
 
-TASKS: dict[str, type[Task]] = {
-    task.model_name: task for task in (SingleLabel, MultiHead, MultiLabel, ImageClassification)
-}
+TASKS: Registry[type[Task]] = Registry(
+    "Task", "model_name={name!r} is not supported; expected one of {known}.")
+
+
+def register_task(task: type[Task]) -> type[Task]:
+    """Makes `task.model_name` a valid `model_name`; returns the task class."""
+    return TASKS.register(task.model_name, task)
+
+
+for _task in (SingleLabel, MultiHead, MultiLabel, ImageClassification):
+    register_task(_task)
 
 
 def task_for_config(config: ml_collections.ConfigDict) -> Task:
     """The `Task` of `config.model_name`, built from the config's keys."""
-    name = config.get("model_name")
-    if name not in TASKS:
-        raise ValueError(f"model_name={name!r} is not supported; expected one of "
-                         f"{tuple(TASKS)}.")
-    return TASKS[name].from_config(config)
+    return TASKS.lookup(config.get("model_name")).from_config(config)
 
 
 def best_checkpoint_metric(config: ml_collections.ConfigDict, task: Task) -> str | None:
