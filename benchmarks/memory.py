@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import glob
 import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -50,7 +52,6 @@ import optax  # noqa: E402
 from vivit.config import default_config  # noqa: E402
 from vivit.cli import fail, parse_flags  # noqa: E402
 from vivit.models import apply_size, build_model  # noqa: E402
-from profiling import profiled_events  # noqa: E402  (benchmarks/, beside this file)
 
 GIB = 1024 ** 3
 # Memory per device (per TPU chip: v3 has 2 cores of 16 GB each, counted per core; v4 and v5e
@@ -245,6 +246,20 @@ _BACKEND = "CpuCompiler::RunBackend"
 _KERNEL = "FusionCompiler::Compile"
 
 
+def profiled_events(call: Callable[[], Any]) -> list[tuple[str, int]]:
+    """(name, duration in ns) of every event of every thread of a jax.profiler trace of
+    `call()`, read back through the public ProfileData API."""
+    events = []
+    with tempfile.TemporaryDirectory() as trace_dir:
+        with jax.profiler.trace(trace_dir):
+            call()
+        for path in glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True):
+            for plane in jax.profiler.ProfileData.from_file(path).planes:
+                for line in plane.lines:
+                    events.extend((event.name, event.duration_ns) for event in line.events)
+    return events
+
+
 def xla_compile_phases(setting: Setting) -> dict[str, float]:
     """Compiles the step once more under jax.profiler and sums XLA CPU's compile phases: seconds
     in HLO passes, seconds in the backend (code generation) and the number of fused kernels it
@@ -253,12 +268,12 @@ def xla_compile_phases(setting: Setting) -> dict[str, float]:
     lowered = step.lower(*_abstract_inputs(setting, model, optimizer))
     seconds: collections.Counter = collections.Counter()
     kernels = 0
-    for event in profiled_events(lowered.compile):
-        if event.name.startswith(_HLO_PASSES):
-            seconds["hlo_passes"] += event.duration_ns / 1e9
-        elif event.name == _BACKEND:
-            seconds["backend"] += event.duration_ns / 1e9
-        elif event.name == _KERNEL:
+    for name, duration_ns in profiled_events(lowered.compile):
+        if name.startswith(_HLO_PASSES):
+            seconds["hlo_passes"] += duration_ns / 1e9
+        elif name == _BACKEND:
+            seconds["backend"] += duration_ns / 1e9
+        elif name == _KERNEL:
             kernels += 1
     if not kernels:
         return {}

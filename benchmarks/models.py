@@ -451,24 +451,16 @@ def hf_precision() -> Any:
 
 
 def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
-    """HF's ViViT (Model 1) with `attention` as four calls: 'forward' (no grad),
-    'forward+backward' (grads dropped), 'train step' (its Trainer's default update) and
-    'optimizer update' (that update alone, on fixed gradients)."""
+    """HF's ViViT (Model 1) with `attention` as two calls: 'forward' (no grad) and 'train step'
+    (forward, backward and its Trainer's default update)."""
     import torch
 
     model, video, labels = hf_model(attention)
     update = hf_optimizer_update(model)
-    fixed_grads: list[Any] = []  # Made on the first 'optimizer update' call only.
 
     def forward() -> None:
         with torch.no_grad(), hf_precision():
             model(pixel_values=video)
-
-    def forward_backward() -> None:
-        with hf_precision():
-            loss = model(pixel_values=video, labels=labels).loss
-        loss.backward()
-        model.zero_grad(set_to_none=True)
 
     def train_step() -> None:
         with hf_precision():
@@ -476,15 +468,7 @@ def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
         loss.backward()
         update()
 
-    def optimizer_update() -> None:  # Clipping scales them in place to norm 1, then keeps them.
-        if not fixed_grads:
-            fixed_grads.extend(torch.full_like(p, 1e-3) for p in model.parameters())
-        for param, grad in zip(model.parameters(), fixed_grads):
-            param.grad = grad
-        update()
-
-    return {"forward": forward, "forward+backward": forward_backward, "train step": train_step,
-            "optimizer update": optimizer_update}
+    return {"forward": forward, "train step": train_step}
 
 
 def hf_round() -> dict[str, Any]:
