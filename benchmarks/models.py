@@ -64,6 +64,17 @@ HF_ATTENTION = ("sdpa", "eager")
 RESULT_PREFIX = "RESULT "
 
 _F = dict(flag_values=FLAGS)
+
+
+def define_attention_implementation(flag_values: flags.FlagValues) -> flags.FlagHolder:
+    """--attention_implementation, for every benchmark that builds our models (this one and
+    benchmarks/memory.py): model.attention_config.implementation."""
+    return flags.DEFINE_enum(
+        "attention_implementation", None, ["xla", "cudnn"],
+        "model.attention_config.implementation of our models (unset: the config's default).",
+        flag_values=flag_values)
+
+
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Attention types to time.", **_F)
 _HIDDEN = flags.DEFINE_integer("hidden_size", 768, "Token width (ViViT-B: 768).", **_F)
 _LAYERS = flags.DEFINE_integer("num_layers", 12, "Encoder layers (Model 2: spatial).", **_F)
@@ -77,9 +88,7 @@ _IMAGE = flags.DEFINE_integer("image_size", 112, "Frame height and width.", **_F
 _CLASSES = flags.DEFINE_integer("num_classes", 400, "Output classes.", **_F)
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "Our activation dtype (model_dtype_str); parameters stay float32.", **_F)
-_IMPLEMENTATION = flags.DEFINE_enum(
-    "attention_implementation", None, ["xla", "cudnn"],
-    "model.attention_config.implementation of our models (unset: the config's default).", **_F)
+_IMPLEMENTATION = define_attention_implementation(FLAGS)
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed calls per measurement (after a warm-up).", **_F)
 _ROUNDS = flags.DEFINE_integer("rounds", 2, "Interleaved rounds (a subprocess each).", **_F)
 _HF = flags.DEFINE_bool("hf", True, "Also time Hugging Face ViViT (Model 1).", **_F)
