@@ -2,10 +2,13 @@
 
     python benchmarks/memory.py [--markdown=docs/hardware.md]
 
-Compiles (never runs, except --step_time) one training step: forward, backward and an SGD-momentum
-update (the paper's optimiser) with the parameters and optimiser state donated, as the trainer
-does. Its peak memory is XLA's compiled memory analysis: arguments + outputs - aliased (donated)
-+ temporaries. Parameters and optimiser state are float32; activations are --dtype.
+Compiles (never runs, except --step_time) the trainer's own train step on one device:
+`trainer.build_run(config, ...).train_step`, the jitted step the training loop runs (uint8 clips
+converted on the device, forward, backward, gradient norm, clipping, the config's optimiser
+update under the finite-loss guard, metrics; the state donated). The optimiser is the config's,
+SGD with momentum (the paper's), or --optimizer. Its peak memory is XLA's compiled memory
+analysis: arguments + outputs - aliased (donated) + temporaries. Parameters and optimiser state
+are float32; activations are --dtype.
 
 Sections (each can be switched off):
 - --variants_size: every attention type with and without rematerialisation (`model.remat`,
@@ -29,10 +32,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import glob
 import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -42,15 +47,15 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)  # Runs from a checkout without `pip install -e .`.
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 
+from models import define_attention_implementation, timed  # noqa: E402  (benchmarks/models.py)
 from vivit.config import default_config  # noqa: E402
 from vivit.cli import fail, parse_flags  # noqa: E402
-from vivit.models import apply_size, build_model  # noqa: E402
-from profiling import profiled_events  # noqa: E402  (benchmarks/, beside this file)
+from vivit.data import pixels  # noqa: E402
+from vivit.models import apply_size  # noqa: E402
+from vivit.train import mesh as mesh_lib  # noqa: E402
 
 GIB = 1024 ** 3
 # Memory per device (per TPU chip: v3 has 2 cores of 16 GB each, counted per core; v4 and v5e
@@ -65,6 +70,8 @@ SHORT = {"spacetime": "Model 1 spacetime", "factorized_encoder": "Model 2 factor
          "factorized_self_attention_block": "Model 3 factorised self-attention",
          "factorized_dot_product_attention": "Model 4 factorised dot-product"}
 NUM_CLASSES = 400
+# Length of the learning-rate schedule the step is built for; it does not change the program.
+TOTAL_STEPS = 1000
 
 PROG = "benchmarks/memory.py"
 FLAGS = flags.FlagValues()  # Its own flags: tests import this module beside other benchmarks.
@@ -97,9 +104,10 @@ _SCAN = flags.DEFINE_bool(
     "scan_layers", False,
     "Compile the per-variant table with scanned layers (faster to compile, more memory without "
     "remat).", **_F)
-_IMPLEMENTATION = flags.DEFINE_enum(
-    "attention_implementation", None, ["xla", "cudnn"],
-    "model.attention_config.implementation (unset: the config's default).", **_F)
+_IMPLEMENTATION = define_attention_implementation(FLAGS)
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", None, ["momentum", "adam", "adamw"],
+    "config.optimizer of the train step (unset: the config's default, momentum).", **_F)
 _HEADROOM = flags.DEFINE_float("headroom", 0.15,
                                "Fraction of device memory left free (runtime, fragmentation).",
                                **_F)
@@ -150,36 +158,43 @@ def model_config(setting: Setting) -> ml_collections.ConfigDict:
     config.model_dtype_str = setting.dtype
     if _IMPLEMENTATION.value is not None:
         config.model.attention_config.implementation = _IMPLEMENTATION.value
+    if _OPTIMIZER.value is not None:
+        config.optimizer = _OPTIMIZER.value
+    config.batch_size = setting.batch
     config.dataset_configs.num_classes = NUM_CLASSES
     config.dataset_configs.num_frames = setting.num_frames
     config.dataset_configs.crop_size = setting.crop_size
     return config
 
 
-def train_step_fn(model: Any, optimizer: optax.GradientTransformation) -> Callable:
-    """(params, opt_state, video, labels) -> (params, opt_state, loss): the trainer's arrays."""
+def trainer_run(setting: Setting) -> Any:
+    """The trainer's `Run` for `setting` on one device (the tables are per device): model,
+    optimiser, the state's abstract layout and `run.train_step`; no state allocated."""
+    import trainer  # After the path is set; it imports the whole package.
 
-    def step(params, opt_state, video, labels, rng):
-        def loss_fn(p):
-            logits = model.apply({"params": p}, video, train=True, rngs={"dropout": rng})
-            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return step
+    config = model_config(setting)
+    return trainer.build_run(config, TOTAL_STEPS, mesh_lib.build_mesh(config, jax.devices()[:1]))
 
 
-def _abstract_inputs(setting: Setting, model: Any, optimizer: optax.GradientTransformation):
-    video = jax.ShapeDtypeStruct(
-        (setting.batch, setting.num_frames, setting.crop_size, setting.crop_size, 3), jnp.float32)
-    labels = jax.ShapeDtypeStruct((setting.batch,), jnp.int32)
-    rng = jax.ShapeDtypeStruct((2,), jnp.uint32)
-    params = jax.eval_shape(
-        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1,) + video.shape[1:]))["params"])
-    opt_state = jax.eval_shape(optimizer.init, params)
-    return params, opt_state, video, labels, rng
+def host_batch(run: Any, batch: int, rng: np.random.Generator | None = None
+               ) -> dict[str, np.ndarray]:
+    """A training batch as the data pipeline hands it to the loop: uint8 clips, int32 labels and
+    the mask; zeros (never read, only their shapes) without `rng`."""
+    data = run.config.dataset_configs
+    shape = (batch, data.num_frames, data.crop_size, data.crop_size, 3)
+    if rng is None:
+        inputs, labels = np.zeros(shape, np.uint8), np.zeros(batch, np.int32)
+    else:
+        inputs = rng.integers(0, 256, shape, dtype=np.uint8)
+        labels = rng.integers(0, data.num_classes, batch, dtype=np.int32)
+    return {"inputs": inputs, "label": labels, "batch_mask": np.ones(batch, np.float32)}
+
+
+def abstract_batch(run: Any, batch: int) -> dict[str, jax.ShapeDtypeStruct]:
+    """`host_batch`'s shapes and dtypes, split over the mesh as `global_batch` splits it."""
+    sharding = mesh_lib.batch_sharding(run.mesh)
+    return {name: jax.ShapeDtypeStruct(array.shape, array.dtype, sharding=sharding)
+            for name, array in host_batch(run, batch).items()}
 
 
 @dataclasses.dataclass
@@ -197,46 +212,50 @@ class Compiled:
         return self.lower_seconds + self.xla_seconds
 
 
-def residual_bytes(model: Any, params: Any, video: Any, labels: Any, rng: Any) -> int:
+def residual_bytes(run: Any, batch: dict[str, jax.ShapeDtypeStruct]) -> int:
     """Bytes of the residuals the backward pass keeps (parameters included), as JAX's autodiff
-    plans them under the remat policy: the leaves of the VJP closure. Device-independent: it is
-    what rematerialisation changes, whatever a compiler does afterwards."""
+    plans them under the remat policy: the leaves of the VJP closure of the run's loss.
+    Device-independent: it is what rematerialisation changes, whatever a compiler does
+    afterwards."""
 
-    def loss_fn(p, v, y, r):
-        logits = model.apply({"params": p}, v, train=True, rngs={"dropout": r})
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    def closure(params: Any, batch: dict[str, jax.Array], rng: jax.Array) -> Any:
+        inputs = pixels.to_model_range(batch["inputs"], run.zero_centering)
 
-    def closure(p, v, y, r):
-        return jax.vjp(lambda q: loss_fn(q, v, y, r), p)[1]
+        def loss(p: Any) -> jax.Array:
+            logits = run.model.apply({"params": p}, inputs, train=True, rngs={"dropout": rng})
+            return run.task.loss(logits, batch["label"], batch["batch_mask"])
 
-    vjp = jax.eval_shape(closure, params, video, labels, rng)
+        return jax.vjp(loss, params)[1]
+
+    rng = jax.ShapeDtypeStruct((2,), np.uint32)
+    vjp = jax.eval_shape(closure, run.abstract_state.params, batch, rng)
     return sum(math.prod(leaf.shape) * leaf.dtype.itemsize
                for leaf in jax.tree_util.tree_leaves(vjp))
 
 
-def jitted_step(setting: Setting) -> tuple[Any, optax.GradientTransformation, Callable]:
-    """The model, its SGD-momentum optimizer and the jitted train step (state donated)."""
-    model = build_model(model_config(setting))
-    optimizer = optax.sgd(0.1, momentum=0.9)
-    return model, optimizer, jax.jit(train_step_fn(model, optimizer), donate_argnums=(0, 1))
+def lowered_step(setting: Setting) -> tuple[Any, dict[str, jax.ShapeDtypeStruct], Any, float]:
+    """The run of `setting`, its abstract batch, the run's train step lowered for them (the
+    abstract state, donated) and the seconds tracing and lowering took."""
+    run = trainer_run(setting)
+    batch = abstract_batch(run, setting.batch)
+    step = run.train_step
+    start = time.perf_counter()
+    lowered = step.lower(run.abstract_state, batch)
+    return run, batch, lowered, time.perf_counter() - start
 
 
 def compile_step(setting: Setting) -> Compiled:
-    """Compiles (does not run) one train step; its memory analysis and compile time."""
-    model, optimizer, step = jitted_step(setting)
-    args = _abstract_inputs(setting, model, optimizer)
+    """Compiles (does not run) the trainer's train step; its memory analysis and compile time."""
+    run, batch, lowered, lower_seconds = lowered_step(setting)
     start = time.perf_counter()
-    lowered = step.lower(*args)
-    lowered_at = time.perf_counter()
     compiled = lowered.compile()
-    end = time.perf_counter()
+    xla_seconds = time.perf_counter() - start
     memory = compiled.memory_analysis()
     peak = (memory.argument_size_in_bytes + memory.output_size_in_bytes
             - memory.alias_size_in_bytes + memory.temp_size_in_bytes)
-    params, _, video, labels, rng = args
     return Compiled(setting, int(peak), int(memory.argument_size_in_bytes),
-                    int(memory.temp_size_in_bytes), lowered_at - start, end - lowered_at,
-                    residual_bytes(model, params, video, labels, rng))
+                    int(memory.temp_size_in_bytes), lower_seconds, xla_seconds,
+                    residual_bytes(run, batch))
 
 
 # Profiler events of XLA's CPU compiler (names of its TraceMe scopes; other backends differ).
@@ -245,20 +264,33 @@ _BACKEND = "CpuCompiler::RunBackend"
 _KERNEL = "FusionCompiler::Compile"
 
 
+def profiled_events(call: Callable[[], Any]) -> list[tuple[str, int]]:
+    """(name, duration in ns) of every event of every thread of a jax.profiler trace of
+    `call()`, read back through the public ProfileData API."""
+    events = []
+    with tempfile.TemporaryDirectory() as trace_dir:
+        with jax.profiler.trace(trace_dir):
+            call()
+        for path in glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True):
+            for plane in jax.profiler.ProfileData.from_file(path).planes:
+                for line in plane.lines:
+                    events.extend((event.name, event.duration_ns) for event in line.events)
+    return events
+
+
 def xla_compile_phases(setting: Setting) -> dict[str, float]:
     """Compiles the step once more under jax.profiler and sums XLA CPU's compile phases: seconds
     in HLO passes, seconds in the backend (code generation) and the number of fused kernels it
     generated (identical kernels are generated once). Empty on backends without these events."""
-    model, optimizer, step = jitted_step(setting)
-    lowered = step.lower(*_abstract_inputs(setting, model, optimizer))
+    lowered = lowered_step(setting)[2]
     seconds: collections.Counter = collections.Counter()
     kernels = 0
-    for event in profiled_events(lowered.compile):
-        if event.name.startswith(_HLO_PASSES):
-            seconds["hlo_passes"] += event.duration_ns / 1e9
-        elif event.name == _BACKEND:
-            seconds["backend"] += event.duration_ns / 1e9
-        elif event.name == _KERNEL:
+    for name, duration_ns in profiled_events(lowered.compile):
+        if name.startswith(_HLO_PASSES):
+            seconds["hlo_passes"] += duration_ns / 1e9
+        elif name == _BACKEND:
+            seconds["backend"] += duration_ns / 1e9
+        elif name == _KERNEL:
             kernels += 1
     if not kernels:
         return {}
@@ -335,7 +367,7 @@ def sizes_table(sizes: list[str], attentions: list[str], policies: list[str],
              f"Per clip: slopes between batches {batches[0]} and {batches[1]}. Layers: "
              "`model.scan_layers` of the compiled step. XLA: XLA CPU's peak; saved: activations "
              "JAX keeps for the backward pass (compiler-independent). Fixed: parameters, "
-             "gradients, momentum and workspace. Batches fitting each device: fixed + XLA per "
+             "gradients, optimiser state and workspace. Batches fitting each device: fixed + XLA per "
              "clip of that row" + (", then each batch compiled and lowered until XLA's plan "
                                    "fits" if verify else "") + ":", "",
              "| Model | remat | layers | fixed GiB | XLA GiB/clip | saved GiB/clip | "
@@ -422,23 +454,19 @@ def compile_time_rows(size: str, policies: list[str], common: dict,
 
 
 def _time_step(setting: Setting, repeats: int = 3) -> float:
-    """Median seconds of one executed train step (after a warm-up step)."""
-    model, optimizer, step = jitted_step(setting)
-    shape = (setting.batch, setting.num_frames, setting.crop_size, setting.crop_size, 3)
-    video = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, shape), jnp.float32)
-    labels = jnp.zeros((setting.batch,), jnp.int32)
-    params = model.init(jax.random.PRNGKey(0), video[:1])["params"]
-    opt_state = optimizer.init(params)
-    rng = jax.random.PRNGKey(1)
-    params, opt_state, loss = step(params, opt_state, video, labels, rng)
-    loss.block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        params, opt_state, loss = step(params, opt_state, video, labels, rng)
-        loss.block_until_ready()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    """Median seconds of one executed train step of the trainer (after a warm-up step), on
+    random uint8 clips placed as the training loop places its batches."""
+    run = trainer_run(setting)
+    run.state = run.create_state()
+    step = run.train_step
+    batch = mesh_lib.global_batch(run.mesh, host_batch(run, setting.batch,
+                                                       np.random.default_rng(0)))
+
+    def one_step() -> None:
+        run.state, _, finite = step(run.state, batch)
+        finite.block_until_ready()
+
+    return float(np.median(timed(one_step, repeats)))
 
 
 def remat_target_rows(size: str, frames: int, crop: int, dtype: str) -> list[str]:

@@ -64,6 +64,17 @@ HF_ATTENTION = ("sdpa", "eager")
 RESULT_PREFIX = "RESULT "
 
 _F = dict(flag_values=FLAGS)
+
+
+def define_attention_implementation(flag_values: flags.FlagValues) -> flags.FlagHolder:
+    """--attention_implementation, for every benchmark that builds our models (this one and
+    benchmarks/memory.py): model.attention_config.implementation."""
+    return flags.DEFINE_enum(
+        "attention_implementation", None, ["xla", "cudnn"],
+        "model.attention_config.implementation of our models (unset: the config's default).",
+        flag_values=flag_values)
+
+
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Attention types to time.", **_F)
 _HIDDEN = flags.DEFINE_integer("hidden_size", 768, "Token width (ViViT-B: 768).", **_F)
 _LAYERS = flags.DEFINE_integer("num_layers", 12, "Encoder layers (Model 2: spatial).", **_F)
@@ -77,9 +88,7 @@ _IMAGE = flags.DEFINE_integer("image_size", 112, "Frame height and width.", **_F
 _CLASSES = flags.DEFINE_integer("num_classes", 400, "Output classes.", **_F)
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "Our activation dtype (model_dtype_str); parameters stay float32.", **_F)
-_IMPLEMENTATION = flags.DEFINE_enum(
-    "attention_implementation", None, ["xla", "cudnn"],
-    "model.attention_config.implementation of our models (unset: the config's default).", **_F)
+_IMPLEMENTATION = define_attention_implementation(FLAGS)
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed calls per measurement (after a warm-up).", **_F)
 _ROUNDS = flags.DEFINE_integer("rounds", 2, "Interleaved rounds (a subprocess each).", **_F)
 _HF = flags.DEFINE_bool("hf", True, "Also time Hugging Face ViViT (Model 1).", **_F)
@@ -451,24 +460,16 @@ def hf_precision() -> Any:
 
 
 def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
-    """HF's ViViT (Model 1) with `attention` as four calls: 'forward' (no grad),
-    'forward+backward' (grads dropped), 'train step' (its Trainer's default update) and
-    'optimizer update' (that update alone, on fixed gradients)."""
+    """HF's ViViT (Model 1) with `attention` as two calls: 'forward' (no grad) and 'train step'
+    (forward, backward and its Trainer's default update)."""
     import torch
 
     model, video, labels = hf_model(attention)
     update = hf_optimizer_update(model)
-    fixed_grads: list[Any] = []  # Made on the first 'optimizer update' call only.
 
     def forward() -> None:
         with torch.no_grad(), hf_precision():
             model(pixel_values=video)
-
-    def forward_backward() -> None:
-        with hf_precision():
-            loss = model(pixel_values=video, labels=labels).loss
-        loss.backward()
-        model.zero_grad(set_to_none=True)
 
     def train_step() -> None:
         with hf_precision():
@@ -476,15 +477,7 @@ def hf_calls(attention: str) -> dict[str, Callable[[], None]]:
         loss.backward()
         update()
 
-    def optimizer_update() -> None:  # Clipping scales them in place to norm 1, then keeps them.
-        if not fixed_grads:
-            fixed_grads.extend(torch.full_like(p, 1e-3) for p in model.parameters())
-        for param, grad in zip(model.parameters(), fixed_grads):
-            param.grad = grad
-        update()
-
-    return {"forward": forward, "forward+backward": forward_backward, "train step": train_step,
-            "optimizer update": optimizer_update}
+    return {"forward": forward, "train step": train_step}
 
 
 def hf_round() -> dict[str, Any]:
