@@ -176,6 +176,7 @@ def model_consumption() -> list[tuple[str, float, dict[str, float]]]:
 def main(argv: list[str]) -> None:
     del argv
     from vivit.data import get_dataset
+    from vivit.tasks import task_for_config
 
     height, width = (int(v) for v in _VIDEO_SIZE.value)
     cores = os.cpu_count() or 1
@@ -188,8 +189,9 @@ def main(argv: list[str]) -> None:
         for workers in (int(w) for w in _WORKERS.value):
             used = min(workers, cores)
             for recipe, split in (("k400", "train"), ("ssv2", "train"), ("k400", "test")):
-                data = get_dataset(recipe_config(recipe, directory, workers, num_videos), split,
-                                   process_index=0, process_count=1)
+                config = recipe_config(recipe, directory, workers, num_videos)
+                data = get_dataset(config, split, task_for_config(config), process_index=0,
+                                   process_count=1)
                 rate, per_cpu_second = clips_per_second(data.batches(), _BATCHES.value)
                 unit = "videos/s (12 views)" if split == "test" else "clips/s"
                 name = f"{recipe} {split}" if split == "train" else "test 4x3"
@@ -200,8 +202,9 @@ def main(argv: list[str]) -> None:
               "the GIL, and the speed-up over one reader that threads reach at least before the "
               "GIL binds:")
         for recipe, split in (("k400", "train"), ("ssv2", "train"), ("k400", "test")):
-            data = get_dataset(recipe_config(recipe, directory, 1, num_videos), split,
-                               process_index=0, process_count=1)
+            config = recipe_config(recipe, directory, 1, num_videos)
+            data = get_dataset(config, split, task_for_config(config), process_index=0,
+                               process_count=1)
             share = opencv_share(data, _BATCHES.value * _BATCH_SIZE.value)
             name = f"{recipe} {split}" if split == "train" else "test 4x3"
             print(f"  {name:<10} {share:4.0%} in OpenCV, GIL ceiling >= "

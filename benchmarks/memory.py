@@ -171,9 +171,11 @@ def trainer_run(setting: Setting) -> Any:
     """The trainer's `Run` for `setting` on one device (the tables are per device): model,
     optimiser, the state's abstract layout and `run.train_step`; no state allocated."""
     import trainer  # After the path is set; it imports the whole package.
+    from vivit.tasks import task_for_config
 
     config = model_config(setting)
-    return trainer.build_run(config, TOTAL_STEPS, mesh_lib.build_mesh(config, jax.devices()[:1]))
+    return trainer.build_run(config, task_for_config(config), TOTAL_STEPS,
+                             mesh_lib.build_mesh(config, jax.devices()[:1]))
 
 
 def host_batch(run: Any, batch: int, rng: np.random.Generator | None = None

@@ -215,7 +215,8 @@ def compile_forward_and_train(model: Any, config: Any) -> CompiledModel:
     peers."""
     import jax
 
-    from vivit.train import losses, mesh as mesh_lib, metrics, optimizer as opt_lib
+    from vivit.tasks import task_for_config
+    from vivit.train import mesh as mesh_lib, optimizer as opt_lib
     from vivit.train import state as state_lib, step as step_lib
 
     mesh = mesh_lib.build_mesh(config)
@@ -234,8 +235,7 @@ def compile_forward_and_train(model: Any, config: Any) -> CompiledModel:
     forward_compiled = forward.lower(state.params, batch["inputs"]).compile()
     compile_forward = time.perf_counter() - start
     train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, optimizer, losses.loss_fn_for_config(config),
-                                 metrics.metrics_fn_for_config(config), schedule),
+        step_lib.make_train_step(model, optimizer, task_for_config(config), schedule),
         mesh, shardings)
     start = time.perf_counter()
     train_compiled = train_step.lower(state, batch).compile()
@@ -266,9 +266,10 @@ def forward_and_train_times(model: Any, config: Any, steps: int) -> dict[str, An
 def jax_variant(variant: str, steps: int) -> dict[str, Any]:
     """Compile, forward and train-step measurements of one variant of our model."""
     from vivit.models import build_model
+    from vivit.tasks import task_for_config
 
     config = model_config(variant)
-    return forward_and_train_times(build_model(config), config, steps)
+    return forward_and_train_times(build_model(config, task_for_config(config)), config, steps)
 
 
 def jax_round(label: str = "ours") -> dict[str, Any]:
@@ -384,6 +385,7 @@ def scenic_train_step_times(config: Any, scenic_dir: str, steps: int) -> dict[st
 def scenic_round() -> dict[str, Any]:
     """Scenic's ViViT for every variant, after checking its parameters are ours (name, shape)."""
     from vivit.models import build_model
+    from vivit.tasks import task_for_config
 
     scenic_dir = os.path.abspath(_SCENIC.value)
 
@@ -392,7 +394,7 @@ def scenic_round() -> dict[str, Any]:
         for variant in _VARIANTS.value:
             config = model_config(variant)
             scenic = scenic_module(config, scenic_dir)
-            mismatch = parameter_mismatch(build_model(config), scenic)
+            mismatch = parameter_mismatch(build_model(config, task_for_config(config)), scenic)
             if mismatch:
                 fail(PROG, f"Scenic's {variant} is not our model ({len(mismatch)} parameters "
                            f"differ, e.g. {mismatch[0]}); refusing to compare.")
