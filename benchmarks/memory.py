@@ -53,7 +53,7 @@ import numpy as np  # noqa: E402
 from models import define_attention_implementation, timed  # noqa: E402  (benchmarks/models.py)
 from vivit.config import default_config  # noqa: E402
 from vivit.cli import fail, parse_flags  # noqa: E402
-from vivit.data import pixels  # noqa: E402
+from vivit.train import pixels  # noqa: E402
 from vivit.models import apply_size  # noqa: E402
 from vivit.train import mesh as mesh_lib  # noqa: E402
 
