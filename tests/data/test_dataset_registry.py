@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
+from tests.documented_example import marked_example, shown_in_docs
 from tests.task_helpers import dataset_of
 
 from vivit.data import DATASETS
@@ -91,13 +92,6 @@ def test_unknown_dataset_lists_the_registered_ones(tiny_config):
 
 def test_the_documented_example_is_this_file():
     """docs/architecture.md shows the example above; keep the two the same code."""
-    import pathlib
-    import re
-
-    docs = pathlib.Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
-    shown = re.search(r"### Datasets.*?```python\n(.*?)```", docs.read_text(), re.S)[1]
-    source = pathlib.Path(__file__).read_text()
-    start, end = source.index("# --- The worked example"), source.index("# --- End of the")
-    example = source[start:end].split("\n", 1)[1]
-    assert example.strip() in shown
+    shown = shown_in_docs("Datasets")
+    assert marked_example(__file__) in shown
     assert 'register_dataset("solid_colours", SOLID_COLOURS)' in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Iterator
 
 import flax.linen as nn
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.documented_example import shown_in_docs
 from tests.models.tiny import CLIP_SHAPE, NUM_CLASSES, tiny_config
 from tests.task_helpers import model_of
 from vivit.models.attention_types import (
@@ -87,11 +89,7 @@ def test_a_name_is_registered_once(time_only):
 
 def test_the_documented_example_is_this_file():
     """docs/architecture.md shows the example above; keep the two the same code."""
-    import pathlib
-    import re
-
-    docs = pathlib.Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
-    shown = re.search(r"### Attention types.*?```python\n(.*?)```", docs.read_text(), re.S)[1]
+    shown = shown_in_docs("Attention types")
     source = pathlib.Path(__file__).read_text()
     for definition in ("def time_only_attention", "def time_only_block"):
         block = shown[shown.index(definition):].split("\n\n")[0]

@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+from tests.documented_example import marked_example, shown_in_docs
 from tests.models.tiny import CLIP_SHAPE, NUM_CLASSES, tiny_config
 from vivit.models import build_model
 from vivit.tasks import TASKS, task_for_config
@@ -79,13 +80,6 @@ def test_a_task_name_is_registered_once(focal_config):
 
 def test_the_documented_example_is_this_file():
     """docs/architecture.md shows the example above; keep the two the same code."""
-    import pathlib
-    import re
-
-    docs = pathlib.Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
-    shown = re.search(r"### Tasks.*?```python\n(.*?)```", docs.read_text(), re.S)[1]
-    source = pathlib.Path(__file__).read_text()
-    start, end = source.index("# --- The worked example"), source.index("# --- End of the")
-    example = source[start:end].split("\n", 1)[1]
-    assert example.strip() in shown
-    assert "register_task(FocalSingleLabel)" in shown
+    shown = shown_in_docs("Tasks")
+    assert marked_example(__file__) in shown
+    assert 'register_task(FocalSingleLabel)' in shown
