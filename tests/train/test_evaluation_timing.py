@@ -2,25 +2,19 @@
 
 import itertools
 
-import jax
 import numpy as np
 import pytest
 
-from tests.train.tiny_model import INPUT_SHAPE, TinyVideoClassifier, batch_for_step, tiny_config
+from tests.train.tiny_model import batch_for_step, tiny_config, tiny_training
 from vivit.tasks import task_for_config
-from vivit.train import evaluation, mesh as mesh_lib, optimizer as opt_lib
-from vivit.train import state as state_lib, step as step_lib
+from vivit.train import evaluation, mesh as mesh_lib, step as step_lib
 from vivit.train.timing import StepTimer
 
 
 def test_evaluate_counts_only_real_videos_across_padded_batches():
     config = tiny_config()
     mesh = mesh_lib.build_mesh(config)
-    model = TinyVideoClassifier()
-    optimizer, _ = opt_lib.build_optimizer(config, total_updates=8)
-    _, shardings, create = state_lib.plan_train_state(
-        model, optimizer, (1,) + INPUT_SHAPE, jax.random.PRNGKey(0), mesh)
-    state = create()
+    model, _, state, shardings, _ = tiny_training(config, mesh, total_updates=8)
     eval_step = step_lib.jit_eval_step(
         step_lib.make_eval_step(model, task_for_config(tiny_config())), mesh, shardings)
     first, last = batch_for_step(0, 4), batch_for_step(1, 4)
