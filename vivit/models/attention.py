@@ -65,7 +65,7 @@ def float32_summed_matmul(lhs: jax.Array, rhs: jax.Array, precision: Any = None)
     TPUs and GPUs sum low-precision products in float32 anyway. XLA's CPU backend instead
     converts both operands to float32 and multiplies them there, unless the product asks for
     float32 sums: only then does it use a CPU's bfloat16 matrix instructions (2-4.6x faster
-    on an AMX Xeon, `benchmarks/matmul_shapes.py --dtype=bfloat16 [--xla_float32_sums]`).
+    on an AMX Xeon, docs/cpu_performance.md).
     The backward pass asks the same of its two products (autodiff of the float32-summed
     product would give them float32 cotangents). In a whole ViViT-B train step XLA's CPU
     backend still converts those two products' operands to float32 (the compiled HLO shows
@@ -117,8 +117,8 @@ def heads_major_qk() -> Callable[..., jax.Array]:
     Flax contracts [..., tokens, heads, head_dim] arrays directly; XLA's CPU backend then lays
     out the batched products with transposes inside the attention kernel, and it ran at half
     speed (ViT-B attention over 197 tokens, float32: 4.3 ms against 2.2 ms forward, 8.3 against
-    6.1 ms forward+backward, `benchmarks/attention_layout.py`, BENCHMARKS.md). Moving the heads axis first outside the product computes
-    the same sums with the batch axes leading; softmax, masks and dropout stay Flax's.
+    6.1 ms forward+backward; docs/cpu_performance.md). Moving the heads axis first outside the
+    product computes the same sums with the batch axes leading; softmax, masks and dropout stay Flax's.
     """
     return _heads_major_qk
 

@@ -171,7 +171,7 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformationExtraArg
     it the result equals optax's (t / norm) * max_norm up to rounding. Written as a product with
     a scalar, XLA fuses the clipping into the optimizer's moment updates; optax's select form
     made XLA's CPU backend write the clipped gradients out (one more pass over every gradient;
-    BENCHMARKS.md, benchmarks/step_breakdown.py). The train step passes
+    docs/cpu_performance.md). The train step passes
     `global_norm=` (the norm it computes anyway for its finite-loss guard), so the norm is not
     computed twice. Its state is optax's EmptyState, as optax's clipping, so optimizer states in
     existing checkpoints keep their tree.

@@ -86,8 +86,8 @@ def make_train_step(
         norm_arg = {} if accumulating else {"global_norm": grad_norm}
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         # The update runs under a cond, not a select of old and new state: the select read and
-        # wrote every parameter and moment once more (5% of a ViViT-B train step on CPU in
-        # benchmarks/step_breakdown.py); the cond's step is as fast as one with no guard.
+        # wrote every parameter and moment once more (5% of a ViViT-B train step on CPU;
+        # docs/cpu_performance.md); the cond's step is as fast as one with no guard.
 
         def apply(operands: tuple[Any, Any, Any]) -> tuple[Any, Any]:
             params, opt_state, grads = operands
