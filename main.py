@@ -2,8 +2,8 @@
 
     python main.py --config=configs/demo.py --workdir=/tmp/vivit_demo
     python main.py --config=configs/k400_fe.py --workdir=DIR --config.batch_size=32
-    python main.py --config=configs/demo.py --workdir=DIR --mode=test [--checkpoint=best]
-    python main.py --config=configs/demo.py --workdir=DIR --mode=predict a.mp4 b.mp4
+    python main.py --workdir=DIR --mode=test [--checkpoint=best]    # the run's own config
+    python main.py --workdir=DIR --mode=predict a.mp4 b.mp4
 
 Multi-host: on TPU pod slices and SLURM jobs `jax.distributed` is initialized from the
 environment; elsewhere pass --coordinator_address, --num_processes and --process_id.
@@ -21,7 +21,8 @@ from absl import app, flags, logging
 _CONFIG = flags.DEFINE_string(
     "config", None, "Config file (a .py with get_config()); FILE:ARG passes ARG to it. "
     "Override any declared key with --config.KEY=VALUE (applied after the file's config is "
-    "completed with the defaults, so also keys the file does not set).")
+    "completed with the defaults, so also keys the file does not set). Required to train; "
+    "eval, test and predict default to the run's own config (its config.json).")
 # --config.KEY=VALUE arguments, taken out of argv before absl parses the other flags.
 _CONFIG_OVERRIDES: list[str] = []
 _WORKDIR = flags.DEFINE_string(
@@ -44,7 +45,7 @@ _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "HOST:PORT of process 0, for jax.distributed outside TPU/SLURM.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the job.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in the job.")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])  # --config: required to train (see _load_config)
 
 
 def _multi_worker_environment() -> bool:
@@ -88,13 +89,46 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def _load_config():
-    """The completed config with the overrides applied; bad input exits with one line."""
-    from vivit.config import ConfigError, load_config
+    """The completed config with the overrides applied; bad input exits with one line.
+
+    Training needs --config. The other modes read the run's own config.json when --config is
+    left out (overrides apply to it); a --config given for them must build a model with the
+    run's parameter shapes, else one line names the keys that differ."""
+    from vivit.config import ConfigError, apply_overrides, load_config
 
     try:
-        return load_config(_CONFIG.value, _CONFIG_OVERRIDES)
+        if _CONFIG.value is None:
+            if _MODE.value == "train":
+                sys.exit("main.py: error: --config is required to train (eval, test and predict "
+                         "use the run's own config.json).")
+            from vivit.run import RunError, run_config
+
+            try:
+                return apply_overrides(run_config(_WORKDIR.value), _CONFIG_OVERRIDES)
+            except RunError as error:
+                sys.exit(f"main.py: error: {error} Pass --config=FILE for a workdir without one.")
+        config = load_config(_CONFIG.value, _CONFIG_OVERRIDES)
     except (ConfigError, OSError) as error:
         sys.exit(f"main.py: error: {error}")
+    if _MODE.value != "train":
+        _refuse_other_shapes(config)
+    return config
+
+
+def _refuse_other_shapes(config) -> None:
+    """Exits with one line when `config` builds parameters of other shapes than the run's."""
+    from vivit import workdir
+    from vivit.run import run_config, shape_changing_differences
+
+    if not workdir.is_run(_WORKDIR.value):
+        return  # Nothing to compare with: the restore says what is missing.
+    try:
+        differences = shape_changing_differences(run_config(_WORKDIR.value), config)
+    except ValueError as error:  # The given config builds no model: say so, as training would.
+        sys.exit(f"main.py: error: {error}")
+    if differences:
+        sys.exit("main.py: error: --config changes the shapes of the run's parameters: "
+                 + "; ".join(differences) + ". Leave --config out to use the run's own.")
 
 
 def _print_predictions(predictions) -> int:
@@ -117,18 +151,17 @@ def _command_line(*words: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-def run_summary(workdir: str, config_arg: str, overrides: list[str],
-                export_problem: str | None) -> str:
+def run_summary(workdir: str, export_problem: str | None) -> str:
     """What a finished mode leaves behind and how to go on: the workdir's checkpoints,
-    TensorBoard and config, and the commands to test, predict with and export this run."""
+    TensorBoard and config, and the commands to test, predict with and export this run (which
+    read the run's own config: no --config needed)."""
     from vivit import workdir as workdir_lib
 
     root = str(workdir_lib.resolve(workdir))
     steps = workdir_lib.finished_steps(root)
     saved = (f"steps {', '.join(map(str, steps[-3:]))}" if len(steps) <= 3
              else f"{len(steps)} steps, newest {steps[-1]}") if steps else "none saved"
-    run = ["python", "main.py", f"--config={config_arg}",
-           *(f"--config.{override}" for override in overrides), f"--workdir={root}"]
+    run = ["python", "main.py", f"--workdir={root}"]
     export = (_command_line("python", "-m", "vivit.export", f"--checkpoint={root}", "--to=hf",
                             "--out=EXPORT_DIR") if export_problem is None
               else f"(not for this run: {export_problem})")
@@ -211,8 +244,7 @@ def main(argv: list[str]) -> None:
         sys.exit(130)
     if jax.process_index() == 0:  # Where the run is and what to run next (on stderr, so
         # predictions on stdout stay machine-readable).
-        print(run_summary(workdir, _CONFIG.value, _CONFIG_OVERRIDES, _export_problem(config)),
-              file=sys.stderr, flush=True)
+        print(run_summary(workdir, _export_problem(config)), file=sys.stderr, flush=True)
     if _MODE.value == "predict" and failed:
         sys.exit(1)  # Some videos failed (their errors are printed); the rest are done.
 

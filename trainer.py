@@ -15,7 +15,6 @@ import logging
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -24,21 +23,21 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 import vivit.flops
-from vivit import pretrained, tasks
+from vivit import pretrained, provenance, tasks
 from vivit import workdir as workdir_lib
 from vivit import data as data_lib
 from vivit.formats.readers import READERS
 from vivit.config import complete
 from vivit.data import preprocess
-from vivit.data.video_file import expand_video_paths, read_video_file
+from vivit.data.video_file import expand_video_paths
 from vivit.models import build_model
+from vivit.run import load_run
 from vivit.train import cadence as cadence_lib
 from vivit.train import checkpointing, evaluation, workdir_lock
 from vivit.train import mesh as mesh_lib
 from vivit.train import metrics as metrics_lib
 from vivit.train import mixup as mixup_lib
 from vivit.train import optimizer as opt_lib
-from vivit.train import pixels
 from vivit.train import state as state_lib
 from vivit.train import step as step_lib
 from vivit.train.summaries import Summaries
@@ -287,6 +286,12 @@ def _train(checked: CheckedRun, workdir_path: epath.Path) -> dict[str, float]:
         else checkpointing.NoCheckpoints(workdir_path)
     restore_or_initialize(run, checkpointer)
     step = start_step = int(run.state.step)
+    if jax.process_index() == 0:  # This start: the data it reads, the code's versions.
+        splits = {"train": train_data, "validation": valid_data, "test": test_data}
+        sizes = {name: data.meta.num_examples for name, data in splits.items() if data}
+        workdir_lib.write_record(workdir_path, step=start_step,
+                                 data=data_lib.data_record(config, sizes),
+                                 versions=provenance.code_versions())
     logging.info("Training steps %d -> %d (%d per epoch) on a %s mesh.", step,
                  cadence.total_steps, cadence.steps_per_epoch, dict(run.mesh.shape))
 
@@ -450,18 +455,6 @@ def evaluate_checkpoint(
     return result
 
 
-def label_names(config: ml_collections.ConfigDict, workdir: str, task: tasks.Task) -> list[str]:
-    """A name per model output: the class names saved in the workdir by training, else the
-    dataset's label map, else ids."""
-    names = workdir_lib.read_label_names(workdir)
-    if names is None:
-        try:
-            names = data_lib.get_dataset(config, "test", task).meta.label_names
-        except (OSError, ValueError) as error:
-            logging.warning("No label names (%s); printing class indices.", error)
-    return task.output_names(names)
-
-
 @dataclasses.dataclass
 class Prediction:
     """What --mode=predict says about one video file: its top classes, or why there are none."""
@@ -481,44 +474,30 @@ def predict(
     """Top-k (label name, probability) per video file (per head for multi-head models, the
     classes at or above 0.5 for multi-label ones), from the test pipeline's views averaged.
 
-    A directory in `video_paths` stands for the video files below it. Each file is decoded with
-    PyAV and cut into the configured test views (num_test_clips x spatial crops); logits (or
-    softmaxes, multicrop_softmax_logits) are averaged over views. A file that is missing or
-    cannot be decoded gets a Prediction with its error and the others go on; a bad config or
-    checkpoint still raises.
+    A directory in `video_paths` stands for the video files below it. The run is loaded with
+    its parameters alone (`vivit.run.load_run`: no optimizer state, no dataset opened); each file
+    is decoded with PyAV and cut into the configured test views (num_test_clips x spatial
+    crops), whose logits (or softmaxes, multicrop_softmax_logits) are averaged. A file that is
+    missing or cannot be decoded gets a Prediction with its error and the others go on; a bad
+    config or checkpoint still raises.
     """
     config = complete(config)
     if not video_paths:
         raise ValueError("--mode=predict needs video files: main.py ... --mode=predict a.mp4 b.mp4")
-    task = tasks.task_for_config(config)
     expanded = expand_video_paths(video_paths)
     if all(error for _, error in expanded):  # Nothing to predict: no restore, no compile.
         return [Prediction(path, error=error) for path, error in expanded]
-    run = _restore_for_inference(config, task, workdir, checkpoint)
-    settings = preprocess.ClipSettings.from_config(config.dataset_configs)
-    average_softmax = bool(config.multicrop_softmax_logits)
-
-    @jax.jit
-    def probabilities(params: Any, views: jax.Array) -> jax.Array:
-        views = pixels.to_model_range(views, run.zero_centering)  # uint8 test views
-        logits = run.model.apply({"params": params}, views, train=False).astype(jnp.float32)
-        # The views averaged as in the multi-view test (a batch of one video).
-        return task.probabilities(task.average_views(logits[:, None], average_softmax))[0]
-
-    params = _to_host(run.state.params)
-    names = None
+    run = load_run(workdir, checkpoint, config)
+    logging.info("Loaded step %d of %s.", run.step, run.workdir)
     results = []
     for path, error in expanded:
         if error:
             results.append(Prediction(path, error=error))
             continue
         try:  # One file at a time: a bad file is reported, the others go on.
-            views = preprocess.test_views(read_video_file(path), settings)
+            prediction = run.predict(path, top_k)
         except (ValueError, OSError) as decode_error:
             results.append(Prediction(path, error=str(decode_error)))
             continue
-        scores = np.asarray(probabilities(params, views))
-        names = names or label_names(config, workdir, task)
-        top, lines = task.describe(scores, names, top_k)
-        results.append(Prediction(path, top=top, lines=lines))
+        results.append(Prediction(path, top=prediction.top, lines=prediction.lines))
     return results

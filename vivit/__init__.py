@@ -10,3 +10,11 @@ _storage.configure_environment()
 _startup_notices.silence()
 
 __version__ = "0.1.0"
+
+
+def load_run(path, checkpoint="latest", config=None):
+    """A trained run from its workdir alone: `vivit.run.load_run` (imported when first called,
+    so `import vivit` stays light)."""
+    from vivit.run import load_run as load
+
+    return load(path, checkpoint, config)

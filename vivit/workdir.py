@@ -3,6 +3,8 @@
     <workdir>/config.json            the completed config the run started with
     <workdir>/config.resumed_N.json  a differing config a later resume ran with
     <workdir>/label_names.json       a name per class, so predicting needs no dataset
+    <workdir>/run.json               each start of training: its step, time, the data it read
+                                     and the code's versions (vivit.provenance)
     <workdir>/checkpoints/<step>/    Orbax steps of the train state (vivit.train.checkpointing)
     <workdir>/corrupt_checkpoints/   damaged steps moved aside on resume (never deleted)
     <workdir>/events.out.tfevents.*  TensorBoard summaries (vivit.train.summaries)
@@ -16,6 +18,7 @@ process 0 of a job only.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -30,6 +33,7 @@ from vivit import storage
 
 CONFIG_FILE = "config.json"
 LABEL_NAMES_FILE = "label_names.json"
+RECORD_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
 # Steps found corrupt when training resumes are moved here (never deleted), so that the step
 # numbers are free for the resumed run's own saves.
@@ -192,3 +196,29 @@ def read_label_names(workdir: str | os.PathLike) -> list[str] | None:
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise RunFileError(f"'{path}' must hold a JSON list of class names.")
     return names
+
+
+def write_record(workdir: str | os.PathLike, *, step: int, data: Mapping[str, Any],
+                 versions: Mapping[str, Any]) -> dict[str, Any]:
+    """Adds this start of training (from `step`) to run.json: when, the data it reads and the
+    versions of the code; earlier starts are kept. Returns the whole record."""
+    path = resolve(workdir) / RECORD_FILE
+    record = read_record(workdir) or {"starts": []}
+    record["starts"].append({
+        "step": int(step),
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": dict(data), "versions": dict(versions)})
+    path.write_text(json.dumps(record, indent=1, sort_keys=True))
+    return record
+
+
+def read_record(workdir: str | os.PathLike) -> dict[str, Any] | None:
+    """run.json ({'starts': [...], oldest first}), or None for a run that has none (trained
+    before it was written)."""
+    path = os.fspath(resolve(workdir) / RECORD_FILE)
+    if not storage.isfile(path):
+        return None
+    record = _read_json(path)
+    if not isinstance(record, dict) or not isinstance(record.get("starts"), list):
+        raise RunFileError(f"'{path}' does not hold a run record ({{'starts': [...]}}).")
+    return record

@@ -43,7 +43,7 @@ def test_no_model_name_comparisons_outside_the_task_module():
 
 
 # Where a run is set up from its config: the task is built there once and handed down.
-RUN_SET_UP = {"trainer.py", "main.py", "vivit/flops.py", "vivit/export.py",
+RUN_SET_UP = {"trainer.py", "main.py", "vivit/flops.py", "vivit/export.py", "vivit/run.py",
               "vivit/sweep/report.py", "vivit/sweep/__main__.py", "vivit/tasks/__init__.py"}
 
 

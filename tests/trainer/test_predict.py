@@ -2,11 +2,13 @@
 result or error line, one bad file does not stop the others, and the exit code says if any
 failed."""
 
+import json
 import shlex
 import subprocess
 import sys
 
 import av
+import jax
 import numpy as np
 import pytest
 
@@ -46,10 +48,10 @@ def test_training_ends_naming_the_runs_files_and_the_next_commands(trained_workd
         commands["export"]
     assert "VIDEO_OR_DIR" in commands["predict"]
     test_command = shlex.split(commands["test"])
-    assert test_command[:3] == ["python", "main.py", "--config=configs/demo.py"]
-    assert all(override in test_command for override in SHORT)
-    result = subprocess.run([sys.executable, *test_command[1:]], cwd=REPO_ROOT, env=environment(), capture_output=True,
-                            text=True, timeout=900)
+    # No --config: the run's own config.json (with the training overrides) is used.
+    assert test_command == ["python", "main.py", f"--workdir={trained_workdir}", "--mode=test"]
+    result = subprocess.run([sys.executable, *test_command[1:]], cwd=REPO_ROOT,
+                            env=environment(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Multi-view test at step 2" in result.stderr
     assert result.stderr.rstrip().splitlines()[-8] == f"Run {trained_workdir}:"
@@ -101,3 +103,31 @@ def test_all_good_files_exit_zero(trained_workdir, tmp_path):
     result = run_main(trained_workdir, "--mode=predict", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0] == str(tmp_path / "x.mov")
+
+
+def test_predict_needs_no_config_and_a_shape_changing_one_is_refused(trained_workdir, tmp_path):
+    _write_video(tmp_path / "x.mp4", 5)
+    command = [sys.executable, "main.py", f"--workdir={trained_workdir}", "--mode=predict",
+               str(tmp_path / "x.mp4")]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment(), capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0] == str(tmp_path / "x.mp4")
+    assert len(result.stdout.splitlines()) == 6  # top-5 of the run's classes
+    refused = run_main(trained_workdir, "--mode=predict", str(tmp_path / "x.mp4"),
+                       "--config.model.mlp_dim=96")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("main.py: error: --config changes the shapes of the run's parameters")
+    assert "model.mlp_dim: run 128, config 96" in last
+
+
+def test_the_run_records_its_data_and_code_versions(trained_workdir):
+    record = json.loads((trained_workdir / "run.json").read_text())
+    start, = record["starts"]
+    assert start["step"] == 0
+    assert start["data"]["dataset_name"] == "synthetic_motion"
+    assert start["data"]["split_sizes"] == {"train": 256, "validation": 16}
+    versions = start["versions"]
+    assert versions["jax"] == jax.__version__ and versions["flax"] and versions["orbax-checkpoint"]
+    assert versions["vivit"] and versions["python"]

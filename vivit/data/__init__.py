@@ -21,7 +21,7 @@ from vivit.tasks import PER_HEAD, VIDEO, Task
 
 SPLITS = ("train", "validation", "test")
 
-__all__ = ["get_dataset", "batch_size_of_split", "VideoDataset", "DatasetMeta", "SPLITS",
+__all__ = ["get_dataset", "batch_size_of_split", "data_record", "VideoDataset", "DatasetMeta", "SPLITS",
            "DATASETS", "Dataset", "register_dataset"]
 
 
@@ -126,3 +126,10 @@ def get_dataset(
         keep_key=bool(config.dataset_configs.keep_key),
         num_threads=int(config.dataset_configs.num_parallel_reads),
     )
+
+
+def data_record(config: ml_collections.ConfigDict, split_sizes: dict[str, int]) -> dict:
+    """What a run trains on, for its workdir's record: the source, where its data is, the size
+    of each split and, for data written by `vivit.data.prepare`, its manifest's SHA-256."""
+    return {"dataset_name": config.dataset_name, "split_sizes": dict(split_sizes),
+            **get_dataset_type(config.dataset_name).locate(config)}

@@ -43,10 +43,9 @@ from vivit import storage
 from vivit.cli import fail, flag_dict, parse_flags
 from vivit.processes import pid_alive
 from vivit.data.annotations import Entry, normalize_path, read_annotations
+from vivit.data.prepared import LABEL_MAP, MANIFEST
 
 PROG = "prepare"
-MANIFEST = "manifest.json"
-LABEL_MAP = "label_map.txt"
 PLAN = "prepare_plan.json"
 _SHARD_FILE = re.compile(r"\.(tfrecord|array_record)-\d{5}-of-\d{5}")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h

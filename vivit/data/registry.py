@@ -15,6 +15,7 @@ from typing import Callable
 import ml_collections
 import numpy as np
 
+from vivit.data.prepared import manifest_sha256
 from vivit.data.source import VideoSource
 from vivit.registry import Registry
 from vivit.tasks import Task
@@ -29,10 +30,14 @@ class Dataset:
     open_split: (config, task, split, share_index, share_count) -> (this share's source, examples
       in the split). The task (`vivit.tasks`) says what a record's label must hold.
     per_head_labels: whether its records carry one label per head (multi-head models).
+    locate: config -> {'location': where the data is, 'manifest_sha256': the prepared data's
+      fingerprint}, for a run's record (None values when the source has neither).
     """
 
     open_split: OpenSplit
     per_head_labels: bool = False
+    locate: Callable[[ml_collections.ConfigDict], dict] = lambda config: {
+        "location": None, "manifest_sha256": None}
 
 
 DATASETS: Registry[Dataset] = Registry(
@@ -74,7 +79,18 @@ def _open_tfds(config: ml_collections.ConfigDict, task: Task, split: str, share_
     return open_tfds_split(config, split, share_index, share_count)
 
 
+def _locate_tfrecords(config: ml_collections.ConfigDict) -> dict:
+    base_dir = config.dataset_configs.base_dir
+    return {"location": base_dir, "manifest_sha256": manifest_sha256(base_dir)}
+
+
+def _locate_tfds(config: ml_collections.ConfigDict) -> dict:
+    settings = config.dataset_configs.tfds
+    return {"location": f"{settings.name} (data_dir={settings.data_dir})",
+            "manifest_sha256": None}
+
+
 register_dataset("synthetic_motion", Dataset(open_split=_open_synthetic, per_head_labels=True))
-register_dataset("video_tfrecord_dataset", Dataset(open_split=_open_tfrecords,
-                                                   per_head_labels=True))
-register_dataset("tfds", Dataset(open_split=_open_tfds))
+register_dataset("video_tfrecord_dataset", Dataset(
+    open_split=_open_tfrecords, per_head_labels=True, locate=_locate_tfrecords))
+register_dataset("tfds", Dataset(open_split=_open_tfds, locate=_locate_tfds))

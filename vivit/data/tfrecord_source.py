@@ -27,6 +27,7 @@ import numpy as np
 
 from vivit import storage
 from vivit.data import frame_ops
+from vivit.data.prepared import LABEL_MAP
 from vivit.data.source import VideoRecord
 from vivit.tasks import MULTI_HOT, PER_HEAD, Task
 
@@ -322,7 +323,7 @@ def open_dmvr_split(
 
 def _read_label_map(base_dir: str) -> list[str] | None:
     """Class names from `label_map.txt` (one per line, line i = class i) when the dir has one."""
-    path = storage.join(base_dir, "label_map.txt")
+    path = storage.join(base_dir, LABEL_MAP)
     if not storage.isfile(path):
         return None
     return [line for line in storage.read_text(path).split("\n") if line.strip()]
