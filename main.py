@@ -242,11 +242,11 @@ def main(argv: list[str]) -> None:
         # save; stop with the shell's code for SIGINT and no traceback.
         print("main.py: interrupted.", file=sys.stderr)
         sys.exit(130)
+    if _MODE.value == "predict" and failed:
+        sys.exit(1)  # Some videos failed (their errors, the last lines, are printed).
     if jax.process_index() == 0:  # Where the run is and what to run next (on stderr, so
         # predictions on stdout stay machine-readable).
         print(run_summary(workdir, _export_problem(config)), file=sys.stderr, flush=True)
-    if _MODE.value == "predict" and failed:
-        sys.exit(1)  # Some videos failed (their errors are printed); the rest are done.
 
 
 if __name__ == "__main__":

@@ -28,11 +28,12 @@ def test_train_batches_shape_range_and_labels(tiny_config):
 
 
 def test_the_model_input_shape_has_one_home(tiny_config):
-    """The state is planned (vivit.flops.clip_shape) for the very clips the pipeline gives."""
+    """The state is planned (ClipSettings.input_shape, as vivit.flops.clip_shape reads it) for
+    the very clips the pipeline gives."""
     from vivit.data.preprocess import ClipSettings
     from vivit.flops import clip_shape
 
-    meta = get_dataset(tiny_config, "validation", process_index=0, process_count=1).meta
+    meta = dataset_of(tiny_config, "validation", process_index=0, process_count=1).meta
     assert clip_shape(tiny_config) == (1,) + meta.clip_shape == (1, 4, 16, 16, 3)
     assert clip_shape(tiny_config, "image") == (1, 16, 16, 3)
     with pytest.raises(ValueError, match="inputs must be 'video' or 'image', got 'audio'"):

@@ -41,6 +41,7 @@ def test_large_factorized_encoder_gflops_as_the_docs_say():
     runs = {run.name: run for run in spec.expand(sweep, "/unused", tiny=False)}
     doc = (REPO_ROOT / "docs" / "reproducing.md").read_text()
     for name, paper in (("frames=32", 995.3), ("frames=128", 3980.4)):
-        gflops = count(spec.resolve_config(sweep.base, runs[name].compute_overrides)).gflops
+        config = spec.resolve_config(sweep.base, runs[name].compute_overrides)
+        gflops = count(config, task_for_config(config)).gflops
         assert f"{gflops:.1f}" in doc
         assert 0.003 < (paper - gflops) / paper < 0.006
