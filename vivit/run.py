@@ -215,7 +215,9 @@ def shape_changing_differences(run: ml_collections.ConfigDict,
 
     if shapes(run) == shapes(given):
         return []
-    differing = workdir.config_differences(run.to_dict(), given.to_dict())
+    # Compared as config.json holds them (tuples as lists), so only real differences show.
+    differing = workdir.config_differences(*(json.loads(config.to_json_best_effort())
+                                             for config in (run, given)))
     model_keys = [line for line in differing if line.startswith(
         ("model_name", "model.", "dataset_configs.num_classes", "dataset_configs.class_splits",
          "dataset_configs.num_frames", "dataset_configs.crop_size"))]
