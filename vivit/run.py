@@ -32,7 +32,7 @@ from vivit.data import preprocess
 from vivit.data.source import VideoRecord
 from vivit.data.video_file import read_video_file
 from vivit.models import build_model
-from vivit.train import pixels
+from vivit.train import checkpointing, pixels
 
 STATE_ITEM = "state"  # the Orbax item a step's train state is saved under
 _METRICS_FILE = ("metrics", "metrics")  # a step's validation metrics, written with it
@@ -183,11 +183,13 @@ def load_run(path: str | os.PathLike, checkpoint: str | int = "latest",
     abstract = jax.eval_shape(lambda: model.init(
         jax.random.PRNGKey(0), jnp.zeros((1,) + clip, jnp.float32), train=False))["params"]
     failures = []
+    checkpointing.drop_closed_loop_reports()  # a damaged step's leftover reads stay quiet
     for step in choose_step(root, checkpoint, tasks.best_checkpoint_metric(config, task)):
         step_dir = os.fspath(workdir.checkpoint_dir(root) / str(step))
         try:
             params = restore_params(step_dir, abstract)
         except Exception as error:  # Orbax raises many types for damaged or foreign steps.
+            checkpointing.quiet_abandoned_reads(step_dir)
             message = (str(error).strip().splitlines() or [type(error).__name__])[0]
             logging.warning("Checkpoint step %d in %s cannot be read (%s); trying the one "
                             "before.", step, root, message)

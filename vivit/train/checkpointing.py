@@ -118,7 +118,7 @@ class _AbandonedReadFilter(logging.Filter):
 _ABANDONED_READS = _AbandonedReadFilter()
 
 
-def _quiet_abandoned_reads(step_dir: str | os.PathLike) -> None:
+def quiet_abandoned_reads(step_dir: str | os.PathLike) -> None:
     """After a failed restore of `step_dir`, TensorStore reads still in flight finish on
     Orbax's closed asyncio loop: Python prints a "RuntimeError: Event loop is closed" traceback
     for each (dozens), read coroutines closed mid-failure print theirs ("Exception ignored in"),
@@ -128,10 +128,10 @@ def _quiet_abandoned_reads(step_dir: str | os.PathLike) -> None:
     asyncio_logger = logging.getLogger("asyncio")
     if _ABANDONED_READS not in asyncio_logger.filters:
         asyncio_logger.addFilter(_ABANDONED_READS)
-    _drop_closed_loop_reports()
+    drop_closed_loop_reports()
 
 
-def _drop_closed_loop_reports() -> None:
+def drop_closed_loop_reports() -> None:
     """Drops the "Event loop is closed" reports of reads finishing after a failed restore.
 
     Installed before every restore that may fail, not after: the first reads can finish while
@@ -161,13 +161,13 @@ def check_step_readable(step_dir: str | os.PathLike) -> None:
     """Reads every array of a checkpoint step to host memory; raises CorruptCheckpointError
     naming the first damaged file or array. Costs one full read of the step."""
     tree = _saved_tree(epath.Path(step_dir))
-    _drop_closed_loop_reports()
+    drop_closed_loop_reports()
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
     try:
         ocp.PyTreeCheckpointer().restore(
             epath.Path(step_dir) / STATE_ITEM, args=ocp.args.PyTreeRestore(restore_args=restore_args))
     except Exception as error:
-        _quiet_abandoned_reads(step_dir)
+        quiet_abandoned_reads(step_dir)
         raise CorruptCheckpointError(f"its arrays cannot be read: {_first_line(error)}") from error
 
 
@@ -307,12 +307,12 @@ class Checkpointer:
         can save those step numbers again.
         """
         skipped: list[tuple[int, str]] = []
-        _drop_closed_loop_reports()
+        drop_closed_loop_reports()
         for step in sorted(self.all_steps(), reverse=True):
             try:
                 return self.restore(abstract_state, step), skipped
             except Exception as error:  # Classified below; anything else is re-raised.
-                _quiet_abandoned_reads(self.step_directory(step))
+                quiet_abandoned_reads(self.step_directory(step))
                 try:
                     mismatch = self.diagnose(step, abstract_state)
                 except CorruptCheckpointError as corrupt:
