@@ -169,6 +169,14 @@ def restore_params(step_dir: str, abstract_params: Any) -> Any:
     return restored["params"]
 
 
+def _abstract_params(config: ml_collections.ConfigDict, task: tasks.Task, model: nn.Module
+                     ) -> Any:
+    """The model's parameters as shapes and dtypes (nothing allocated), for one clip."""
+    clip = preprocess.ClipSettings.from_config(config.dataset_configs).input_shape(task.inputs)
+    return jax.eval_shape(lambda: model.init(
+        jax.random.PRNGKey(0), jnp.zeros((1,) + clip, jnp.float32), train=False))["params"]
+
+
 def load_run(path: str | os.PathLike, checkpoint: str | int = "latest",
              config: ml_collections.ConfigDict | None = None) -> TrainedRun:
     """Loads the run in `path` (a workdir, local or gs://) at `checkpoint`: 'latest' (the
@@ -179,9 +187,7 @@ def load_run(path: str | os.PathLike, checkpoint: str | int = "latest",
     config = run_config(root) if config is None else config
     task = tasks.task_for_config(config)
     model = build_model(config, task)
-    clip = preprocess.ClipSettings.from_config(config.dataset_configs).input_shape(task.inputs)
-    abstract = jax.eval_shape(lambda: model.init(
-        jax.random.PRNGKey(0), jnp.zeros((1,) + clip, jnp.float32), train=False))["params"]
+    abstract = _abstract_params(config, task, model)
     failures = []
     checkpointing.drop_closed_loop_reports()  # a damaged step's leftover reads stay quiet
     for step in choose_step(root, checkpoint, tasks.best_checkpoint_metric(config, task)):
@@ -208,12 +214,8 @@ def shape_changing_differences(run: ml_collections.ConfigDict,
 
     def shapes(config: ml_collections.ConfigDict) -> Any:
         task = tasks.task_for_config(config)
-        clip = preprocess.ClipSettings.from_config(config.dataset_configs).input_shape(
-            task.inputs)
-        model = build_model(config, task)
-        tree = jax.eval_shape(lambda: model.init(
-            jax.random.PRNGKey(0), jnp.zeros((1,) + clip, jnp.float32), train=False))
-        return jax.tree.map(lambda leaf: leaf.shape, tree["params"])
+        abstract = _abstract_params(config, task, build_model(config, task))
+        return jax.tree.map(lambda leaf: leaf.shape, abstract)
 
     if shapes(run) == shapes(given):
         return []
